@@ -1,0 +1,124 @@
+# Paths, wildcard constraints and input functions: the one place file names are built.
+
+import functools
+import os
+
+import pandas as pd
+
+R = config["results_dir"]
+SIMULATED = f"{R}/simulated"
+LOGS = f"{R}/logs"
+BENCH = f"{R}/benchmarks"
+
+wildcard_constraints:
+    seq=r"RS\d{6}N00",
+    src=r"[A-Za-z0-9][A-Za-z0-9_.+-]*",
+    ra=r"\d+\.\d+",
+    dec=r"[-+]?\d+\.\d+",
+    rad=r"\d+\.\d+",
+
+
+# Per-source products follow the notebook's names, e.g.
+# rosat-pspc-seqidRS930204N00-nameCARMENES-2-ra12.34567-dec-4.56789-radius0.0333deg-enALL-spectrum.fits
+SOURCE_DIR = R + "/sources/{src}"
+STEM = SOURCE_DIR + "/rosat-pspc-seqid{seq}-name{src}-ra{ra}-dec{dec}-radius{rad}deg"
+SKYFIELD = R + "/skyfields/{seq}/{seq}"
+IMAGE = R + "/skyfields/{seq}/images/rosat-pspc-seqid{seq}-en{lo}-{hi}keV-bin{binning}-image.fits"
+RMF = f"{R}/caldb/pspcc_gain1_256.rmf"
+SPECRESP = f"{R}/caldb/pspcc_v1.spec_resp"
+SAMPLE = f"{R}/sample/sample.csv"
+RESULTS_CSV = f"{R}/results/rass-spectral-results.csv"
+RESULTS_FITS = f"{R}/results/rass-spectral-results.fits"
+FIGURES = f"{R}/figures"
+
+
+def provenance(tool, *sections):
+    """Provenance stamped into products: backend, tool, and a hash of the config they use."""
+    return {
+        "backend": config["tools"]["products"],
+        "tool": tool,
+        "config_hash": rassflow.config.section_hash(config, *sections),
+    }
+
+
+def radius_deg():
+    return f"{config['regions']['source_radius_arcmin'] / 60.0:.4f}"
+
+
+def simulated(section):
+    return config[section]["source"] == "simulated"
+
+
+def sample_input():
+    return f"{SIMULATED}/sample.csv" if simulated("sample") else config["sample"]["file"]
+
+
+def rxs_input():
+    return f"{SIMULATED}/rass2rxs.fits" if simulated("crossmatch") else config["crossmatch"]["file"]
+
+
+def caldb_root():
+    """CALDB root: config, then $CALDB, then the simulated CALDB."""
+    if config["caldb"]["root"]:
+        return config["caldb"]["root"]
+    if os.environ.get("CALDB") and config["archive"]["source"] != "simulated":
+        return os.environ["CALDB"]
+    return f"{SIMULATED}/caldb"
+
+
+def archive_root():
+    if config["archive"]["source"] == "simulated":
+        return f"{SIMULATED}/archive"
+    return config["archive"]["root"]
+
+
+@functools.lru_cache
+def _read_sample(path, mtime):
+    return rassflow.catalog.read_sample(path)
+
+
+def sample_table():
+    """The matched sample (after the checkpoint has run)."""
+    path = checkpoints.match_sample.get().output.table
+    return _read_sample(path, os.path.getmtime(path))
+
+
+def source_row(src):
+    table = sample_table()
+    return table.loc[table["id_name"] == src].iloc[0]
+
+
+def region_centre(row):
+    if config["regions"]["centre"] == "xray":
+        return float(row["rasscat_ra"]), float(row["rasscat_dec"])
+    return float(row["ra"]), float(row["dec"])
+
+
+def source_stem(row):
+    ra, dec = region_centre(row)
+    return STEM.format(src=row["id_name"], seq=row["seq_id"], ra=f"{ra:.5f}", dec=f"{dec:.5f}",
+                       rad=radius_deg())
+
+
+def per_source(suffix):
+    """Input function: one file per matched source."""
+    return lambda wildcards: [source_stem(row) + suffix for _, row in sample_table().iterrows()]
+
+
+def skyfields():
+    return sorted(sample_table()["seq_id"].unique())
+
+
+def image_paths(seq):
+    return {
+        (lo, hi, b): IMAGE.format(seq=seq, lo=lo, hi=hi, binning=b)
+        for lo, hi in config["images"]["bands_keV"]
+        for b in config["images"]["binnings"]
+    }
+
+
+def all_targets(wildcards):
+    return [RESULTS_CSV, RESULTS_FITS] + report_targets()
+
+
+import rassflow.catalog  # noqa: E402  (used by the input functions above)

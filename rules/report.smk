@@ -1,0 +1,91 @@
+# The results table and the figures of the HTML report (snakemake --report).
+
+
+def report_targets():
+    return [
+        f"{FIGURES}/cutouts.png",
+        f"{FIGURES}/skyfield-images.png",
+        f"{FIGURES}/parameter-histograms.png",
+        f"{FIGURES}/spectra",
+    ]
+
+
+rule make_results_table:
+    input:
+        sample=SAMPLE,
+        fits=per_source("-fit.json"),
+    output:
+        csv=report(RESULTS_CSV, caption="../report/results.rst", category="Results"),
+        fits=RESULTS_FITS,
+    params:
+        fit=config["fit"],
+        provenance=provenance("rassflow.results", "fit"),
+    log:
+        f"{LOGS}/make_results_table.log",
+    benchmark:
+        f"{BENCH}/make_results_table.tsv"
+    script:
+        "../scripts/make_results_table.py"
+
+
+rule plot_cutouts:
+    input:
+        sample=SAMPLE,
+        images=lambda wildcards: [SKYFIELD.format(seq=s) + "_im1.fits" for s in skyfields()],
+    output:
+        report(f"{FIGURES}/cutouts.png", caption="../report/cutouts.rst", category="Images"),
+    params:
+        half_size=config["report"]["cutout_half_size_arcmin"],
+    log:
+        f"{LOGS}/plot_cutouts.log",
+    benchmark:
+        f"{BENCH}/plot_cutouts.tsv"
+    script:
+        "../scripts/plot_cutouts.py"
+
+
+rule plot_skyfield_images:
+    input:
+        images=lambda wildcards: list(image_paths(skyfields()[0]).values()),
+    output:
+        report(f"{FIGURES}/skyfield-images.png", caption="../report/skyfield.rst",
+               category="Images"),
+    params:
+        images=lambda wildcards: [(lo, hi, b, p) for (lo, hi, b), p in
+                                  image_paths(skyfields()[0]).items()],
+        seq=lambda wildcards: skyfields()[0],
+    log:
+        f"{LOGS}/plot_skyfield_images.log",
+    benchmark:
+        f"{BENCH}/plot_skyfield_images.tsv"
+    script:
+        "../scripts/plot_skyfield_images.py"
+
+
+rule plot_spectra:
+    input:
+        fits=per_source("-fit.json"),
+    output:
+        directory(f"{FIGURES}/spectra"),
+    log:
+        f"{LOGS}/plot_spectra.log",
+    benchmark:
+        f"{BENCH}/plot_spectra.tsv"
+    script:
+        "../scripts/plot_spectra.py"
+
+
+rule plot_histograms:
+    input:
+        results=RESULTS_CSV,
+    output:
+        report(f"{FIGURES}/parameter-histograms.png", caption="../report/histograms.rst",
+               category="Results"),
+    params:
+        cuts={"max_relative_error": config["report"]["max_relative_error"]},
+    log:
+        f"{LOGS}/plot_histograms.log",
+    benchmark:
+        f"{BENCH}/plot_histograms.tsv"
+    script:
+        "../scripts/plot_histograms.py"

@@ -1,0 +1,61 @@
+# The RMF from the CALDB (stored once, referenced by every spectrum) and an ARF per source.
+
+
+def caldb_index(wildcards):
+    if config["caldb"]["root"] is None and caldb_root() == f"{SIMULATED}/caldb":
+        return f"{SIMULATED}/caldb/data/rosat/pspc/caldb.indx"
+    return []
+
+
+rule get_responses:
+    input:
+        caldb_index,
+    output:
+        rmf=RMF,
+        specresp=SPECRESP,
+    params:
+        root=caldb_root(),
+        expression=config["caldb"]["rmf_expression"],
+    log:
+        f"{LOGS}/get_responses.log",
+    benchmark:
+        f"{BENCH}/get_responses.tsv"
+    script:
+        "../scripts/get_responses.py"
+
+
+rule make_arf:
+    input:
+        spectrum=STEM + "-enALL-spectrum.fits",
+        rmf=RMF,
+        specresp=SPECRESP,
+    output:
+        arf=STEM + "-enALL.arf",
+    params:
+        method=config["responses"]["arf_method"],
+        provenance=provenance("rassflow.arf", "responses", "caldb"),
+    log:
+        f"{LOGS}/make_arf/{{src}}.log",
+    benchmark:
+        f"{BENCH}/make_arf/{{src}}.tsv"
+    script:
+        "../scripts/make_arf.py"
+
+
+rule group_spectrum:
+    input:
+        spectrum=STEM + "-enALL-spectrum.fits",
+        background=STEM + "-enALL-background.fits",
+        arf=STEM + "-enALL.arf",
+        rmf=RMF,
+    output:
+        grouped=STEM + "-enALL-grp.fits",
+    params:
+        min_counts=config["grouping"]["min_counts"],
+        provenance=provenance("rassflow.grouping", "grouping"),
+    log:
+        f"{LOGS}/group_spectrum/{{src}}.log",
+    benchmark:
+        f"{BENCH}/group_spectrum/{{src}}.tsv"
+    script:
+        "../scripts/group_spectrum.py"

@@ -1,0 +1,8 @@
+from rassflow.images import make_images
+from rassflow.logs import logged
+
+with logged(snakemake.log[0]):
+    images = snakemake.params.images
+    keys = [(lo, hi, b) for lo, hi in images["bands_keV"] for b in images["binnings"]]
+    make_images(snakemake.input.events, snakemake.wildcards.seq, images["bands_keV"],
+                images["binnings"], dict(zip(keys, snakemake.output)), snakemake.params.provenance)
