@@ -162,7 +162,7 @@ def plot_cutouts(
                         mode="partial",
                         fill_value=np.nan,
                     )
-                except NoOverlapError:
+                except (NoOverlapError, ValueError):  # ValueError: no pixel (far side of a TAN)
                     reason = f"position outside the {source.seq_id} image"
             if cutout is None:
                 ax = fig.add_subplot(nrows, ncols, index)
