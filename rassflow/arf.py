@@ -16,8 +16,9 @@ pixel indices as ``(axis - 1) * 2.595021e-4 / CDELT + 2 - first``, where CDELT i
 pixel size in deg (|CDELT1|, |CDELT2|) and ``first = (CRVAL1P + (binh - 1) / 2) / binh`` is
 the binned index of the WMAP's first pixel (binh = CDELT1P, or WMREBIN). For an X/Y sky WMAP
 of a RASS skyfield this is not the telescope axis (which scanned across the source), so the
-result is pcarf-equivalent, not physical. OPTAXISX/OPTAXISY keywords in the WMAP header, if
-present and >= 0, are taken as the axis in WMAP pixels, as pcarf does.
+result is pcarf-equivalent, not physical. Unless ``optical_axis`` is given, OPTAXISX/OPTAXISY
+keywords in the WMAP header, if present and >= 0, are taken as the axis in WMAP pixels, as
+pcarf does.
 
 An empty WMAP (no pixel >= 1): pcarf aborts; here the ARF falls back to the on-axis response,
 with ARFMETH = 'onaxis', ARFREQ = 'pcarf' and an ARFWARN keyword saying why, so a source

@@ -43,7 +43,7 @@ INDEX_FILE = "caldb.indx"
 
 LO_THRES = 1.0e-6  # matrix elements below this are not stored
 VALID_FROM = "1990-06-01"  # start of the PSPC-C validity, as the real CALDB entries
-VALID_FROM_MJD = 48043.0
+MJD_ZERO = datetime(1858, 11, 17)
 CAL_DATE = "2026-01-01"  # date this mini CALDB's content was defined
 N_BOUNDARIES = 9  # CAL_CBD holds 9 strings of 70 characters
 INSTRUMENT_DIRS = {"PSPCC": "pspc", "PSPCB": "pspc", "PSPC": "pspc", "HRI": "hri"}
@@ -233,7 +233,7 @@ def cif_entry(
         "CAL_XNO": extension,
         "CAL_VSD": start.strftime("%Y-%m-%d"),
         "CAL_VST": start.strftime("%H:%M:%S"),
-        "REF_TIME": VALID_FROM_MJD + (start - datetime(1990, 6, 1)).total_seconds() / 86400.0,
+        "REF_TIME": (start - MJD_ZERO).total_seconds() / 86400.0,  # MJD of the validity start
         "CAL_QUAL": quality,
         "CAL_DATE": CAL_DATE,
         "CAL_DESC": description,
@@ -438,3 +438,17 @@ def query_caldb(
     if not path.is_file():
         raise FileNotFoundError(f"{index} lists {path} for {query}, but the file is missing")
     return path
+
+
+def fetch_responses(root, rmf_expression: str, rmf_out, specresp_out) -> None:
+    """Copy the PSPC-C RMF (quzcif MATRIX with ``rmf_expression``) and the SPECRESP file
+    from a local CALDB into the workflow, once; every spectrum then references these copies."""
+    import shutil
+
+    from .io import atomic_path
+
+    for codename, expr, out in (("MATRIX", rmf_expression, rmf_out),
+                                ("SPECRESP", None, specresp_out)):
+        source = query_caldb(root, "ROSAT", "PSPCC", codename, expr)
+        with atomic_path(out) as tmp:
+            shutil.copyfile(source, tmp)

@@ -75,7 +75,7 @@ def provenance_cards(backend: str = "native", tool: str = "rassflow", config_has
         ("RFVERS", __version__, "rassflow version"),
         ("RFBACKND", backend, "rassflow tool backend (native or heasoft)"),
         ("RFTOOL", tool, "tool that computed this product"),
-        ("RFCONFIG", config_hash, "hash of the config sections this product depends on"),
+        ("RFCONFIG", config_hash, "hash of the config this product uses"),
     ]
 
 

@@ -286,6 +286,9 @@ def plot_spectrum(fit, out_png) -> Path:
         _note(ax, "no fitted model\n" + "\n".join(unfitted))
     else:
         ax.set_xscale("log")
+        plain = matplotlib.ticker.FuncFormatter(lambda value, _: f"{value:g}")
+        ax.xaxis.set_major_formatter(plain)
+        ax.xaxis.set_minor_formatter(plain)
         ax.set_xlabel("Energy (keV)")
         ax.set_ylabel("Rate (counts/s/keV)")
         ax.legend(fontsize=8, loc="upper right")
@@ -375,7 +378,10 @@ def plot_parameter_histograms(results_csv, out_png, cuts: dict | None = None) ->
         ax.set_xlabel(label)
         ax.set_ylabel("Number of sources")
         text = "\n".join(f"{what}: {count}" for what, count in steps)
-        ax.text(0.97, 0.97, text, ha="right", va="top", fontsize=8, transform=ax.transAxes)
+        box = {"facecolor": "white", "alpha": 0.85, "edgecolor": "grey"}
+        ax.text(
+            0.97, 0.97, text, ha="right", va="top", fontsize=8, transform=ax.transAxes, bbox=box
+        )
         ax.set_title(f"{steps[-1][1]} of {steps[0][1]} sources after cuts", fontsize=10)
     fig.tight_layout()
     _save(fig, out_png)

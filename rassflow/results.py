@@ -43,7 +43,7 @@ PARAMETER_DESCRIPTIONS = {
     ("powerlaw", "PhoIndex"): ("", "power-law photon index"),
     ("powerlaw", "norm"): ("photon/(cm2 s keV)", "power-law norm at 1 keV"),
 }
-FLUX_UNIT = "erg/cm2/s"
+FLUX_UNIT = "erg/(cm2 s)"
 COLUMN_UNITS = {
     "ra": ("deg", "sample right ascension (J2000)"),
     "dec": ("deg", "sample declination (J2000)"),
@@ -181,8 +181,8 @@ def _diagnostic_row(fit: dict | None) -> dict:
 SHARED_SETTINGS = ("statistic", "energy_range_keV", "error_delta_stat")
 
 
-def _read_fits_by_source(fit_json_paths, sample_index) -> tuple[dict, dict]:
-    fits_by_source, settings, flux_confidence = {}, {}, set()
+def _read_fit_results(fit_json_paths, sample_index) -> tuple[dict, dict]:
+    fit_by_source, settings, flux_confidence = {}, {}, set()
     for path in fit_json_paths:
         fit = read_json(path)
         source = fit.get("id_name")
@@ -190,9 +190,9 @@ def _read_fits_by_source(fit_json_paths, sample_index) -> tuple[dict, dict]:
             raise ValueError(f"fit result {path} has no 'id_name'")
         if source not in sample_index:
             raise ValueError(f"fit result {path} is for {source!r}, which is not in the sample")
-        if source in fits_by_source:
-            raise ValueError(f"two fit results for {source!r}: {fits_by_source[source][0]}, {path}")
-        fits_by_source[source] = (path, fit)
+        if source in fit_by_source:
+            raise ValueError(f"two fit results for {source!r}: {fit_by_source[source][0]}, {path}")
+        fit_by_source[source] = (path, fit)
         for key in SHARED_SETTINGS:
             if key in fit and settings.setdefault(key, fit[key]) != fit[key]:
                 raise ValueError(
@@ -207,7 +207,7 @@ def _read_fits_by_source(fit_json_paths, sample_index) -> tuple[dict, dict]:
         raise ValueError(f"flux confidence levels differ between fit results: {flux_confidence}")
     if flux_confidence:
         settings["flux_confidence"] = flux_confidence.pop()
-    return {source: fit for source, (_, fit) in fits_by_source.items()}, settings
+    return {source: fit for source, (_, fit) in fit_by_source.items()}, settings
 
 
 def read_sample(sample_csv: str | os.PathLike) -> pd.DataFrame:
@@ -231,10 +231,10 @@ def build_results_table(sample_csv, fit_json_paths, models, flux_bands_keV, prov
     """
     sample = read_sample(sample_csv)
     bands = [(float(lo), float(hi)) for lo, hi in flux_bands_keV]
-    fits_by_source, settings = _read_fits_by_source(fit_json_paths, sample.index)
+    fit_by_source, settings = _read_fit_results(fit_json_paths, sample.index)
     rows = []
     for source in sorted(sample.index, key=natural_key):
-        fit = fits_by_source.get(source)
+        fit = fit_by_source.get(source)
         row = {"id_name": source, **sample.loc[source, list(SAMPLE_COLUMNS)].to_dict()}
         fitted = (fit or {}).get("models") or {}
         for model in models:
@@ -274,6 +274,8 @@ def _column_description(column: str, models, bands, settings) -> tuple[str, str]
     """(TUNIT, TCOMM) for a results column."""
     if column in COLUMN_UNITS:
         return COLUMN_UNITS[column]
+    if column == "id_name":
+        return "", "source identifier in the sample"
     delta = settings.get("error_delta_stat", 2.706)
     confidence = settings.get("flux_confidence", 68)
     for model in models:
@@ -319,7 +321,8 @@ def results_hdu(table: pd.DataFrame, provenance: dict | None = None):
     settings = table.attrs.get("settings", {})
     provenance = provenance if provenance is not None else table.attrs.get("provenance", {})
 
-    columns = {"id_name": np.array(table.index, dtype=str)}
+    columns = Table()
+    columns["id_name"] = np.array(table.index, dtype=str)
     for column in table.columns:
         values = table[column].to_numpy()
         if values.dtype == object:
@@ -327,18 +330,18 @@ def results_hdu(table: pd.DataFrame, provenance: dict | None = None):
             width = max(1, max((len(v) for v in values), default=1))
             values = values.astype(f"U{width}")
         columns[column] = values
-    hdu = fits.table_to_hdu(Table(columns))
+    descriptions = {
+        name: _column_description(name, models, bands, settings) for name in columns.colnames
+    }
+    for name, (unit, _) in descriptions.items():
+        columns[name].unit = unit or None
+    hdu = fits.table_to_hdu(columns)
     hdu.name = "RESULTS"
     header = hdu.header
-    for number in range(1, header["TFIELDS"] + 1):
-        name = header[f"TTYPE{number}"]
-        unit, comment = _column_description(name, models, bands, settings)
-        if name == "id_name":
-            comment = "source identifier in the sample"
-        if unit:
-            header[f"TUNIT{number}"] = unit
-        if comment:
-            header.set(f"TCOMM{number}", comment, after=f"TFORM{number}")
+    for number, name in enumerate(columns.colnames, start=1):
+        comment = descriptions[name][1]
+        if comment:  # astropy gathers these after the column cards on writing
+            header[f"TCOMM{number}"] = comment
     header["NSOURCES"] = (len(table), "rows (sources) in this table")
     header["MODELS"] = (",".join(models), "spectral models fitted")
     header["FLUXBAND"] = (",".join(band_label(lo, hi) for lo, hi in bands), "flux bands")

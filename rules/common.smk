@@ -22,6 +22,8 @@ wildcard_constraints:
 # rosat-pspc-seqidRS930204N00-nameCARMENES-2-ra12.34567-dec-4.56789-radius0.0333deg-enALL-spectrum.fits
 SOURCE_DIR = R + "/sources/{src}"
 STEM = SOURCE_DIR + "/rosat-pspc-seqid{seq}-name{src}-ra{ra}-dec{dec}-radius{rad}deg"
+# log and benchmark names of per-source jobs (they need every wildcard of the outputs)
+SOURCE_TAG = "{src}/seqid{seq}-ra{ra}-dec{dec}-radius{rad}deg"
 SKYFIELD = R + "/skyfields/{seq}/{seq}"
 IMAGE = R + "/skyfields/{seq}/images/rosat-pspc-seqid{seq}-en{lo}-{hi}keV-bin{binning}-image.fits"
 RMF = f"{R}/caldb/pspcc_gain1_256.rmf"

@@ -14,9 +14,9 @@ rule fit_spectrum:
         fitter=config["tools"]["fitter"],
         backend=config["tools"]["products"],
     log:
-        f"{LOGS}/fit_spectrum/{{src}}.log",
+        f"{LOGS}/fit_spectrum/" + SOURCE_TAG + ".log",
     benchmark:
-        f"{BENCH}/fit_spectrum/{{src}}.tsv"
+        f"{BENCH}/fit_spectrum/" + SOURCE_TAG + ".tsv"
     resources:
         mem_mb=1000,
     script:

@@ -13,8 +13,8 @@ rule make_regions:
         regions=config["regions"],
         centre=lambda wildcards: region_centre(source_row(wildcards.src)),
     log:
-        f"{LOGS}/make_regions/{{src}}.log",
+        f"{LOGS}/make_regions/" + SOURCE_TAG + ".log",
     benchmark:
-        f"{BENCH}/make_regions/{{src}}.tsv"
+        f"{BENCH}/make_regions/" + SOURCE_TAG + ".tsv"
     script:
         "../scripts/make_regions.py"

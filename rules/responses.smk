@@ -35,9 +35,9 @@ rule make_arf:
         method=config["responses"]["arf_method"],
         provenance=provenance("rassflow.arf", "responses", "caldb"),
     log:
-        f"{LOGS}/make_arf/{{src}}.log",
+        f"{LOGS}/make_arf/" + SOURCE_TAG + ".log",
     benchmark:
-        f"{BENCH}/make_arf/{{src}}.tsv"
+        f"{BENCH}/make_arf/" + SOURCE_TAG + ".tsv"
     script:
         "../scripts/make_arf.py"
 
@@ -54,8 +54,8 @@ rule group_spectrum:
         min_counts=config["grouping"]["min_counts"],
         provenance=provenance("rassflow.grouping", "grouping"),
     log:
-        f"{LOGS}/group_spectrum/{{src}}.log",
+        f"{LOGS}/group_spectrum/" + SOURCE_TAG + ".log",
     benchmark:
-        f"{BENCH}/group_spectrum/{{src}}.tsv"
+        f"{BENCH}/group_spectrum/" + SOURCE_TAG + ".tsv"
     script:
         "../scripts/group_spectrum.py"

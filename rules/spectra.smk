@@ -15,8 +15,8 @@ rule extract_spectra:
         centre=lambda wildcards: region_centre(source_row(wildcards.src)),
         provenance=provenance("rassflow.spectra", "regions", "spectra"),
     log:
-        f"{LOGS}/extract_spectra/{{src}}.log",
+        f"{LOGS}/extract_spectra/" + SOURCE_TAG + ".log",
     benchmark:
-        f"{BENCH}/extract_spectra/{{src}}.tsv"
+        f"{BENCH}/extract_spectra/" + SOURCE_TAG + ".tsv"
     script:
         "../scripts/extract_spectra.py"

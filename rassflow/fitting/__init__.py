@@ -1,17 +1,51 @@
 """Spectral fitting backends.
 
 Each backend module turns a grouped source spectrum, its background and its responses into
-one JSON-ready dict of fit results. Backends import their fitter only when loaded, so that
-importing this package stays cheap.
+one JSON-ready dict of fit results, with the same signature and result schema. Backends
+import their fitter only when used, so that importing this package stays cheap.
 """
 
-FITTERS = ("sherpa",)
+from __future__ import annotations
+
+import os
+
+FITTERS = ("sherpa", "xspec")
 
 
 def fit_source(spectrum, background, rmf, arf, settings, source_id, fitter: str = "sherpa"):
     """Fit ``source_id``'s spectrum with the named fitter backend (see its ``fit_source``)."""
+    if fitter == "auto":
+        from ..backends import resolve_tools
+
+        fitter = resolve_tools(products="native", fitter="auto")["fitter"]
     if fitter == "sherpa":
         from .sherpa import fit_source as backend_fit
+    elif fitter == "xspec":
+        from .xspec import fit_source as backend_fit
     else:
-        raise ValueError(f"unknown fitter {fitter!r}; known fitters: {', '.join(FITTERS)}")
+        raise ValueError(f"unknown fitter {fitter!r}; known fitters: auto, {', '.join(FITTERS)}")
     return backend_fit(spectrum, background, rmf, arf, settings, source_id)
+
+
+def fit_and_write(
+    spectrum,
+    background,
+    rmf,
+    arf,
+    settings,
+    source_id: str,
+    out_path: str | os.PathLike,
+    backend: str = "native",
+    fitter: str = "sherpa",
+) -> dict:
+    """Fit one source and write the result as JSON (atomically) to ``out_path``.
+
+    ``backend`` names the tools that made the spectra and responses; it is recorded in the
+    result so that the results table can say where each row's products came from.
+    """
+    from ..io import write_json
+
+    result = fit_source(spectrum, background, rmf, arf, settings, source_id, fitter=fitter)
+    result["backend"] = backend
+    write_json(result, out_path)
+    return result

@@ -1,0 +1,173 @@
+"""Benchmark: how long Snakemake takes to plan the workflow for large samples.
+
+For synthetic matched samples of 1,000, 10,000 and 135,000 sources spread over the 1,378
+RASS skyfields, writes the sample checkpoint's table directly (no event data needed) and
+times `snakemake -n` of the whole workflow, printing the number of jobs and the seconds.
+
+    python benchmarks/scale_dry_run.py [--sizes 1000 10000 135000] [--timeout 1200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from rassflow.catalog import natural_key, seq_id
+
+REPO = Path(__file__).resolve().parent.parent
+RASS_SKYFIELDS = 1378
+FIRST_SKYFIELD = 930001  # RS930001N00 ... RS931378N00
+CONFIG = """\
+results_dir: results
+sample: {{source: file, file: {inputs}/sample.csv}}
+crossmatch: {{source: file, file: {inputs}/rass2rxs.csv}}
+archive: {{source: local, root: {inputs}/archive}}
+caldb: {{root: {inputs}/caldb}}
+"""
+
+
+def synthetic_sample(n_sources, n_skyfields, seed=1378):
+    """A matched sample as the match_sample checkpoint writes it, sorted by id_name."""
+    rng = np.random.default_rng(seed)
+    ra = rng.uniform(0.0, 360.0, n_sources)  # deg
+    dec = np.degrees(np.arcsin(rng.uniform(-1.0, 1.0, n_sources)))  # deg, uniform on the sky
+    offset = rng.uniform(0.0, 8.0, n_sources) / 3600.0  # deg, inside the 8" match radius
+    skyfield = FIRST_SKYFIELD + rng.integers(0, n_skyfields, n_sources)
+    ids = [f"CARMENES-{i}" for i in range(1, n_sources + 1)]
+    table = pd.DataFrame({
+        "id_name": ids,
+        "name": [f"Star {i}" for i in range(1, n_sources + 1)],
+        "ra": ra.round(6),
+        "dec": dec.round(6),
+        "rasscat_name": [f"2RXS J{i:06d}" for i in range(1, n_sources + 1)],
+        "rasscat_ra": ra.round(6),
+        "rasscat_dec": (dec + offset).round(6),
+        "rasscat_skyfield_number": skyfield,
+        "sep_arcsec": (offset * 3600.0).round(4),
+        "seq_id": [seq_id(n) for n in skyfield],
+    })  # fmt: skip
+    return table.sort_values("id_name", key=natural_key).reset_index(drop=True)
+
+
+def prepare(workdir, n_sources, n_skyfields):
+    """Config, dummy checkpoint inputs and, newer than them, the checkpoint's output."""
+    inputs = workdir / "inputs"
+    for directory in (inputs / "archive", inputs / "caldb"):
+        directory.mkdir(parents=True, exist_ok=True)
+    for name in ("sample.csv", "rass2rxs.csv"):
+        (inputs / name).write_text("placeholder: the checkpoint's output is already there\n")
+    (workdir / "bench.yaml").write_text(CONFIG.format(inputs=inputs))
+    sample = workdir / "results" / "sample" / "sample.csv"
+    sample.parent.mkdir(parents=True, exist_ok=True)
+    table = synthetic_sample(n_sources, n_skyfields)
+    table.to_csv(sample, index=False)
+    newer = time.time() + 1.0  # s: newer than the inputs even on coarse file-system clocks
+    os.utime(sample, (newer, newer))
+    return table["seq_id"].nunique()
+
+
+def dry_run(workdir, snakefile, timeout):
+    """Seconds and number of jobs of `snakemake -n`, or None for both after the timeout."""
+    args = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--snakefile",
+        str(snakefile),
+        "--workflow-profile",
+        "none",
+        "--configfile",
+        "bench.yaml",
+        "--cores",
+        "1",
+        "-n",
+        "--quiet",
+        "rules",
+    ]
+    start = time.perf_counter()
+    # own process group: on timeout the whole tree is killed, not only the parent
+    proc = subprocess.Popen(
+        args,
+        cwd=workdir,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        output, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        return None, None
+    seconds = time.perf_counter() - start
+    if proc.returncode:
+        raise RuntimeError(f"snakemake -n in {workdir} failed:\n{output[-3000:]}")
+    total = re.search(r"^total\s+(\d+)", output, re.MULTILINE)
+    if total is None:
+        raise RuntimeError(f"no job count in the output of snakemake -n in {workdir}:\n{output}")
+    return seconds, int(total.group(1))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--sizes",
+        type=int,
+        nargs="+",
+        default=[1000, 10000, 135000],
+        help="numbers of sources (default: 1000 10000 135000)",
+    )
+    parser.add_argument(
+        "--skyfields",
+        type=int,
+        default=RASS_SKYFIELDS,
+        help="skyfields the sources are drawn from (default: all 1378)",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=1200.0,
+        help="s per size before the dry run is killed (default: 1200)",
+    )
+    parser.add_argument(
+        "--snakefile",
+        type=Path,
+        default=REPO / "Snakefile",
+        help="workflow to plan (default: this repository's Snakefile)",
+    )
+    parser.add_argument(
+        "--workdir",
+        type=Path,
+        default=None,
+        help="keep the run directories here (default: a temporary directory)",
+    )
+    args = parser.parse_args()
+    base = args.workdir or Path(tempfile.mkdtemp(prefix="rassflow-scale-"))
+    print(f"{'sources':>8} {'skyfields':>9} {'jobs':>8} {'seconds':>9}", flush=True)
+    for n_sources in args.sizes:
+        workdir = base / f"n{n_sources}"
+        n_fields = prepare(workdir, n_sources, args.skyfields)
+        seconds, jobs = dry_run(workdir, args.snakefile.resolve(), args.timeout)
+        if seconds is None:
+            print(
+                f"{n_sources:>8} {n_fields:>9} {'-':>8} timed out after {args.timeout:.0f} s",
+                flush=True,
+            )
+        else:
+            print(f"{n_sources:>8} {n_fields:>9} {jobs:>8} {seconds:>9.1f}", flush=True)
+    print(f"run directories: {base}")
+
+
+if __name__ == "__main__":
+    main()

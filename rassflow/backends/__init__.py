@@ -1,0 +1,112 @@
+"""Which tools make the products (native or HEASoft) and fit the spectra (Sherpa or XSPEC).
+
+``auto`` picks HEASoft / XSPEC only where their Python interfaces (heasoftpy, PyXspec)
+import AND HEASoft is initialised (``HEADAS`` set); otherwise the native products and the
+Sherpa fitter, which need nothing beyond the Python environment. Asking for HEASoft or
+XSPEC explicitly where they are missing is an error that says how to install them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import importlib.metadata
+import os
+
+from .. import __version__
+
+PRODUCT_BACKENDS = ("native", "heasoft")
+FITTERS = ("sherpa", "xspec")
+
+INSTALL_HINT = (
+    "Install HEASoft (with heasoftpy and PyXspec) from HEASARC's conda channel:\n"
+    "  conda install -c https://heasarc.gsfc.nasa.gov/FTP/software/conda -c conda-forge "
+    "heasoft xspec-data\n"
+    "(or create the environment in envs/heasoft.yaml), activate it so that HEADAS is set, or "
+    "run inside the Fornax HEA container, which ships HEASoft, heasoftpy and PyXspec "
+    "initialised. Without them, use products: native and fitter: sherpa."
+)
+
+
+class BackendUnavailable(RuntimeError):
+    """A requested tool backend cannot run here; the message says how to install it."""
+
+
+@contextlib.contextmanager
+def working_directory(path):
+    """Run a block in ``path`` (contextlib.chdir needs Python 3.11; the package allows 3.10)."""
+    previous = os.getcwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(previous)
+
+
+def heasoft_problem(module: str) -> str:
+    """Why ``module`` (heasoftpy or xspec) cannot be used here, or '' when it can."""
+    try:
+        if module == "xspec":
+            _import_xspec()  # in a private HOME, see rassflow.fitting.xspec
+        else:
+            importlib.import_module(module)
+    except Exception as exc:  # noqa: BLE001 - PyXspec fails with OSError etc. on broken installs
+        return f"python module {module!r} does not import ({type(exc).__name__}: {exc})"
+    if not os.environ.get("HEADAS"):
+        return f"{module!r} imports but HEADAS is not set: HEASoft is not initialised"
+    return ""
+
+
+def _import_xspec():
+    from ..fitting.xspec import import_xspec
+
+    return import_xspec()
+
+
+def _require(module: str, what: str) -> None:
+    problem = heasoft_problem(module)
+    if problem:
+        raise BackendUnavailable(f"{what} needs HEASoft, but {problem}.\n{INSTALL_HINT}")
+
+
+def _choose(requested: str, known: tuple, module: str, what: str, notes: list) -> str:
+    """The backend for ``requested`` ('auto' or one of ``known``: native first, HEASoft second)."""
+    if requested not in ("auto", *known):
+        raise ValueError(f"unknown {what} backend {requested!r}; choose auto or one of {known}")
+    if requested == known[0]:
+        return requested
+    if requested == known[1]:
+        _require(module, f"{what} backend {requested!r}")
+        return requested
+    problem = heasoft_problem(module)
+    if problem:
+        notes.append(f"{what}: {known[0]} ({problem})")
+        return known[0]
+    return known[1]
+
+
+def resolve_tools(products: str = "auto", fitter: str = "auto") -> dict:
+    """The product backend and fitter to use, and the versions to stamp products with.
+
+    Returns ``{"products": "native"|"heasoft", "fitter": "sherpa"|"xspec",
+    "versions": {tool: version}, "notes": [why 'auto' fell back, ...]}``.
+    """
+    notes: list[str] = []
+    chosen_products = _choose(products, PRODUCT_BACKENDS, "heasoftpy", "products", notes)
+    chosen_fitter = _choose(fitter, FITTERS, "xspec", "fitter", notes)
+    versions = {"rassflow": __version__}
+    if chosen_products == "heasoft":
+        from .heasoft import heasoft_versions
+
+        versions.update(heasoft_versions())
+    if chosen_fitter == "xspec":
+        xspec = _import_xspec()
+        versions["pyxspec"], versions["xspec"] = (str(v) for v in xspec.Xset.version)
+    else:
+        versions["sherpa"] = importlib.metadata.version("sherpa")
+    return {
+        "products": chosen_products,
+        "fitter": chosen_fitter,
+        "versions": versions,
+        "notes": notes,
+    }

@@ -1,0 +1,282 @@
+"""HEASoft backend: the notebook's extractor, quzcif, pcarf and ftgrouppha calls via heasoftpy.
+
+Every call runs in its own temporary working directory beside its output, with its own
+parameter-file directory (``heasoftpy.utils.local_pfiles_context``), so parallel jobs never
+share PFILES. Input paths are passed relative to that directory, as the notebook does,
+because Fortran-era tools truncate long file names. A task that fails (an exception from
+heasoftpy or a non-zero return code) raises :class:`HeasoftTaskError` with the task's output.
+
+Each product is read back, stamped with the provenance keywords (backend 'heasoft', the
+task and the HEASoft version, the config hash) and, for spectra, given the exposure-map
+EXPOSURE in every HDU as the native backend does (fact sheet §1.9); then written atomically.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import math
+import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
+
+from astropy.io import fits
+
+from ..archive import exposure_at
+from ..io import atomic_path, stamp, write_fits
+from . import INSTALL_HINT, BackendUnavailable, working_directory
+
+BACKEND = "heasoft"
+PI_FILTER = "[PI=0:256]"  # the RMF's channels (fact sheet §2.1)
+ROSAT_CALDB = {"mission": "rosat", "instrument": "pspcc"}
+RMF_EXPRESSION = "pich.eq.256"  # the 256-channel PSPC-C matrix, not the 34-channel one
+
+
+class HeasoftTaskError(RuntimeError):
+    """A HEASoft task failed or wrote nothing; the message holds the task's output."""
+
+
+def _heasoftpy():
+    try:
+        import heasoftpy
+    except ImportError as exc:
+        raise BackendUnavailable(f"heasoftpy does not import ({exc}).\n{INSTALL_HINT}") from exc
+    if not os.environ.get("HEADAS"):
+        raise BackendUnavailable(f"HEADAS is not set: HEASoft is not initialised.\n{INSTALL_HINT}")
+    return heasoftpy
+
+
+@contextlib.contextmanager
+def task_directory(out: str | os.PathLike):
+    """A temporary working directory beside ``out`` (same file system), removed afterwards."""
+    parent = Path(out).parent
+    parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f".{Path(out).name}.", dir=parent) as workdir:
+        yield Path(workdir)
+
+
+def _relative(path: str | os.PathLike, workdir: Path) -> str:
+    if not Path(path).exists():
+        raise FileNotFoundError(f"HEASoft task input {path} does not exist")
+    return os.path.relpath(os.path.abspath(path), workdir)
+
+
+def run_task(task: str, workdir: Path, **params):
+    """Run one heasoftpy task in ``workdir`` with private parameter files; its result."""
+    hsp = _heasoftpy()
+    # local_pfiles_context reads PFILES before it sets it
+    os.environ.setdefault("PFILES", str(Path(os.environ["HEADAS"]) / "syspfiles"))
+    with working_directory(workdir), hsp.utils.local_pfiles_context(str(workdir / "pfiles")):
+        try:
+            result = getattr(hsp, task)(**params)
+        except Exception as exc:  # heasoftpy raises HSPTaskException unless failures are allowed
+            raise HeasoftTaskError(f"{task} failed in {workdir} with {params}:\n{exc}") from exc
+    if result.returncode != 0:
+        output = "\n".join(text for text in (result.stdout, result.stderr) if text)
+        raise HeasoftTaskError(
+            f"{task} failed with return code {result.returncode} in {workdir} with {params}:\n"
+            f"{output}"
+        )
+    return result
+
+
+@functools.cache
+def heasoft_versions() -> dict:
+    """heasoftpy's version and the HEASoft release (from the fversion task)."""
+    hsp = _heasoftpy()
+    with tempfile.TemporaryDirectory(prefix="rassflow-fversion-") as workdir:
+        output = run_task("fversion", Path(workdir)).stdout or ""
+    match = re.search(r"(\d+\.\d+(?:\.\d+)?\w*)", output)
+    return {"heasoftpy": str(hsp.__version__), "heasoft": match.group(1) if match else "unknown"}
+
+
+def _tool(task: str) -> str:
+    return f"{task} (HEASoft {heasoft_versions()['heasoft']})"
+
+
+def _finish(product: Path, out, task: str, config_hash: str, exposure_s=None, edit=None) -> Path:
+    """Stamp a task's product (and set EXPOSURE), then write it atomically to ``out``."""
+    if not product.is_file():
+        raise HeasoftTaskError(f"{task} reported success but wrote no {product.name}")
+    with fits.open(product) as hdul:
+        for hdu in hdul:
+            stamp(hdu.header, backend=BACKEND, tool=_tool(task), config_hash=config_hash)
+            if exposure_s is not None:
+                hdu.header["EXPOSURE"] = (exposure_s, "[s] exposure map value at the source")
+        if edit is not None:
+            edit(hdul)
+        write_fits(hdul, out)
+    return Path(out)
+
+
+def make_image(
+    events, out, pi_lo: int, pi_hi: int, binning: int, chatter: int = 0, config_hash: str = ""
+) -> Path:
+    """A counts image of events with pi_lo <= PI <= pi_hi, binned by ``binning`` sky pixels."""
+    with task_directory(out) as workdir:
+        name = "image.fits"
+        run_task(
+            "extractor",
+            workdir,
+            filename=f"{_relative(events, workdir)}[PI={pi_lo}:{pi_hi}]",
+            imgfile=name,
+            phafile="NONE",
+            eventsout="NONE",
+            fitsbinlc="NONE",
+            regionfile="NONE",
+            binf=binning,
+            xcolf="X",
+            ycolf="Y",
+            gti="STDGTI",
+            events="STDEVT",
+            noprompt=True,
+            clobber=True,
+            chatter=chatter,
+        )
+        return _finish(workdir / name, out, "extractor", config_hash)
+
+
+def extract_spectrum(
+    events,
+    region_file,
+    out,
+    wmap_binning: int,
+    expmap,
+    ra_deg: float,
+    dec_deg: float,
+    chatter: int = 0,
+    config_hash: str = "",
+) -> Path:
+    """The spectrum (WMAP primary) of the events inside a physical-pixel DS9 region file,
+    with EXPOSURE in every HDU from the exposure map at (ra_deg, dec_deg)."""
+    exposure = exposure_at(expmap, ra_deg, dec_deg)
+    if not math.isfinite(exposure) or exposure <= 0:
+        raise ValueError(
+            f"{expmap}: exposure {exposure} s at RA {ra_deg}, Dec {dec_deg} is not positive; "
+            f"no spectrum can be made for {region_file}"
+        )
+    with task_directory(out) as workdir:
+        name = "spectrum.fits"
+        run_task(
+            "extractor",
+            workdir,
+            filename=f"{_relative(events, workdir)}{PI_FILTER}",
+            phafile=name,
+            imgfile="NONE",
+            eventsout="NONE",
+            fitsbinlc="NONE",
+            regionfile=_relative(region_file, workdir),
+            xcolf="X",
+            ycolf="Y",
+            xcolh="X",
+            ycolh="Y",
+            binh=wmap_binning,
+            ecol="PI",
+            gti="STDGTI",
+            events="STDEVT",
+            fullimage=False,
+            noprompt=True,
+            clobber=True,
+            chatter=chatter,
+        )
+        return _finish(workdir / name, out, "extractor", config_hash, round(exposure, 5))
+
+
+def get_caldb_file(codename: str, expression: str, dest) -> Path:
+    """Retrieve the PSPC-C CALDB file of ``codename`` matching ``expression`` with quzcif."""
+    with task_directory(dest) as workdir:
+        result = run_task(
+            "quzcif",
+            workdir,
+            **ROSAT_CALDB,
+            codename=codename,
+            filter="-",
+            date="-",
+            time="-",
+            expr=expression,
+            noprompt=True,
+            retrieve=True,
+            clobber=True,
+        )
+        rows = [line.split() for line in result.stdout.splitlines() if line.strip()]
+        if not rows:
+            raise HeasoftTaskError(
+                f"quzcif found no {codename} file for ROSAT PSPCC with {expression!r} in the "
+                f"CALDB (CALDB={os.environ.get('CALDB', 'unset')})"
+            )
+        retrieved = workdir / os.path.basename(rows[0][0])  # retrieve=yes copies it here
+        if not retrieved.is_file():
+            raise HeasoftTaskError(f"quzcif listed {rows[0][0]} but did not retrieve it")
+        with atomic_path(dest) as tmp:
+            shutil.copyfile(retrieved, tmp)  # calibration files are kept byte for byte
+    return Path(dest)
+
+
+def get_rmf(dest) -> Path:
+    """The 256-channel PSPC-C redistribution matrix from the CALDB (quzcif has no chatter)."""
+    return get_caldb_file("MATRIX", RMF_EXPRESSION, dest)
+
+
+def make_arf(spectrum, rmf, out, chatter: int = 0, config_hash: str = "") -> Path:
+    """pcarf's ARF for a spectrum (weighted by its WMAP) on the RMF's energy grid."""
+    with task_directory(out) as workdir:
+        name = "response.arf"
+        run_task(
+            "pcarf",
+            workdir,
+            phafil=_relative(spectrum, workdir),
+            rmffil=_relative(rmf, workdir),
+            outfil=name,
+            noprompt=True,
+            clobber=True,
+            chatter=chatter,
+        )
+        return _finish(workdir / name, out, "pcarf", config_hash)
+
+
+def group_spectrum(
+    spectrum,
+    out,
+    grouptype: str,
+    groupscale: int,
+    respfile: str,
+    ancrfile: str,
+    backfile: str,
+    chatter: int = 0,
+    config_hash: str = "",
+) -> Path:
+    """ftgrouppha's grouped copy of a spectrum, then RESPFILE/ANCRFILE/BACKFILE set as given.
+
+    The response links are written afterwards with astropy, as the notebook does: the task
+    can leave long strings in a form PyXspec fails to read.
+    """
+
+    def link_responses(hdul):
+        for hdu in hdul[1:]:
+            header = hdu.header
+            if (
+                header.get("EXTNAME", "").upper() == "SPECTRUM"
+                or header.get("HDUCLAS1") == "SPECTRUM"
+            ):
+                header["RESPFILE"] = (respfile, "redistribution matrix file (RMF)")
+                header["ANCRFILE"] = (ancrfile, "ancillary response file (ARF)")
+                header["BACKFILE"] = (backfile, "background spectrum")
+                return
+        raise HeasoftTaskError(f"ftgrouppha output for {spectrum} has no SPECTRUM extension")
+
+    with task_directory(out) as workdir:
+        name = "grouped.fits"
+        run_task(
+            "ftgrouppha",
+            workdir,
+            infile=_relative(spectrum, workdir),
+            outfile=name,
+            grouptype=grouptype,
+            groupscale=groupscale,
+            noprompt=True,
+            clobber=True,
+            chatter=chatter,
+        )
+        return _finish(workdir / name, out, "ftgrouppha", config_hash, edit=link_responses)

@@ -1,0 +1,593 @@
+"""Native fitting backend: XSPEC-equivalent fits of one source with Sherpa.
+
+What the notebook did in XSPEC, and how it is reproduced here (fact sheet §4, §6):
+- models: XSPEC's ``bbody`` and ``powerlaw`` with XSPEC's parameter names and limits,
+  evaluated by ``rassflow.models`` (PyPI Sherpa has no XSPEC models);
+- statistic: ``cstat`` with a background file, i.e. W-stat (``wstat`` in Sherpa);
+- noticed groups: ``ignore bad`` and ``ignore **-0.11 2.02-**``, built as an explicit mask
+  because Sherpa's ``ignore_bad`` misbehaves after notice/ignore;
+- optimiser: Levenberg-Marquardt then Nelder-Mead (levmar alone can stop short under wstat);
+- ``error 2.706``: Sherpa's ``conf`` with sigma = sqrt(2.706); failed bounds are reported as
+  null with XSPEC's 9-letter error status;
+- ``calcFlux err``: parameter draws from the covariance matrix, central 68 % range.
+
+Every call uses its own Sherpa session, so fits of different sources never share state.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import math
+import os
+
+import numpy as np
+import sherpa
+from astropy.io import fits
+
+from ..models import MODELS, bbody, energy_flux, powerlaw
+
+SHERPA_LOGGER = logging.getLogger("sherpa")
+
+
+@contextlib.contextmanager
+def _sherpa_log_level(level: int):
+    """Raise the level of Sherpa's logger for a while; Sherpa logs every step at INFO."""
+    previous = SHERPA_LOGGER.level
+    SHERPA_LOGGER.setLevel(level)
+    try:
+        yield
+    finally:
+        SHERPA_LOGGER.setLevel(previous)
+
+
+# Importing the session warns about optional parts this backend does not use (DS9, XSPEC).
+with _sherpa_log_level(logging.ERROR):
+    from sherpa.astro.data import DataPHA
+    from sherpa.astro.io import read_arf, read_rmf
+    from sherpa.astro.ui.utils import Session
+    from sherpa.models.model import RegriddableModel1D
+    from sherpa.models.parameter import Parameter
+    from sherpa.utils.err import ModelErr, SherpaErr
+
+DEFAULT_SETTINGS = {
+    "models": ["bbody", "powerlaw"],
+    "energy_range_keV": [0.11, 2.02],
+    "min_noticed_channels": 2,
+    "error_delta_stat": 2.706,
+    "flux_bands_keV": [[0.5, 2.0]],
+    "flux_confidence": 68,
+    "flux_samples": 100,
+    "max_iterations": 500,
+    "seed": 1,
+    # XSPEC's 'error' refuses to run above a reduced statistic of 2 (Sherpa's default is 3)
+    "max_rstat": 2.0,
+    "start": {"bbody": {"kT": 0.2}, "powerlaw": {"PhoIndex": 2.0}},
+}
+
+STATISTIC = "wstat"
+FLAGS_OK = "FFFFFFFFF"
+# Positions (1-based) in XSPEC's error status string, fact sheet §6.3
+FLAG_NEW_MINIMUM, FLAG_HARD_LOWER, FLAG_HARD_UPPER = 1, 4, 5
+FLAG_LOWER_FAILED, FLAG_UPPER_FAILED, FLAG_RSTAT = 7, 8, 9
+NEW_MINIMUM_TOLERANCE = 1.0e-3  # statistic drop that counts as a new minimum found by 'error'
+
+
+def _bin_upper_edges(model, hi):
+    if hi is None:
+        raise ModelErr(f"model {model.name} needs energy bins (lo, hi), got points")
+    return hi
+
+
+class XSBBody(RegriddableModel1D):
+    """XSPEC's ``bbody``: photons/cm^2/s per bin; norm = L39 / D10^2."""
+
+    def __init__(self, name: str = "bbody"):
+        self.kT = Parameter(
+            name, "kT", 3.0, min=0.01, max=100.0, hard_min=1.0e-4, hard_max=200.0, units="keV"
+        )
+        self.norm = Parameter(name, "norm", 1.0, min=0.0, max=1.0e24, hard_min=0.0, hard_max=1.0e24)
+        super().__init__(name, (self.kT, self.norm))
+
+    def calc(self, pars, lo, hi=None, *args, **kwargs):
+        return bbody(lo, _bin_upper_edges(self, hi), pars[0], pars[1])
+
+
+class XSPowerLaw(RegriddableModel1D):
+    """XSPEC's ``powerlaw``: norm in photons/keV/cm^2/s at 1 keV, exact bin integrals."""
+
+    def __init__(self, name: str = "powerlaw"):
+        self.PhoIndex = Parameter(
+            name, "PhoIndex", 1.0, min=-2.0, max=9.0, hard_min=-3.0, hard_max=10.0
+        )
+        self.norm = Parameter(name, "norm", 1.0, min=0.0, max=1.0e24, hard_min=0.0, hard_max=1.0e24)
+        super().__init__(name, (self.PhoIndex, self.norm))
+
+    def calc(self, pars, lo, hi=None, *args, **kwargs):
+        return powerlaw(lo, _bin_upper_edges(self, hi), pars[0], pars[1])
+
+
+MODEL_CLASSES = {"bbody": XSBBody, "powerlaw": XSPowerLaw}
+
+
+def resolve_settings(settings: dict | None) -> dict:
+    """Fit settings with defaults filled in; unknown keys are an error."""
+    settings = dict(settings or {})
+    unknown = sorted(set(settings) - set(DEFAULT_SETTINGS))
+    if unknown:
+        raise KeyError(f"unknown fit setting(s): {', '.join(unknown)}")
+    resolved = {**DEFAULT_SETTINGS, **settings}
+    for name in resolved["models"]:
+        if name not in MODEL_CLASSES:
+            raise KeyError(f"unknown model {name!r}; known models: {', '.join(MODEL_CLASSES)}")
+    return resolved
+
+
+# ---------------------------------------------------------------- reading OGIP files
+
+
+def _spectrum_hdu(hdul, path):
+    for hdu in hdul[1:]:
+        header = hdu.header
+        if header.get("EXTNAME", "").upper() == "SPECTRUM" or header.get("HDUCLAS1") == "SPECTRUM":
+            return hdu
+    raise KeyError(f"{path}: no SPECTRUM extension")
+
+
+def _column_or_keyword(hdu, name: str, default: float):
+    """OGIP allows BACKSCAL and AREASCAL as a column or a keyword."""
+    if name in hdu.columns.names:
+        return np.asarray(hdu.data[name], dtype=float)
+    return float(hdu.header.get(name, default))
+
+
+def read_spectrum(path: str | os.PathLike, use_errors: bool = False) -> DataPHA:
+    """A type-I OGIP spectrum (COUNTS, or RATE times EXPOSURE) as a Sherpa DataPHA.
+
+    Only the SPECTRUM extension is read: RESPFILE/ANCRFILE/BACKFILE keywords are ignored,
+    responses and backgrounds are attached by the caller. ``use_errors`` keeps STAT_ERR.
+    """
+    with fits.open(path) as hdul:
+        hdu = _spectrum_hdu(hdul, path)
+        names = hdu.columns.names
+        exposure = hdu.header.get("EXPOSURE")
+        if exposure is None or not exposure > 0:
+            raise ValueError(f"{path}: EXPOSURE must be > 0 s, got {exposure!r}")
+        if "COUNTS" in names:
+            counts, per_count = np.asarray(hdu.data["COUNTS"], dtype=float), 1.0
+        elif "RATE" in names:
+            counts, per_count = np.asarray(hdu.data["RATE"], dtype=float) * exposure, exposure
+        else:
+            raise KeyError(f"{path}: SPECTRUM has neither a COUNTS nor a RATE column")
+        staterror = None
+        if use_errors and "STAT_ERR" in names:
+            staterror = np.asarray(hdu.data["STAT_ERR"], dtype=float) * per_count
+        grouping = hdu.data["GROUPING"].astype(np.int16) if "GROUPING" in names else None
+        quality = hdu.data["QUALITY"].astype(np.int16) if "QUALITY" in names else None
+        return DataPHA(
+            str(path),
+            np.asarray(hdu.data["CHANNEL"], dtype=float),
+            counts,
+            staterror=staterror,
+            grouping=grouping,
+            quality=quality,
+            exposure=float(exposure),
+            backscal=_column_or_keyword(hdu, "BACKSCAL", 1.0),
+            areascal=_column_or_keyword(hdu, "AREASCAL", 1.0),
+        )
+
+
+# ---------------------------------------------------------------- groups and the mask
+
+
+def group_edges(grouping) -> tuple[np.ndarray, np.ndarray]:
+    """First and last channel index (0-based, inclusive) of each group.
+
+    A channel with GROUPING -1 continues the group before it; any other value starts one.
+    """
+    grouping = np.asarray(grouping)
+    starts = np.flatnonzero(grouping != -1)
+    if grouping.size and (starts.size == 0 or starts[0] != 0):
+        starts = np.concatenate([[0], starts])
+    stops = np.concatenate([starts[1:] - 1, [grouping.size - 1]]) if starts.size else starts
+    return starts, stops
+
+
+def notice_groups(grouping, quality, e_min, e_max, energy_range_keV) -> np.ndarray:
+    """Boolean per group: kept as XSPEC's ``ignore bad`` + ``ignore **-lo hi-**`` keep it.
+
+    A group is kept when its first channel's E_MIN >= lo, its last channel's E_MAX < hi
+    (straddling groups are dropped) and none of its channels has QUALITY != 0.
+    """
+    lo, hi = energy_range_keV
+    starts, stops = group_edges(grouping)
+    e_min, e_max = np.asarray(e_min, dtype=float), np.asarray(e_max, dtype=float)
+    bad = np.asarray(quality) != 0 if quality is not None else np.zeros(len(e_min), bool)
+    bad_groups = np.add.reduceat(bad.astype(int), starts) > 0 if starts.size else bad[:0]
+    return (e_min[starts] >= lo) & (e_max[stops] < hi) & ~bad_groups
+
+
+def flag_string(positions) -> str:
+    """XSPEC's 9-letter error status with 'T' at the given 1-based positions."""
+    return "".join("T" if position in set(positions) else "F" for position in range(1, 10))
+
+
+def _json_number(value):
+    """float, or None for a missing or non-finite number (JSON has no NaN)."""
+    if value is None:
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+# ---------------------------------------------------------------- the session
+
+
+def make_session(
+    data: DataPHA, rmf, arf=None, background: DataPHA | None = None, statistic: str = STATISTIC
+) -> Session:
+    """A private Sherpa session holding one data set with its responses and background."""
+    session = Session()
+    session.set_data(1, data)
+    session.set_rmf(1, rmf)
+    if arf is not None:
+        session.set_arf(1, arf)
+    if background is not None:
+        session.set_bkg(1, background)  # takes the source grouping, as XSPEC does
+    session.set_stat(statistic)
+    return session
+
+
+def statistic_value(
+    spectrum: str | os.PathLike,
+    rmf: str | os.PathLike,
+    model: str,
+    parameters: dict,
+    *,
+    arf: str | os.PathLike | None = None,
+    background: str | os.PathLike | None = None,
+    statistic: str = STATISTIC,
+    use_errors: bool = False,
+) -> float:
+    """The fit statistic of ``model`` with fixed ``parameters`` on a spectrum, all groups
+    noticed (e.g. a chi2 check against XSPEC with the file's STAT_ERR: ``use_errors``)."""
+    with _sherpa_log_level(logging.WARNING):
+        data = read_spectrum(spectrum, use_errors=use_errors)
+        bkg = read_spectrum(background, use_errors=use_errors) if background else None
+        arf_data = read_arf(str(arf)) if arf else None
+        session = make_session(data, read_rmf(str(rmf)), arf_data, bkg, statistic)
+        source = MODEL_CLASSES[model](model)
+        for name, value in parameters.items():
+            getattr(source, name).val = value
+        session.set_source(1, source)
+        return float(session.calc_stat(1))
+
+
+# ---------------------------------------------------------------- fitting
+
+
+def fit_source(spectrum, background, rmf, arf, settings, source_id: str) -> dict:
+    """Fit each configured model to one source; a JSON-ready dict of results.
+
+    ``spectrum`` is the grouped source spectrum, ``background`` its (ungrouped) background,
+    ``rmf`` the redistribution matrix and ``arf`` the effective area. Low-count cases never
+    raise: a model that cannot be fitted gets status ``not_fitted`` or ``failed`` and a reason.
+    """
+    settings = resolve_settings(settings)
+    with _sherpa_log_level(logging.WARNING):
+        data = read_spectrum(spectrum)
+        bkg = read_spectrum(background)
+        rmf_data = read_rmf(str(rmf))
+        arf_data = read_arf(str(arf))
+        _check_channels(data, bkg, rmf_data, spectrum, background, rmf)
+        if data.grouping is None:  # an ungrouped spectrum: one group per channel
+            data.grouping = np.ones(len(data.channel), dtype=np.int16)
+            data.grouped = True
+        groups = _Groups(data, bkg, rmf_data, settings["energy_range_keV"])
+        result = {
+            "id_name": source_id,
+            "fitter": "sherpa",
+            "fitter_version": sherpa.__version__,
+            "statistic": STATISTIC,
+            "energy_range_keV": [float(edge) for edge in settings["energy_range_keV"]],
+            "error_delta_stat": float(settings["error_delta_stat"]),
+            "counts": {
+                "source": int(round(data.counts.sum())),
+                "background": int(round(bkg.counts.sum())),
+                "backscal_ratio": float(np.mean(data.backscal) / np.mean(bkg.backscal)),
+            },
+            "exposure_s": float(data.exposure),
+            "noticed_groups": int(groups.noticed.sum()),
+            "noticed_channels": groups.noticed_channels,
+            "models": {},
+        }
+        reason = _not_fittable_reason(groups, settings)
+        if not reason:
+            session = make_session(data, rmf_data, arf_data, bkg)
+            data.mask = groups.noticed
+        for name in settings["models"]:
+            if reason:
+                fitted = _unfitted(name, "not_fitted", reason, groups.plot())
+            else:
+                try:
+                    fitted = _fit_model(session, data, name, groups, settings, source_id)
+                except (
+                    Exception
+                ) as err:  # Sherpa raises many types; one model must not stop the run
+                    fitted = _unfitted(
+                        name, "failed", f"{type(err).__name__}: {err}", groups.plot()
+                    )
+            result["models"][name] = fitted
+    return result
+
+
+def _check_channels(data, bkg, rmf_data, spectrum, background, rmf):
+    for path, n_channels in ((background, len(bkg.channel)), (rmf, len(rmf_data.e_min))):
+        if n_channels != len(data.channel):
+            raise ValueError(
+                f"{path} has {n_channels} channels but the spectrum {spectrum} "
+                f"has {len(data.channel)}"
+            )
+
+
+class _Groups:
+    """Per-group counts and energy edges of the source spectrum, and which are noticed."""
+
+    def __init__(self, data, bkg, rmf_data, energy_range_keV):
+        self.starts, self.stops = group_edges(data.grouping)
+        self.noticed = notice_groups(
+            data.grouping, data.quality, rmf_data.e_min, rmf_data.e_max, energy_range_keV
+        )
+        self.noticed_channels = int((self.stops - self.starts + 1)[self.noticed].sum())
+        self.e_lo = np.asarray(rmf_data.e_min, float)[self.starts][self.noticed]  # keV
+        self.e_hi = np.asarray(rmf_data.e_max, float)[self.stops][self.noticed]  # keV
+        if self.starts.size:
+            self.source = np.add.reduceat(data.counts, self.starts)[self.noticed]
+            self.background = np.add.reduceat(bkg.counts, self.starts)[self.noticed]
+        else:
+            self.source = self.background = np.zeros(0)
+        self.exposure = float(data.exposure)  # s
+        # background counts -> counts in the source region and exposure
+        self.background_scale = float(
+            (np.mean(data.backscal) * data.exposure * np.mean(data.areascal))
+            / (np.mean(bkg.backscal) * bkg.exposure * np.mean(bkg.areascal))
+        )
+
+    @property
+    def net_counts(self) -> float:
+        return float(self.source.sum() - self.background_scale * self.background.sum())
+
+    def plot(self, model_counts=None) -> dict:
+        """Background-subtracted rates and the folded model in counts/s/keV, per group."""
+        width = (self.e_hi - self.e_lo) * self.exposure  # keV s
+        net = self.source - self.background_scale * self.background
+        error = np.sqrt(self.source + self.background_scale**2 * self.background)
+        plot = {
+            "x": 0.5 * (self.e_lo + self.e_hi),
+            "xerr": 0.5 * (self.e_hi - self.e_lo),
+            "y": net / width,
+            "yerr": error / width,
+            "model": None if model_counts is None else np.asarray(model_counts) / width,
+        }
+        return {key: None if value is None else _json_list(value) for key, value in plot.items()}
+
+
+def _json_list(values) -> list:
+    return [_json_number(value) for value in np.asarray(values, dtype=float)]
+
+
+def _not_fittable_reason(groups: _Groups, settings: dict) -> str:
+    lo, hi = settings["energy_range_keV"]
+    needed = settings["min_noticed_channels"]
+    noticed = int(groups.noticed.sum())
+    if noticed <= needed:
+        return (
+            f"{noticed} group(s) with QUALITY 0 noticed in {lo}-{hi} keV; "
+            f"a fit needs more than {needed}"
+        )
+    if groups.net_counts <= 0:
+        return (
+            f"no net source counts in the noticed groups: {groups.source.sum():.0f} source, "
+            f"{groups.background_scale * groups.background.sum():.2f} scaled background counts"
+        )
+    return ""
+
+
+def _unfitted(name: str, status: str, reason: str, plot: dict) -> dict:
+    return {
+        "status": status,
+        "reason": reason,
+        "statistic": None,
+        "dof": None,
+        "nfev": None,
+        "parameters": {
+            par: {
+                "value": None,
+                "lower": None,
+                "upper": None,
+                "err-": None,
+                "err+": None,
+                "good_err": False,
+                "flags": None,
+                "unit": unit,
+            }
+            for par, unit in zip(MODELS[name]["parameters"], MODELS[name]["units"], strict=True)
+        },
+        "fluxes": {},
+        "plot": plot,
+    }
+
+
+def _start_model(session, data, name: str, groups: _Groups, settings: dict):
+    """The model at its starting values, norm scaled so the folded counts match the net counts."""
+    model = MODEL_CLASSES[name](name)
+    start = {**DEFAULT_SETTINGS["start"].get(name, {}), **settings["start"].get(name, {})}
+    for par, value in start.items():
+        getattr(model, par).val = value
+    model.norm.val = 1.0
+    session.set_source(1, model)
+    predicted = float(np.sum(data.eval_model_to_fit(session.get_model(1))))
+    if predicted > 0:
+        model.norm.val = min(groups.net_counts / predicted, model.norm.max)
+    return model
+
+
+def _fit_model(session, data, name, groups, settings, source_id) -> dict:
+    model = _start_model(session, data, name, groups, settings)
+    nfev = 0
+    for method in ("levmar", "neldermead"):
+        session.set_method(method)
+        session.set_method_opt("maxfev", int(settings["max_iterations"]))
+        session.fit(1)
+        fit = session.get_fit_results()
+        nfev += int(fit.nfev)
+    statistic = float(session.calc_stat(1))
+    if not fit.succeeded or not math.isfinite(statistic):
+        return _unfitted(name, "failed", f"fit did not converge: {fit.message}", groups.plot())
+
+    parameters, statistic = _parameter_errors(session, model, statistic, fit.dof, settings)
+    folded = data.eval_model_to_fit(session.get_model(1))
+    return {
+        "status": "ok",
+        "reason": "",
+        "statistic": statistic,
+        "dof": int(fit.dof),
+        "nfev": nfev,
+        "parameters": parameters,
+        "fluxes": _fluxes(session, model, name, settings, source_id),
+        "plot": groups.plot(folded),
+    }
+
+
+def _parameter_errors(session, model, statistic: float, dof: int, settings: dict):
+    """XSPEC-style 'error' on every parameter: (entries by name, best statistic)."""
+    delta_stat = float(settings["error_delta_stat"])
+    pars = list(model.pars)
+    flags = {par.name: set() for par in pars}
+    lower = dict.fromkeys(flags)
+    upper = dict.fromkeys(flags)
+    if dof > 0 and statistic / dof > settings["max_rstat"]:
+        for par in pars:
+            flags[par.name].add(FLAG_RSTAT)  # XSPEC refuses the search: bounds stay null
+    else:
+        session.set_conf_opt("sigma", math.sqrt(delta_stat))
+        session.set_conf_opt("max_rstat", float(settings["max_rstat"]))
+        session.set_conf_opt("parallel", False)  # no worker processes inside pipeline jobs
+        # The profile fits start at the best fit, where levmar gives Nelder-Mead's bounds
+        # (checked on simulated bbody and powerlaw sources) at a tenth of the cost.
+        session.set_method("levmar")
+        try:
+            session.conf(1)
+        except SherpaErr:  # e.g. too few degrees of freedom: every search failed
+            for par in pars:
+                flags[par.name] |= {FLAG_LOWER_FAILED, FLAG_UPPER_FAILED}
+            return _parameter_entries(model, lower, upper, flags), _json_number(statistic)
+        conf = session.get_conf_results()
+        refitted = float(session.calc_stat(1))
+        if refitted < statistic - NEW_MINIMUM_TOLERANCE:
+            for par in pars:
+                flags[par.name].add(FLAG_NEW_MINIMUM)
+        statistic = refitted
+        for par, low, high in zip(pars, conf.parmins, conf.parmaxes, strict=True):
+            for bound, store, limit, hard, failed in (
+                (low, lower, par.hard_min, FLAG_HARD_LOWER, FLAG_LOWER_FAILED),
+                (high, upper, par.hard_max, FLAG_HARD_UPPER, FLAG_UPPER_FAILED),
+            ):
+                if bound is not None and math.isfinite(bound):
+                    store[par.name] = par.val + bound
+                elif _profile_reaches(session, model, par, limit, statistic + delta_stat):
+                    flags[par.name].add(hard)
+                else:
+                    flags[par.name].add(failed)
+    return _parameter_entries(model, lower, upper, flags), _json_number(statistic)
+
+
+def _parameter_entries(model, lower: dict, upper: dict, flags: dict) -> dict:
+    entries = {}
+    units = dict(zip(MODELS[model.name]["parameters"], MODELS[model.name]["units"], strict=True))
+    for par in model.pars:
+        value, low, high = par.val, lower[par.name], upper[par.name]
+        status = flag_string(flags[par.name])
+        entries[par.name] = {
+            "value": _json_number(value),
+            "lower": _json_number(low),
+            "upper": _json_number(high),
+            "err-": None if low is None else _json_number(value - low),
+            "err+": None if high is None else _json_number(high - value),
+            "good_err": status == FLAGS_OK,
+            "flags": status,
+            "unit": units[par.name],
+        }
+    return entries
+
+
+def _profile_reaches(session, model, par, limit: float, threshold: float) -> bool:
+    """Whether the statistic, minimised over the other parameters with ``par`` held at its
+    hard ``limit``, stays within ``threshold``: the interval then ends at the hard limit
+    (XSPEC flags 4/5) rather than its search failing (flags 7/8)."""
+    saved = [(p.val, p.min, p.max) for p in model.pars]
+    try:
+        par.min, par.max = par.hard_min, par.hard_max
+        par.val = limit
+        par.freeze()
+        if any(not p.frozen for p in model.pars):
+            session.set_method("neldermead")
+            session.fit(1)
+        return float(session.calc_stat(1)) <= threshold
+    finally:
+        par.thaw()
+        for p, (val, low, high) in zip(model.pars, saved, strict=True):
+            p.val = val  # inside both the widened and the original limits
+            p.min, p.max = low, high
+
+
+def _source_seed(seed: int, source_id: str) -> list[int]:
+    """A seed that depends on the source but not on the process (str hashes are salted)."""
+    digest = hashlib.sha256(str(source_id).encode()).digest()
+    return [int(seed), int.from_bytes(digest[:8], "little")]
+
+
+def _fluxes(session, model, name: str, settings: dict, source_id: str) -> dict:
+    """Energy flux per band at the best fit, with the central ``flux_confidence`` % range of
+    fluxes from parameter draws from the covariance matrix (as XSPEC's calcFlux err)."""
+    best = np.array([par.val for par in model.pars])
+    draws = _parameter_draws(session, model, best, settings, source_id)
+    confidence = float(settings["flux_confidence"])
+    fluxes = {}
+    for lo, hi in settings["flux_bands_keV"]:
+        value = energy_flux(name, best, lo, hi)
+        low = high = None
+        if draws is not None:
+            sampled = [energy_flux(name, params, lo, hi) for params in draws]
+            low, high = np.percentile(sampled, [50.0 - confidence / 2, 50.0 + confidence / 2])
+        fluxes[f"{lo}-{hi}keV"] = {
+            "value": _json_number(value),
+            "lower": _json_number(low),
+            "upper": _json_number(high),
+            "err-": None if low is None else _json_number(value - low),
+            "err+": None if high is None else _json_number(high - value),
+            "confidence": confidence,
+            "unit": "erg/cm2/s",
+        }
+    return fluxes
+
+
+def _parameter_draws(session, model, best, settings, source_id):
+    """Parameter sets drawn from the fit's covariance, kept inside the hard limits
+    (models are undefined beyond them); None when the covariance is unusable."""
+    session.set_covar_opt("sigma", 1.0)
+    try:
+        session.covar(1)
+    except SherpaErr:
+        return None
+    covariance = np.asarray(session.get_covar_results().extra_output, dtype=float)
+    if covariance.shape != (best.size, best.size) or not np.all(np.isfinite(covariance)):
+        return None
+    if np.any(np.diag(covariance) < 0):
+        return None
+    rng = np.random.default_rng(_source_seed(settings["seed"], source_id))
+    draws = rng.multivariate_normal(best, covariance, size=int(settings["flux_samples"]))
+    hard_min = np.array([par.hard_min for par in model.pars])
+    hard_max = np.array([par.hard_max for par in model.pars])
+    return np.clip(draws, hard_min, hard_max)
