@@ -452,3 +452,13 @@ def fetch_responses(root, rmf_expression: str, rmf_out, specresp_out) -> None:
         source = query_caldb(root, "ROSAT", "PSPCC", codename, expr)
         with atomic_path(out) as tmp:
             shutil.copyfile(source, tmp)
+
+
+def resolve_root(configured, simulated_root, demo: bool):
+    """The CALDB root: the configured one, else $CALDB as HEASoft uses it (except for the
+    simulated demo, whose responses must match its simulator), else the simulated CALDB."""
+    if configured:
+        return str(configured)
+    if os.environ.get("CALDB") and not demo:
+        return os.environ["CALDB"]
+    return str(simulated_root)

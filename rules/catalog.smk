@@ -10,6 +10,8 @@ checkpoint match_sample:
     params:
         sample=config["sample"],
         crossmatch=config["crossmatch"],
+    conda:
+        "../envs/python.yaml"
     log:
         f"{LOGS}/match_sample.log",
     benchmark:

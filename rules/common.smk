@@ -3,7 +3,8 @@
 import functools
 import os
 
-import pandas as pd
+import rassflow.caldb
+import rassflow.catalog
 
 R = config["results_dir"]
 SIMULATED = f"{R}/simulated"
@@ -20,12 +21,14 @@ wildcard_constraints:
 
 # Per-source products follow the notebook's names, e.g.
 # rosat-pspc-seqidRS930204N00-nameCARMENES-2-ra12.34567-dec-4.56789-radius0.0333deg-enALL-spectrum.fits
-SOURCE_DIR = R + "/sources/{src}"
-STEM = SOURCE_DIR + "/rosat-pspc-seqid{seq}-name{src}-ra{ra}-dec{dec}-radius{rad}deg"
+SOURCE_DIR = f"{R}/sources/{{src}}"
+STEM = f"{SOURCE_DIR}/rosat-pspc-seqid{{seq}}-name{{src}}-ra{{ra}}-dec{{dec}}-radius{{rad}}deg"
 # log and benchmark names of per-source jobs (they need every wildcard of the outputs)
 SOURCE_TAG = "{src}/seqid{seq}-ra{ra}-dec{dec}-radius{rad}deg"
-SKYFIELD = R + "/skyfields/{seq}/{seq}"
-IMAGE = R + "/skyfields/{seq}/images/rosat-pspc-seqid{seq}-en{lo}-{hi}keV-bin{binning}-image.fits"
+SKYFIELD = f"{R}/skyfields/{{seq}}/{{seq}}"
+IMAGE = (
+    f"{R}/skyfields/{{seq}}/images/rosat-pspc-seqid{{seq}}-en{{lo}}-{{hi}}keV-bin{{binning}}-image.fits"
+)
 RMF = f"{R}/caldb/pspcc_gain1_256.rmf"
 SPECRESP = f"{R}/caldb/pspcc_v1.spec_resp"
 SAMPLE = f"{R}/sample/sample.csv"
@@ -60,12 +63,10 @@ def rxs_input():
 
 
 def caldb_root():
-    """CALDB root: config, then $CALDB, then the simulated CALDB."""
-    if config["caldb"]["root"]:
-        return config["caldb"]["root"]
-    if os.environ.get("CALDB") and config["archive"]["source"] != "simulated":
-        return os.environ["CALDB"]
-    return f"{SIMULATED}/caldb"
+    """CALDB root: caldb.root, then $CALDB (not for the demo), then the simulated CALDB."""
+    return rassflow.caldb.resolve_root(
+        config["caldb"]["root"], f"{SIMULATED}/caldb", config["archive"]["source"] == "simulated"
+    )
 
 
 def archive_root():
@@ -123,4 +124,22 @@ def all_targets(wildcards):
     return [RESULTS_CSV, RESULTS_FITS] + report_targets()
 
 
-import rassflow.catalog  # noqa: E402  (used by the input functions above)
+def archive_input(wildcards):
+    # A local archive is not declared as input: a missing skyfield then fails its own job
+    # with a message naming it, and --keep-going finishes the others.
+    return [f"{SIMULATED}/archive"] if config["archive"]["source"] == "simulated" else []
+
+
+def caldb_index(wildcards):
+    if config["caldb"]["root"] is None and caldb_root() == f"{SIMULATED}/caldb":
+        return f"{SIMULATED}/caldb/data/rosat/pspc/caldb.indx"
+    return []
+
+
+def report_targets():
+    return [
+        f"{FIGURES}/cutouts.png",
+        f"{FIGURES}/skyfield-images.png",
+        f"{FIGURES}/parameter-histograms.png",
+        f"{FIGURES}/spectra",
+    ]

@@ -3,20 +3,22 @@
 
 rule fit_spectrum:
     input:
-        grouped=STEM + "-enALL-grp.fits",
-        background=STEM + "-enALL-background.fits",
+        grouped=f"{STEM}-enALL-grp.fits",
+        background=f"{STEM}-enALL-background.fits",
         rmf=RMF,
-        arf=STEM + "-enALL.arf",
+        arf=f"{STEM}-enALL.arf",
     output:
-        fit=STEM + "-fit.json",
+        fit=f"{STEM}-fit.json",
     params:
         fit=config["fit"],
         fitter=config["tools"]["fitter"],
         backend=config["tools"]["products"],
+    conda:
+        "../envs/python.yaml"
     log:
-        f"{LOGS}/fit_spectrum/" + SOURCE_TAG + ".log",
+        f"{LOGS}/fit_spectrum/{SOURCE_TAG}.log",
     benchmark:
-        f"{BENCH}/fit_spectrum/" + SOURCE_TAG + ".tsv"
+        f"{BENCH}/fit_spectrum/{SOURCE_TAG}.tsv"
     resources:
         mem_mb=1000,
     script:

@@ -3,7 +3,7 @@
 
 rule make_images:
     input:
-        events=SKYFIELD + "_bas.fits",
+        events=f"{SKYFIELD}_bas.fits",
     output:
         [
             IMAGE.replace("{lo}", str(lo)).replace("{hi}", str(hi)).replace("{binning}", str(b))
@@ -13,6 +13,8 @@ rule make_images:
     params:
         images=config["images"],
         provenance=provenance("rassflow.images", "images"),
+    conda:
+        "../envs/python.yaml"
     log:
         f"{LOGS}/make_images/{{seq}}.log",
     benchmark:

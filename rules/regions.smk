@@ -3,18 +3,20 @@
 
 rule make_regions:
     input:
-        events=SKYFIELD + "_bas.fits",
+        events=f"{SKYFIELD}_bas.fits",
     output:
-        src=STEM + "-src.reg",
-        bkg=STEM + "-bkg.reg",
-        src_phys=STEM + "-src-physical.reg",
-        bkg_phys=STEM + "-bkg-physical.reg",
+        src=f"{STEM}-src.reg",
+        bkg=f"{STEM}-bkg.reg",
+        src_phys=f"{STEM}-src-physical.reg",
+        bkg_phys=f"{STEM}-bkg-physical.reg",
     params:
         regions=config["regions"],
         centre=lambda wildcards: region_centre(source_row(wildcards.src)),
+    conda:
+        "../envs/python.yaml"
     log:
-        f"{LOGS}/make_regions/" + SOURCE_TAG + ".log",
+        f"{LOGS}/make_regions/{SOURCE_TAG}.log",
     benchmark:
-        f"{BENCH}/make_regions/" + SOURCE_TAG + ".tsv"
+        f"{BENCH}/make_regions/{SOURCE_TAG}.tsv"
     script:
         "../scripts/make_regions.py"

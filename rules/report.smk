@@ -1,15 +1,6 @@
 # The results table and the figures of the HTML report (snakemake --report).
 
 
-def report_targets():
-    return [
-        f"{FIGURES}/cutouts.png",
-        f"{FIGURES}/skyfield-images.png",
-        f"{FIGURES}/parameter-histograms.png",
-        f"{FIGURES}/spectra",
-    ]
-
-
 rule make_results_table:
     input:
         sample=SAMPLE,
@@ -20,6 +11,8 @@ rule make_results_table:
     params:
         fit=config["fit"],
         provenance=provenance("rassflow.results", "fit"),
+    conda:
+        "../envs/python.yaml"
     log:
         f"{LOGS}/make_results_table.log",
     benchmark:
@@ -31,11 +24,13 @@ rule make_results_table:
 rule plot_cutouts:
     input:
         sample=SAMPLE,
-        images=lambda wildcards: [SKYFIELD.format(seq=s) + "_im1.fits" for s in skyfields()],
+        images=lambda wildcards: [f"{SKYFIELD}_im1.fits".format(seq=s) for s in skyfields()],
     output:
         report(f"{FIGURES}/cutouts.png", caption="../report/cutouts.rst", category="Images"),
     params:
         half_size=config["report"]["cutout_half_size_arcmin"],
+    conda:
+        "../envs/python.yaml"
     log:
         f"{LOGS}/plot_cutouts.log",
     benchmark:
@@ -54,6 +49,8 @@ rule plot_skyfield_images:
         images=lambda wildcards: [(lo, hi, b, p) for (lo, hi, b), p in
                                   image_paths(skyfields()[0]).items()],
         seq=lambda wildcards: skyfields()[0],
+    conda:
+        "../envs/python.yaml"
     log:
         f"{LOGS}/plot_skyfield_images.log",
     benchmark:
@@ -67,6 +64,8 @@ rule plot_spectra:
         fits=per_source("-fit.json"),
     output:
         directory(f"{FIGURES}/spectra"),
+    conda:
+        "../envs/python.yaml"
     log:
         f"{LOGS}/plot_spectra.log",
     benchmark:
@@ -83,6 +82,8 @@ rule plot_histograms:
                category="Results"),
     params:
         cuts={"max_relative_error": config["report"]["max_relative_error"]},
+    conda:
+        "../envs/python.yaml"
     log:
         f"{LOGS}/plot_histograms.log",
     benchmark:

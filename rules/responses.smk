@@ -1,12 +1,6 @@
 # The RMF from the CALDB (stored once, referenced by every spectrum) and an ARF per source.
 
 
-def caldb_index(wildcards):
-    if config["caldb"]["root"] is None and caldb_root() == f"{SIMULATED}/caldb":
-        return f"{SIMULATED}/caldb/data/rosat/pspc/caldb.indx"
-    return []
-
-
 rule get_responses:
     input:
         caldb_index,
@@ -16,6 +10,8 @@ rule get_responses:
     params:
         root=caldb_root(),
         expression=config["caldb"]["rmf_expression"],
+    conda:
+        "../envs/python.yaml"
     log:
         f"{LOGS}/get_responses.log",
     benchmark:
@@ -26,36 +22,40 @@ rule get_responses:
 
 rule make_arf:
     input:
-        spectrum=STEM + "-enALL-spectrum.fits",
+        spectrum=f"{STEM}-enALL-spectrum.fits",
         rmf=RMF,
         specresp=SPECRESP,
     output:
-        arf=STEM + "-enALL.arf",
+        arf=f"{STEM}-enALL.arf",
     params:
         method=config["responses"]["arf_method"],
         provenance=provenance("rassflow.arf", "responses", "caldb"),
+    conda:
+        "../envs/python.yaml"
     log:
-        f"{LOGS}/make_arf/" + SOURCE_TAG + ".log",
+        f"{LOGS}/make_arf/{SOURCE_TAG}.log",
     benchmark:
-        f"{BENCH}/make_arf/" + SOURCE_TAG + ".tsv"
+        f"{BENCH}/make_arf/{SOURCE_TAG}.tsv"
     script:
         "../scripts/make_arf.py"
 
 
 rule group_spectrum:
     input:
-        spectrum=STEM + "-enALL-spectrum.fits",
-        background=STEM + "-enALL-background.fits",
-        arf=STEM + "-enALL.arf",
+        spectrum=f"{STEM}-enALL-spectrum.fits",
+        background=f"{STEM}-enALL-background.fits",
+        arf=f"{STEM}-enALL.arf",
         rmf=RMF,
     output:
-        grouped=STEM + "-enALL-grp.fits",
+        grouped=f"{STEM}-enALL-grp.fits",
     params:
         min_counts=config["grouping"]["min_counts"],
         provenance=provenance("rassflow.grouping", "grouping"),
+    conda:
+        "../envs/python.yaml"
     log:
-        f"{LOGS}/group_spectrum/" + SOURCE_TAG + ".log",
+        f"{LOGS}/group_spectrum/{SOURCE_TAG}.log",
     benchmark:
-        f"{BENCH}/group_spectrum/" + SOURCE_TAG + ".tsv"
+        f"{BENCH}/group_spectrum/{SOURCE_TAG}.tsv"
     script:
         "../scripts/group_spectrum.py"

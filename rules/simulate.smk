@@ -9,6 +9,8 @@ rule simulate_survey:
         archive=directory(f"{SIMULATED}/archive"),
     params:
         settings=config["simulation"],
+    conda:
+        "../envs/python.yaml"
     log:
         f"{LOGS}/simulate_survey.log",
     benchmark:
@@ -22,6 +24,8 @@ rule simulate_survey:
 rule make_caldb:
     output:
         index=f"{SIMULATED}/caldb/data/rosat/pspc/caldb.indx",
+    conda:
+        "../envs/python.yaml"
     log:
         f"{LOGS}/make_caldb.log",
     benchmark:
