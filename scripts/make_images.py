@@ -5,4 +5,4 @@ with logged(snakemake.log[0]):
     images = snakemake.params.images
     keys = [(lo, hi, b) for lo, hi in images["bands_keV"] for b in images["binnings"]]
     make_images(snakemake.input.events, snakemake.wildcards.seq, images["bands_keV"],
-                images["binnings"], dict(zip(keys, snakemake.output)), snakemake.params.provenance)
+                images["binnings"], dict(zip(keys, snakemake.output, strict=True)), snakemake.params.provenance)

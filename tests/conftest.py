@@ -29,8 +29,8 @@ def write_events(path, x, y, pi, time, gti=((0.0, 1000.0),), centre=(150.0, 20.0
     h = events.header
     names = [c.name for c in cols]
     if "X" in names and "Y" in names:
-        for n, axis, ctype, crval, cdelt in ((1, "X", "RA---TAN", centre[0], -PIXEL_DEG),
-                                             (2, "Y", "DEC--TAN", centre[1], PIXEL_DEG)):
+        for n, ctype, crval, cdelt in ((1, "RA---TAN", centre[0], -PIXEL_DEG),
+                                             (2, "DEC--TAN", centre[1], PIXEL_DEG)):
             h[f"TCTYP{n}"], h[f"TCRVL{n}"], h[f"TCRPX{n}"] = ctype, crval, 23040.5
             h[f"TCDLT{n}"], h[f"TLMIN{n}"], h[f"TLMAX{n}"] = cdelt, 1, 46080
     if "PI" in names:

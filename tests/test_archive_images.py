@@ -4,7 +4,13 @@ from astropy.io import fits
 from astropy.wcs import WCS
 from conftest import write_events, write_expmap
 
-from rassflow.archive import ArchiveError, exposure_at, find_archive_file, prepare_skyfield, read_events
+from rassflow.archive import (
+    ArchiveError,
+    exposure_at,
+    find_archive_file,
+    prepare_skyfield,
+    read_events,
+)
 from rassflow.images import bin_image, make_images
 from rassflow.io import compress_file
 from rassflow.response import pi_limits
