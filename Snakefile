@@ -29,6 +29,7 @@ include: "rules/regions.smk"
 include: "rules/spectra.smk"
 include: "rules/responses.smk"
 include: "rules/fit.smk"
+include: "rules/batch.smk"
 include: "rules/report.smk"
 
 

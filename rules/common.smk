@@ -29,6 +29,20 @@ SKYFIELD = f"{R}/skyfields/{{seq}}/{{seq}}"
 IMAGE = (
     f"{R}/skyfields/{{seq}}/images/rosat-pspc-seqid{{seq}}-en{{lo}}-{{hi}}keV-bin{{binning}}-image.fits"
 )
+# per-source products: key -> suffix after STEM (one table for per-source and batched rules)
+SUFFIX = {
+    "src": "-src.reg",
+    "bkg": "-bkg.reg",
+    "src_phys": "-src-physical.reg",
+    "bkg_phys": "-bkg-physical.reg",
+    "spectrum": "-enALL-spectrum.fits",
+    "background": "-enALL-background.fits",
+    "arf": "-enALL.arf",
+    "grouped": "-enALL-grp.fits",
+    "fit": "-fit.json",
+}
+SPECTRA_MANIFEST = f"{R}/skyfields/{{seq}}/{{seq}}-spectra-manifest.json"
+FITS_MANIFEST = f"{R}/skyfields/{{seq}}/{{seq}}-fits-manifest.json"
 RMF = f"{R}/caldb/pspcc_gain1_256.rmf"
 SPECRESP = f"{R}/caldb/pspcc_v1.spec_resp"
 SAMPLE = f"{R}/sample/sample.csv"
@@ -103,10 +117,30 @@ def source_stem(row):
                        rad=radius_deg())
 
 
-def per_source(suffix):
+def per_source(key):
     """Input function: one file per matched source."""
-    return lambda wildcards: [source_stem(row) + suffix for _, row in sample_table().iterrows()]
+    return lambda wildcards: [
+        source_stem(row) + SUFFIX[key] for _, row in sample_table().iterrows()
+    ]
 
+
+def fit_results(wildcards):
+    """Every source's fit JSON, or per skyfield the manifests that list them."""
+    if config["granularity"] == "per_skyfield":
+        return [FITS_MANIFEST.format(seq=seq) for seq in skyfields()]
+    return per_source("fit")(wildcards)
+
+
+def skyfield_sources(wildcards):
+    """Region centre and product paths of every source of one skyfield (batched rules)."""
+    table = sample_table()
+    sources = []
+    for _, row in table[table["seq_id"] == wildcards.seq].iterrows():
+        ra, dec = region_centre(row)
+        stem = source_stem(row)
+        paths = {key: stem + suffix for key, suffix in SUFFIX.items()}
+        sources.append({"id_name": row["id_name"], "ra": ra, "dec": dec, "paths": paths})
+    return sources
 
 def skyfields():
     return sorted(sample_table()["seq_id"].unique())

@@ -3,12 +3,12 @@
 
 rule fit_spectrum:
     input:
-        grouped=f"{STEM}-enALL-grp.fits",
-        background=f"{STEM}-enALL-background.fits",
+        grouped=f"{STEM}{SUFFIX['grouped']}",
+        background=f"{STEM}{SUFFIX['background']}",
         rmf=RMF,
-        arf=f"{STEM}-enALL.arf",
+        arf=f"{STEM}{SUFFIX['arf']}",
     output:
-        fit=f"{STEM}-fit.json",
+        fit=f"{STEM}{SUFFIX['fit']}",
     params:
         fit=config["fit"],
         fitter=config["tools"]["fitter"],

@@ -5,10 +5,10 @@ rule make_regions:
     input:
         events=f"{SKYFIELD}_bas.fits",
     output:
-        src=f"{STEM}-src.reg",
-        bkg=f"{STEM}-bkg.reg",
-        src_phys=f"{STEM}-src-physical.reg",
-        bkg_phys=f"{STEM}-bkg-physical.reg",
+        src=f"{STEM}{SUFFIX['src']}",
+        bkg=f"{STEM}{SUFFIX['bkg']}",
+        src_phys=f"{STEM}{SUFFIX['src_phys']}",
+        bkg_phys=f"{STEM}{SUFFIX['bkg_phys']}",
     params:
         regions=config["regions"],
         centre=lambda wildcards: region_centre(source_row(wildcards.src)),

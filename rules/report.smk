@@ -4,7 +4,7 @@
 rule make_results_table:
     input:
         sample=SAMPLE,
-        fits=per_source("-fit.json"),
+        fits=fit_results,
     output:
         csv=report(RESULTS_CSV, caption="../report/results.rst", category="Results"),
         fits=RESULTS_FITS,
@@ -61,7 +61,7 @@ rule plot_skyfield_images:
 
 rule plot_spectra:
     input:
-        fits=per_source("-fit.json"),
+        fits=fit_results,
     output:
         directory(f"{FIGURES}/spectra"),
     conda:

@@ -22,11 +22,11 @@ rule get_responses:
 
 rule make_arf:
     input:
-        spectrum=f"{STEM}-enALL-spectrum.fits",
+        spectrum=f"{STEM}{SUFFIX['spectrum']}",
         rmf=RMF,
         specresp=SPECRESP,
     output:
-        arf=f"{STEM}-enALL.arf",
+        arf=f"{STEM}{SUFFIX['arf']}",
     params:
         method=config["responses"]["arf_method"],
         provenance=provenance("rassflow.arf", "responses", "caldb"),
@@ -42,12 +42,12 @@ rule make_arf:
 
 rule group_spectrum:
     input:
-        spectrum=f"{STEM}-enALL-spectrum.fits",
-        background=f"{STEM}-enALL-background.fits",
-        arf=f"{STEM}-enALL.arf",
+        spectrum=f"{STEM}{SUFFIX['spectrum']}",
+        background=f"{STEM}{SUFFIX['background']}",
+        arf=f"{STEM}{SUFFIX['arf']}",
         rmf=RMF,
     output:
-        grouped=f"{STEM}-enALL-grp.fits",
+        grouped=f"{STEM}{SUFFIX['grouped']}",
     params:
         min_counts=config["grouping"]["min_counts"],
         provenance=provenance("rassflow.grouping", "grouping"),

@@ -5,11 +5,11 @@ rule extract_spectra:
     input:
         events=f"{SKYFIELD}_bas.fits",
         expmap=f"{SKYFIELD}_mex.fits",
-        src_region=f"{STEM}-src-physical.reg",
-        bkg_region=f"{STEM}-bkg-physical.reg",
+        src_region=f"{STEM}{SUFFIX['src_phys']}",
+        bkg_region=f"{STEM}{SUFFIX['bkg_phys']}",
     output:
-        src=f"{STEM}-enALL-spectrum.fits",
-        bkg=f"{STEM}-enALL-background.fits",
+        src=f"{STEM}{SUFFIX['spectrum']}",
+        bkg=f"{STEM}{SUFFIX['background']}",
     params:
         wmap_binning=config["spectra"]["wmap_binning"],
         centre=lambda wildcards: region_centre(source_row(wildcards.src)),

@@ -99,3 +99,18 @@ def test_html_report(demo_run):
 def test_lint_has_no_findings(demo_run):
     out = snakemake(demo_run, "--lint", check=False)
     assert "Lints for" not in out, out
+
+
+def test_per_skyfield_batches_give_the_same_results(demo_run):
+    """granularity: per_skyfield makes the same files and the same table with fewer jobs."""
+    batched = SMALL.replace("results_dir: results", "results_dir: batched\ngranularity: per_skyfield")
+    (demo_run / "batched.yaml").write_text(batched)
+    out = snakemake(demo_run, "--configfile", str(demo_run / "batched.yaml"))
+    assert "extract_skyfield" in out and "fit_spectrum" not in out
+    table = "results/rass-spectral-results.csv"
+    assert (demo_run / "batched" / table).read_bytes() == (demo_run / "results" / table).read_bytes()
+    per_source = sorted(p.relative_to(demo_run / "results") for p in
+                        (demo_run / "results" / "sources").rglob("*") if p.is_file())
+    per_skyfield = sorted(p.relative_to(demo_run / "batched") for p in
+                          (demo_run / "batched" / "sources").rglob("*") if p.is_file())
+    assert per_source == per_skyfield
