@@ -8,6 +8,9 @@ from snakemake.utils import min_version
 
 min_version("9.0")
 
+import sys
+
+import rassflow.backends
 import rassflow.config
 
 
@@ -18,6 +21,23 @@ try:
     config = rassflow.config.validate(config)
 except rassflow.config.ConfigError as error:
     raise WorkflowError(f"invalid configuration: {error}") from None
+
+# The tool backends are resolved once, here: a HEASoft or XSPEC asked for but missing stops
+# the run before any job, and every rule's params (and so every provenance stamp) see the
+# resolved names, never 'auto'.
+try:
+    TOOLS = rassflow.backends.resolve_tools(config["tools"]["products"], config["tools"]["fitter"])
+except RuntimeError as error:  # BackendUnavailable, or a HEASoft that fails to report its version
+    raise WorkflowError(f"tools: {error}") from None
+config["tools"].update(products=TOOLS["products"], fitter=TOOLS["fitter"])
+print(
+    f"rassflow tools: products {TOOLS['products']}, fitter {TOOLS['fitter']} ("
+    + ", ".join(f"{tool} {version}" for tool, version in TOOLS["versions"].items())
+    + ")",
+    *(f"rassflow tools: {note}" for note in TOOLS["notes"]),
+    sep="\n",
+    file=sys.stderr,
+)
 
 
 include: "rules/common.smk"

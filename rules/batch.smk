@@ -13,6 +13,7 @@ rule extract_skyfield:
     params:
         sources=skyfield_sources,
         settings={
+            "backend": config["tools"]["products"],
             "regions": config["regions"],
             "spectra": config["spectra"],
             "responses": config["responses"],
@@ -24,7 +25,7 @@ rule extract_skyfield:
             },
         },
     conda:
-        "../envs/python.yaml"
+        PRODUCTS_ENV
     log:
         f"{LOGS}/extract_skyfield/{{seq}}.log",
     benchmark:
@@ -46,7 +47,7 @@ rule fit_skyfield:
         fitter=config["tools"]["fitter"],
         backend=config["tools"]["products"],
     conda:
-        "../envs/python.yaml"
+        FIT_ENV
     log:
         f"{LOGS}/fit_skyfield/{{seq}}.log",
     benchmark:

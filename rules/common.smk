@@ -177,3 +177,11 @@ def report_targets():
         f"{FIGURES}/parameter-histograms.png",
         f"{FIGURES}/spectra",
     ]
+
+
+# Conda environments of the rules that run HEASoft tasks (products) or PyXspec (fits),
+# chosen by the backends resolved at start.
+PRODUCTS_ENV = (
+    "../envs/heasoft.yaml" if config["tools"]["products"] == "heasoft" else "../envs/python.yaml"
+)
+FIT_ENV = "../envs/heasoft.yaml" if config["tools"]["fitter"] == "xspec" else "../envs/python.yaml"

@@ -14,7 +14,7 @@ rule fit_spectrum:
         fitter=config["tools"]["fitter"],
         backend=config["tools"]["products"],
     conda:
-        "../envs/python.yaml"
+        FIT_ENV
     log:
         f"{LOGS}/fit_spectrum/{SOURCE_TAG}.log",
     benchmark:

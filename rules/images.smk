@@ -12,9 +12,10 @@ rule make_images:
         ],
     params:
         images=config["images"],
+        backend=config["tools"]["products"],
         provenance=provenance("rassflow.images", "images"),
     conda:
-        "../envs/python.yaml"
+        PRODUCTS_ENV
     log:
         f"{LOGS}/make_images/{{seq}}.log",
     benchmark:

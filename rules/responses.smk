@@ -28,10 +28,11 @@ rule make_arf:
     output:
         arf=f"{STEM}{SUFFIX['arf']}",
     params:
+        backend=config["tools"]["products"],
         method=config["responses"]["arf_method"],
         provenance=provenance("rassflow.arf", "responses", "caldb"),
     conda:
-        "../envs/python.yaml"
+        PRODUCTS_ENV
     log:
         f"{LOGS}/make_arf/{SOURCE_TAG}.log",
     benchmark:
@@ -49,10 +50,11 @@ rule group_spectrum:
     output:
         grouped=f"{STEM}{SUFFIX['grouped']}",
     params:
+        backend=config["tools"]["products"],
         min_counts=config["grouping"]["min_counts"],
         provenance=provenance("rassflow.grouping", "grouping"),
     conda:
-        "../envs/python.yaml"
+        PRODUCTS_ENV
     log:
         f"{LOGS}/group_spectrum/{SOURCE_TAG}.log",
     benchmark:

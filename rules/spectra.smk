@@ -11,11 +11,12 @@ rule extract_spectra:
         src=f"{STEM}{SUFFIX['spectrum']}",
         bkg=f"{STEM}{SUFFIX['background']}",
     params:
+        backend=config["tools"]["products"],
         wmap_binning=config["spectra"]["wmap_binning"],
         centre=lambda wildcards: region_centre(source_row(wildcards.src)),
         provenance=provenance("rassflow.spectra", "regions", "spectra"),
     conda:
-        "../envs/python.yaml"
+        PRODUCTS_ENV
     log:
         f"{LOGS}/extract_spectra/{SOURCE_TAG}.log",
     benchmark:

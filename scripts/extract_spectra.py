@@ -1,10 +1,20 @@
 from rassflow.logs import logged
-from rassflow.spectra import extract_source_spectra
+from rassflow.products import extract_spectra
 
 with logged(snakemake.log[0]):
     ra, dec = snakemake.params.centre
-    extract_source_spectra(snakemake.input.events, snakemake.input.expmap,
-                           snakemake.input.src_region, snakemake.input.bkg_region, ra, dec,
-                           snakemake.params.wmap_binning, snakemake.wildcards.src,
-                           snakemake.output.src, snakemake.output.bkg,
-                           snakemake.params.provenance)
+    extract_spectra(
+        snakemake.params.backend,
+        snakemake.input.events,
+        snakemake.input.expmap,
+        snakemake.input.src_region,
+        snakemake.input.bkg_region,
+        ra,
+        dec,
+        snakemake.params.wmap_binning,
+        snakemake.wildcards.src,
+        snakemake.output.src,
+        snakemake.output.bkg,
+        snakemake.params.provenance,
+        chatter=snakemake.config["tools"]["chatter"],
+    )

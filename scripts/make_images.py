@@ -1,8 +1,16 @@
-from rassflow.images import make_images
 from rassflow.logs import logged
+from rassflow.products import make_images
 
 with logged(snakemake.log[0]):
     images = snakemake.params.images
     keys = [(lo, hi, b) for lo, hi in images["bands_keV"] for b in images["binnings"]]
-    make_images(snakemake.input.events, snakemake.wildcards.seq, images["bands_keV"],
-                images["binnings"], dict(zip(keys, snakemake.output, strict=True)), snakemake.params.provenance)
+    make_images(
+        snakemake.params.backend,
+        snakemake.input.events,
+        snakemake.wildcards.seq,
+        images["bands_keV"],
+        images["binnings"],
+        dict(zip(keys, snakemake.output, strict=True)),
+        snakemake.params.provenance,
+        chatter=snakemake.config["tools"]["chatter"],
+    )

@@ -6,9 +6,21 @@ with logged(snakemake.log[0]):
     cfg = snakemake.params.regions
     ra, dec = snakemake.params.centre
     events = read_events(snakemake.input.events)
-    regions = source_regions(events.wcs(), ra, dec, cfg["source_radius_arcmin"],
-                             cfg["background_inner_factor"], cfg["background_outer_factor"],
-                             events.pixel_scale_deg)
-    write_region_files(regions, ra, dec, cfg["source_radius_arcmin"],
-                       cfg["background_inner_factor"], cfg["background_outer_factor"],
-                       dict(snakemake.output.items()))
+    regions = source_regions(
+        events.wcs(),
+        ra,
+        dec,
+        cfg["source_radius_arcmin"],
+        cfg["background_inner_factor"],
+        cfg["background_outer_factor"],
+        events.pixel_scale_deg,
+    )
+    write_region_files(
+        regions,
+        ra,
+        dec,
+        cfg["source_radius_arcmin"],
+        cfg["background_inner_factor"],
+        cfg["background_outer_factor"],
+        dict(snakemake.output.items()),
+    )

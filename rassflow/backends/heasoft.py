@@ -112,9 +112,24 @@ def _finish(product: Path, out, task: str, config_hash: str, exposure_s=None, ed
 
 
 def make_image(
-    events, out, pi_lo: int, pi_hi: int, binning: int, chatter: int = 0, config_hash: str = ""
+    events,
+    out,
+    pi_lo: int,
+    pi_hi: int,
+    binning: int,
+    chatter: int = 0,
+    config_hash: str = "",
+    keywords: dict | None = None,
 ) -> Path:
-    """A counts image of events with pi_lo <= PI <= pi_hi, binned by ``binning`` sky pixels."""
+    """A counts image of events with pi_lo <= PI <= pi_hi, binned by ``binning`` sky pixels.
+
+    ``keywords``: extra primary-header cards, ``{key: (value, comment)}``.
+    """
+
+    def add_keywords(hdul):
+        for key, card in (keywords or {}).items():
+            hdul[0].header[key] = card
+
     with task_directory(out) as workdir:
         name = "image.fits"
         run_task(
@@ -135,7 +150,7 @@ def make_image(
             clobber=True,
             chatter=chatter,
         )
-        return _finish(workdir / name, out, "extractor", config_hash)
+        return _finish(workdir / name, out, "extractor", config_hash, edit=add_keywords)
 
 
 def extract_spectrum(

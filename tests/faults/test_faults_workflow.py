@@ -1,0 +1,145 @@
+"""Faults in real Snakemake runs: bad archive files, zero exposure, SIGKILL and restart."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from astropy.io import fits
+
+REPO = Path(__file__).resolve().parents[2]
+CONFIG = """\
+results_dir: results
+sample: {source: simulated}
+crossmatch: {source: simulated}
+archive: {source: simulated}
+simulation:
+  seed: 31
+  n_skyfields: 3
+  n_stars: 9
+  xray_fraction: 1.0
+  n_unrelated_per_field: 0
+fit:
+  flux_samples: 30
+"""
+TABLE = "results/results/rass-spectral-results.csv"
+
+pytestmark = pytest.mark.slow
+
+
+def command(workdir, *args):
+    return ["snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
+            "--configfile", str(workdir / "config.yaml"), "--cores", "2", *args]
+
+
+def run(workdir, *args, check=True):
+    proc = subprocess.run(command(workdir, *args), capture_output=True, text=True, timeout=900)
+    if check and proc.returncode:
+        raise AssertionError(f"snakemake failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")
+    return proc
+
+
+def workdir_with_config(tmp_path_factory, name):
+    workdir = tmp_path_factory.mktemp(name)
+    (workdir / "config.yaml").write_text(CONFIG)
+    return workdir
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """An uninterrupted run from scratch."""
+    workdir = workdir_with_config(tmp_path_factory, "reference")
+    run(workdir)
+    return workdir
+
+
+def test_bad_skyfield_files_are_reported_per_source_and_the_rest_is_fitted(tmp_path_factory):
+    workdir = workdir_with_config(tmp_path_factory, "badfiles")
+    run(workdir, "--until", "match_sample")
+    sample = pd.read_csv(workdir / "results" / "sample" / "sample.csv")
+    seqs = sorted(sample["seq_id"].unique())
+    assert len(seqs) >= 3
+    archive = workdir / "results" / "simulated" / "archive"
+    truncated, zero_exposure = seqs[0], seqs[1]
+    events = archive / truncated.lower() / f"{truncated.lower()}_bas.fits.Z"
+    events.write_bytes(events.read_bytes()[: events.stat().st_size // 3])
+    with fits.open(archive / zero_exposure.lower() / f"{zero_exposure.lower()}_mex.fits",
+                   mode="update") as hdul:
+        hdul[0].data[:] = 0.0
+
+    proc = run(workdir)  # finishes: bad data are reported, not fatal
+    table = pd.read_csv(workdir / TABLE).set_index("id_name")
+    assert set(table.index) == set(sample["id_name"])
+    for _, source in sample.iterrows():
+        row = table.loc[source["id_name"]]
+        if source["seq_id"] == truncated:
+            assert row["bbody_status"] == "failed"
+            assert truncated in row["bbody_reason"] or truncated.lower() in row["bbody_reason"]
+        elif source["seq_id"] == zero_exposure:
+            assert row["bbody_status"] == "failed"
+            assert "not positive" in row["bbody_reason"]
+            assert source["id_name"] in row["bbody_reason"]
+        else:
+            assert row["bbody_status"] in ("ok", "not_fitted")
+    assert (table["bbody_status"] == "ok").sum() >= 1
+    # nothing was written with a zero EXPOSURE
+    for spectrum in (workdir / "results" / "sources").rglob("*-enALL-spectrum.fits"):
+        header = fits.getheader(spectrum, 0)
+        assert header.get("RFSTATUS") == "FAILED" or header["EXPOSURE"] > 0
+    assert "Exiting because a job execution failed" not in proc.stderr
+
+
+def kill_when(workdir, pattern, timeout=600):
+    """Start a run and SIGKILL its whole process group once ``pattern`` files appear."""
+    proc = subprocess.Popen(command(workdir), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline and proc.poll() is None:
+            if list((workdir / "results").glob(pattern)):
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(30)
+                return True
+            time.sleep(0.05)
+        return False
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(30)
+
+
+def test_sigkill_and_restart_give_the_same_table(tmp_path_factory, reference):
+    workdir = workdir_with_config(tmp_path_factory, "killed")
+    kills = 0
+    for pattern in ("sources/*/*-enALL-spectrum.fits", "sources/*/*-fit.json",
+                    "logs/make_results_table.log"):
+        kills += kill_when(workdir, pattern)
+        run(workdir, "--unlock")
+    assert kills >= 2, "the run finished before it could be killed"
+    run(workdir)
+    assert (workdir / TABLE).read_bytes() == (reference / TABLE).read_bytes()
+    # every product under its final name is complete
+    for product in (workdir / "results" / "sources").rglob("*.fits"):
+        with fits.open(product, checksum=True) as hdul:
+            for hdu in hdul:
+                _ = hdu.data
+
+
+def test_two_runs_from_scratch_are_byte_identical(tmp_path_factory, reference):
+    again = workdir_with_config(tmp_path_factory, "again")
+    run(again)
+    assert (again / TABLE).read_bytes() == (reference / TABLE).read_bytes()
+    fits_a = fits.getdata(reference / "results/results/rass-spectral-results.fits")
+    fits_b = fits.getdata(again / "results/results/rass-spectral-results.fits")
+    for name in fits_a.names:
+        a, b = np.asarray(fits_a[name]), np.asarray(fits_b[name])
+        if a.dtype.kind == "f":
+            assert np.array_equal(a, b, equal_nan=True), name
+        else:
+            assert (a == b).all(), name
