@@ -33,6 +33,7 @@ sample: {{source: file, file: {inputs}/sample.csv}}
 crossmatch: {{source: file, file: {inputs}/rass2rxs.csv}}
 archive: {{source: local, root: {inputs}/archive}}
 caldb: {{root: {inputs}/caldb}}
+granularity: {granularity}
 """
 
 
@@ -59,14 +60,14 @@ def synthetic_sample(n_sources, n_skyfields, seed=1378):
     return table.sort_values("id_name", key=natural_key).reset_index(drop=True)
 
 
-def prepare(workdir, n_sources, n_skyfields):
+def prepare(workdir, n_sources, n_skyfields, granularity):
     """Config, dummy checkpoint inputs and, newer than them, the checkpoint's output."""
     inputs = workdir / "inputs"
     for directory in (inputs / "archive", inputs / "caldb"):
         directory.mkdir(parents=True, exist_ok=True)
     for name in ("sample.csv", "rass2rxs.csv"):
         (inputs / name).write_text("placeholder: the checkpoint's output is already there\n")
-    (workdir / "bench.yaml").write_text(CONFIG.format(inputs=inputs))
+    (workdir / "bench.yaml").write_text(CONFIG.format(inputs=inputs, granularity=granularity))
     sample = workdir / "results" / "sample" / "sample.csv"
     sample.parent.mkdir(parents=True, exist_ok=True)
     table = synthetic_sample(n_sources, n_skyfields)
@@ -152,20 +153,27 @@ def main():
         default=None,
         help="keep the run directories here (default: a temporary directory)",
     )
+    parser.add_argument(
+        "--granularity",
+        nargs="+",
+        choices=["per_source", "per_skyfield"],
+        default=["per_skyfield", "per_source"],
+        help="job granularities to plan (default: both)",
+    )
     args = parser.parse_args()
     base = args.workdir or Path(tempfile.mkdtemp(prefix="rassflow-scale-"))
-    print(f"{'sources':>8} {'skyfields':>9} {'jobs':>8} {'seconds':>9}", flush=True)
-    for n_sources in args.sizes:
-        workdir = base / f"n{n_sources}"
-        n_fields = prepare(workdir, n_sources, args.skyfields)
-        seconds, jobs = dry_run(workdir, args.snakefile.resolve(), args.timeout)
-        if seconds is None:
-            print(
-                f"{n_sources:>8} {n_fields:>9} {'-':>8} timed out after {args.timeout:.0f} s",
-                flush=True,
-            )
-        else:
-            print(f"{n_sources:>8} {n_fields:>9} {jobs:>8} {seconds:>9.1f}", flush=True)
+    header = f"{'granularity':>12} {'sources':>8} {'skyfields':>9} {'jobs':>8} {'seconds':>9}"
+    print(header, flush=True)
+    for granularity in args.granularity:
+        for n_sources in args.sizes:
+            workdir = base / f"{granularity}-n{n_sources}"
+            n_fields = prepare(workdir, n_sources, args.skyfields, granularity)
+            seconds, jobs = dry_run(workdir, args.snakefile.resolve(), args.timeout)
+            row = f"{granularity:>12} {n_sources:>8} {n_fields:>9}"
+            if seconds is None:
+                print(f"{row} {'-':>8} timed out after {args.timeout:.0f} s", flush=True)
+            else:
+                print(f"{row} {jobs:>8} {seconds:>9.1f}", flush=True)
     print(f"run directories: {base}")
 
 

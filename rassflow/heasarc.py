@@ -419,3 +419,30 @@ def _fetch_once(url: str, target: Path, attempts: int, timeout: float) -> None:
         download(url, target, attempts=attempts, timeout=timeout, check_fits=True)
     except DownloadError as exc:
         raise HeasarcError(f"CALDB file {url}: {exc}") from exc
+
+
+def fetch_remote_responses(
+    base_url: str | None,
+    rmf_expression: str,
+    mirror_dir: str | os.PathLike,
+    rmf_out: str | os.PathLike,
+    specresp_out: str | os.PathLike,
+    attempts: int = 3,
+    timeout: float = 60,
+) -> None:
+    """The PSPC-C RMF (MATRIX with ``rmf_expression``) and SPECRESP file from a remote CALDB,
+    mirrored under ``mirror_dir`` and copied to ``rmf_out`` and ``specresp_out``, as
+    :func:`rassflow.caldb.fetch_responses` does from a local CALDB."""
+    import shutil
+
+    from .io import atomic_path
+
+    for codename, expr, out in (
+        ("MATRIX", rmf_expression, rmf_out),
+        ("SPECRESP", None, specresp_out),
+    ):
+        source = fetch_caldb_file(
+            base_url, codename, expr, mirror_dir, attempts=attempts, timeout=timeout
+        )
+        with atomic_path(out) as tmp:
+            shutil.copyfile(source, tmp)

@@ -1,4 +1,27 @@
-# Skyfield files: expanded once from the archive (.Z or plain) into the workflow's cache.
+# Skyfield files: downloaded from the archive (archive.source heasarc), then expanded once
+# from .Z or plain files into the workflow's cache.
+
+# Network jobs stay on the machine that runs Snakemake (compute nodes may have no network).
+localrules:
+    download_skyfield,
+
+
+rule download_skyfield:
+    output:
+        record=skyfield_download("{seq}"),
+    params:
+        # what is fetched; where from and how often to retry are read from the config in the
+        # job, so that changing them does not re-run the downloads and all that follows
+        root=f"{R}/archive",
+        kinds=["bas", "mex", "im1", *config["archive"]["extra_files"]],
+    conda:
+        "../envs/python.yaml"
+    log:
+        f"{LOGS}/download_skyfield/{{seq}}.log",
+    benchmark:
+        f"{BENCH}/download_skyfield/{{seq}}.tsv"
+    script:
+        "../scripts/download_skyfield.py"
 
 
 rule prepare_skyfield:

@@ -1,4 +1,27 @@
-# The sample, matched with 2RXS: the checkpoint that fixes the per-source targets.
+# The sample (from VizieR, a file or the simulated survey), matched with 2RXS locally or on
+# HEASARC's TAP service: the checkpoint that fixes the per-source targets.
+
+# Network jobs stay on the machine that runs Snakemake (compute nodes may have no network).
+localrules:
+    fetch_sample,
+
+
+rule fetch_sample:
+    output:
+        table=vizier_sample(),
+    params:
+        # the content: a mirror (sample.vizier.server) is read from the config in the job,
+        # so that switching it does not fetch again
+        catalog=config["sample"]["vizier"]["catalog"],
+        table=config["sample"]["vizier"]["table"],
+    conda:
+        "../envs/python.yaml"
+    log:
+        f"{LOGS}/fetch_sample.log",
+    benchmark:
+        f"{BENCH}/fetch_sample.tsv"
+    script:
+        "../scripts/fetch_sample.py"
 
 
 checkpoint match_sample:
@@ -8,8 +31,8 @@ checkpoint match_sample:
     output:
         table=SAMPLE,
     params:
-        sample=config["sample"],
-        crossmatch=config["crossmatch"],
+        sample=sample_settings(),
+        crossmatch=matching_settings(),
     conda:
         "../envs/python.yaml"
     log:
@@ -18,3 +41,9 @@ checkpoint match_sample:
         f"{BENCH}/match_sample.tsv"
     script:
         "../scripts/match_sample.py"
+
+
+if config["crossmatch"]["source"] == "heasarc":
+
+    localrules:
+        match_sample,

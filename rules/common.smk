@@ -69,40 +69,57 @@ def simulated(section):
 
 
 def sample_input():
-    return f"{SIMULATED}/sample.csv" if simulated("sample") else config["sample"]["file"]
+    source = config["sample"]["source"]
+    if source == "vizier":
+        return vizier_sample()
+    return f"{SIMULATED}/sample.csv" if source == "simulated" else config["sample"]["file"]
 
 
 def rxs_input():
-    return f"{SIMULATED}/rass2rxs.fits" if simulated("crossmatch") else config["crossmatch"]["file"]
+    source = config["crossmatch"]["source"]
+    if source == "heasarc":
+        return []  # the 2RXS table stays on the TAP service
+    return f"{SIMULATED}/rass2rxs.fits" if source == "simulated" else config["crossmatch"]["file"]
 
 
 def caldb_root():
-    """CALDB root: caldb.root, then $CALDB (not for the demo), then the simulated CALDB."""
+    """Local CALDB root: caldb.root, then $CALDB (not for the demo), then the simulated CALDB;
+    None when the responses come from the remote CALDB at caldb.url."""
+    if caldb_remote():
+        return None
     return rassflow.caldb.resolve_root(
         config["caldb"]["root"], f"{SIMULATED}/caldb", config["archive"]["source"] == "simulated"
     )
 
 
 def archive_root():
-    if config["archive"]["source"] == "simulated":
+    source = config["archive"]["source"]
+    if source == "simulated":
         return f"{SIMULATED}/archive"
-    return config["archive"]["root"]
+    return f"{R}/archive" if source == "heasarc" else config["archive"]["root"]
 
 
-@functools.lru_cache
+@functools.lru_cache(maxsize=2)
 def _read_sample(path, mtime):
-    return rassflow.catalog.read_sample(path)
+    table = rassflow.catalog.read_sample(path)
+    # indexes built once: input functions run once per job, for up to ~10^5 sources
+    by_id = {row["id_name"]: row for _, row in table.iterrows()}
+    by_seq = {seq: group for seq, group in table.groupby("seq_id")}
+    return table, by_id, by_seq
 
 
-def sample_table():
-    """The matched sample (after the checkpoint has run)."""
+def _sample():
     path = checkpoints.match_sample.get().output.table
     return _read_sample(path, os.path.getmtime(path))
 
 
+def sample_table():
+    """The matched sample (after the checkpoint has run)."""
+    return _sample()[0]
+
+
 def source_row(src):
-    table = sample_table()
-    return table.loc[table["id_name"] == src].iloc[0]
+    return _sample()[1][src]
 
 
 def region_centre(row):
@@ -133,9 +150,8 @@ def fit_results(wildcards):
 
 def skyfield_sources(wildcards):
     """Region centre and product paths of every source of one skyfield (batched rules)."""
-    table = sample_table()
     sources = []
-    for _, row in table[table["seq_id"] == wildcards.seq].iterrows():
+    for _, row in _sample()[2][wildcards.seq].iterrows():
         ra, dec = region_centre(row)
         stem = source_stem(row)
         paths = {key: stem + suffix for key, suffix in SUFFIX.items()}
@@ -161,10 +177,15 @@ def all_targets(wildcards):
 def archive_input(wildcards):
     # A local archive is not declared as input: a missing skyfield then fails its own job
     # with a message naming it, and --keep-going finishes the others.
-    return [f"{SIMULATED}/archive"] if config["archive"]["source"] == "simulated" else []
+    source = config["archive"]["source"]
+    if source == "heasarc":
+        return [skyfield_download(wildcards.seq)]
+    return [f"{SIMULATED}/archive"] if source == "simulated" else []
 
 
 def caldb_index(wildcards):
+    if caldb_remote():
+        return []
     if config["caldb"]["root"] is None and caldb_root() == f"{SIMULATED}/caldb":
         return f"{SIMULATED}/caldb/data/rosat/pspc/caldb.indx"
     return []
@@ -185,3 +206,43 @@ PRODUCTS_ENV = (
     "../envs/heasoft.yaml" if config["tools"]["products"] == "heasoft" else "../envs/python.yaml"
 )
 FIT_ENV = "../envs/heasoft.yaml" if config["tools"]["fitter"] == "xspec" else "../envs/python.yaml"
+
+
+# --- network sources: VizieR sample, HEASARC TAP cross-match, archive and CALDB downloads ---
+
+
+def vizier_sample():
+    """Cache of the VizieR table, named by catalog and table (a changed catalog is a new file)."""
+    vizier = config["sample"]["vizier"]
+    name = rassflow.catalog.clean_id("", f"{vizier['catalog']}-{vizier['table']}")
+    return f"{R}/sample/vizier/{name}.csv"
+
+
+def sample_settings():
+    """sample settings as the matching reads them: the simulated star catalog has its own
+    column names, and a format applies only to a local file."""
+    settings = dict(config["sample"])
+    if settings["source"] == "simulated":
+        settings.update(id_column="No", name_column="Name", ra_column="RAdeg", dec_column="DEdeg")
+    if settings["source"] != "file":
+        settings["format"] = "auto"
+    return settings
+
+
+def skyfield_download(seq):
+    """Record of a skyfield's downloaded files (JSON); the files sit in {R}/archive/rsNNNNNNn00/."""
+    return f"{R}/archive/{seq}-download.json"
+
+
+def caldb_remote():
+    """Responses come from the remote CALDB: no caldb.root, no $CALDB, a real archive."""
+    return (
+        config["caldb"]["root"] is None
+        and not os.environ.get("CALDB")
+        and config["archive"]["source"] != "simulated"
+    )
+
+
+def matching_settings():
+    """crossmatch settings that decide the match (not the service's URL or request size)."""
+    return {k: v for k, v in config["crossmatch"].items() if k not in ("tap_url", "chunk_size")}

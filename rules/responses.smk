@@ -1,4 +1,5 @@
-# The RMF from the CALDB (stored once, referenced by every spectrum) and an ARF per source.
+# The RMF and SPECRESP file from the CALDB (local, or remote over HTTPS; stored once and
+# referenced by every spectrum) and an ARF per source.
 
 
 rule get_responses:
@@ -8,7 +9,11 @@ rule get_responses:
         rmf=RMF,
         specresp=SPECRESP,
     params:
+        # a remote CALDB's URL and the retry settings are read from the config in the job,
+        # so that switching a mirror does not re-run every response and fit
         root=caldb_root(),
+        remote=caldb_remote(),
+        mirror=f"{R}/caldb/remote",
         expression=config["caldb"]["rmf_expression"],
     conda:
         "../envs/python.yaml"
@@ -18,6 +23,13 @@ rule get_responses:
         f"{BENCH}/get_responses.tsv"
     script:
         "../scripts/get_responses.py"
+
+
+if caldb_remote():
+
+    # a network job: it stays on the machine that runs Snakemake
+    localrules:
+        get_responses,
 
 
 rule make_arf:

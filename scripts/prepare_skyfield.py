@@ -1,6 +1,7 @@
 from rassflow.archive import prepare_skyfield
 from rassflow.logs import logged
 
+# root: the simulated archive, a local one, or the skyfields downloaded into the results
 with logged(snakemake.log[0]):
     prepare_skyfield(snakemake.params.root, snakemake.wildcards.seq,
                      {"bas": snakemake.output.bas, "mex": snakemake.output.mex,

@@ -12,6 +12,9 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 SMALL = """\
 results_dir: results
+sample: {source: simulated}
+crossmatch: {source: simulated}
+archive: {source: simulated}
 simulation:
   seed: 7
   n_skyfields: 3
