@@ -34,7 +34,7 @@ print(
     f"rassflow tools: products {TOOLS['products']}, fitter {TOOLS['fitter']} ("
     + ", ".join(f"{tool} {version}" for tool, version in TOOLS["versions"].items())
     + ")",
-    *(f"rassflow tools: {note}" for note in TOOLS["notes"]),
+    *(f"rassflow tools: auto chose {note}" for note in TOOLS["notes"]),
     sep="\n",
     file=sys.stderr,
 )

@@ -12,7 +12,7 @@ rule download_skyfield:
     params:
         # what is fetched; where from and how often to retry are read from the config in the
         # job, so that changing them does not re-run the downloads and all that follows
-        root=f"{R}/archive",
+        root=lambda wildcards, output: os.path.dirname(output.record),
         kinds=["bas", "mex", "im1", *config["archive"]["extra_files"]],
     conda:
         "../envs/python.yaml"

@@ -5,6 +5,7 @@
 rule extract_skyfield:
     input:
         events=f"{SKYFIELD}_bas.fits",
+        sample=SAMPLE,  # params read the sample (the checkpoint)
         expmap=f"{SKYFIELD}_mex.fits",
         rmf=RMF,
         specresp=SPECRESP,

@@ -103,9 +103,12 @@ def archive_root():
 def _read_sample(path, mtime):
     table = rassflow.catalog.read_sample(path)
     # indexes built once: input functions run once per job, for up to ~10^5 sources
-    by_id = {row["id_name"]: row for _, row in table.iterrows()}
-    by_seq = {seq: group for seq, group in table.groupby("seq_id")}
-    return table, by_id, by_seq
+    records = table.to_dict("records")
+    by_id = {row["id_name"]: row for row in records}
+    by_seq = {}
+    for row in records:
+        by_seq.setdefault(row["seq_id"], []).append(row)
+    return records, by_id, by_seq
 
 
 def _sample():
@@ -113,8 +116,8 @@ def _sample():
     return _read_sample(path, os.path.getmtime(path))
 
 
-def sample_table():
-    """The matched sample (after the checkpoint has run)."""
+def sample_rows():
+    """The matched sample's rows as dicts (after the checkpoint has run)."""
     return _sample()[0]
 
 
@@ -137,7 +140,7 @@ def source_stem(row):
 def per_source(key):
     """Input function: one file per matched source."""
     return lambda wildcards: [
-        source_stem(row) + SUFFIX[key] for _, row in sample_table().iterrows()
+        source_stem(row) + SUFFIX[key] for row in sample_rows()
     ]
 
 
@@ -151,7 +154,7 @@ def fit_results(wildcards):
 def skyfield_sources(wildcards):
     """Region centre and product paths of every source of one skyfield (batched rules)."""
     sources = []
-    for _, row in _sample()[2][wildcards.seq].iterrows():
+    for row in _sample()[2][wildcards.seq]:
         ra, dec = region_centre(row)
         stem = source_stem(row)
         paths = {key: stem + suffix for key, suffix in SUFFIX.items()}
@@ -159,7 +162,7 @@ def skyfield_sources(wildcards):
     return sources
 
 def skyfields():
-    return sorted(sample_table()["seq_id"].unique())
+    return sorted(_sample()[2])
 
 
 def image_paths(seq):

@@ -4,6 +4,7 @@
 rule make_regions:
     input:
         events=f"{SKYFIELD}_bas.fits",
+        sample=SAMPLE,  # params read the sample (the checkpoint)
     output:
         src=f"{STEM}{SUFFIX['src']}",
         bkg=f"{STEM}{SUFFIX['bkg']}",

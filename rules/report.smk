@@ -41,6 +41,7 @@ rule plot_cutouts:
 
 rule plot_skyfield_images:
     input:
+        sample=SAMPLE,
         images=lambda wildcards: list(image_paths(skyfields()[0]).values()),
     output:
         report(f"{FIGURES}/skyfield-images.png", caption="../report/skyfield.rst",

@@ -4,6 +4,7 @@
 rule extract_spectra:
     input:
         events=f"{SKYFIELD}_bas.fits",
+        sample=SAMPLE,  # params read the sample (the checkpoint)
         expmap=f"{SKYFIELD}_mex.fits",
         src_region=f"{STEM}{SUFFIX['src_phys']}",
         bkg_region=f"{STEM}{SUFFIX['bkg_phys']}",

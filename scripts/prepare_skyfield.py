@@ -3,6 +3,8 @@ from rassflow.logs import logged
 
 # root: the simulated archive, a local one, or the skyfields downloaded into the results
 with logged(snakemake.log[0]):
-    prepare_skyfield(snakemake.params.root, snakemake.wildcards.seq,
-                     {"bas": snakemake.output.bas, "mex": snakemake.output.mex,
-                      "im1": snakemake.output.im1})
+    prepare_skyfield(
+        snakemake.params.root,
+        snakemake.wildcards.seq,
+        {"bas": snakemake.output.bas, "mex": snakemake.output.mex, "im1": snakemake.output.im1},
+    )

@@ -331,10 +331,15 @@ class HeasarcApp:
             return votable_error(f"no table {match['table']}")
         radius_deg = float(match["radius"])
         ua, ta = match["ua"].lower(), match["ta"].lower()
+        # columns are in degrees, with or without a unit of their own
         stars = SkyCoord(
-            upload[match["ura"].lower()] * u.deg, upload[match["udec"].lower()] * u.deg
+            np.asarray(upload[match["ura"].lower()], float) * u.deg,
+            np.asarray(upload[match["udec"].lower()], float) * u.deg,
         )
-        xray = SkyCoord(table[match["tra"]] * u.deg, table[match["tdec"]] * u.deg)
+        xray = SkyCoord(
+            np.asarray(table[match["tra"]], float) * u.deg,
+            np.asarray(table[match["tdec"]], float) * u.deg,
+        )
         star_index, xray_index, _, _ = xray.search_around_sky(stars, radius_deg * u.deg)
         order = np.lexsort((xray_index, star_index))
         star_index, xray_index = star_index[order], xray_index[order]

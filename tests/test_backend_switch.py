@@ -3,14 +3,21 @@ the same file targets whichever tools make the products."""
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from astropy.io import fits
+from conftest import write_events, write_expmap
+
+from rassflow.backends import heasoft
+from rassflow.batch import extract_skyfield
 
 REPO = Path(__file__).resolve().parent.parent
 FAKES = Path(__file__).parent / "fakes"
@@ -18,6 +25,9 @@ FAKES = Path(__file__).parent / "fakes"
 SMALL = """\
 results_dir: results
 granularity: per_skyfield
+sample: {source: simulated}
+crossmatch: {source: simulated}
+archive: {source: simulated}
 simulation:
   seed: 7
   n_skyfields: 1
@@ -31,7 +41,10 @@ fit:
   flux_samples: 10
 """
 
-pytestmark = pytest.mark.slow
+TARGETS = (
+    "results/results/rass-spectral-results.csv",
+    "results/skyfields/RS930001N00/images/rosat-pspc-seqidRS930001N00-en0.5-2.0keV-bin270-image.fits",
+)
 
 
 def without_heasoft() -> dict:
@@ -52,11 +65,23 @@ def with_fake_heasoft(headas: Path) -> dict:
 
 def snakemake(workdir: Path, config: str, env: dict, *args, check=True):
     (workdir / "run.yaml").write_text(config)
-    cmd = ["snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
-           "--configfile", str(workdir / "run.yaml"), "--cores", "2", *args]
+    cmd = [
+        "snakemake",
+        "--snakefile",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--configfile",
+        str(workdir / "run.yaml"),
+        "--cores",
+        "2",
+        *args,
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
     if check and proc.returncode:
-        raise AssertionError(f"{' '.join(cmd)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")
+        raise AssertionError(
+            f"{' '.join(cmd)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}"
+        )
     return proc
 
 
@@ -76,10 +101,11 @@ def per_source(products: str) -> str:
 def auto_run(tmp_path_factory):
     """A complete run with tools 'auto' where HEASoft is not initialised."""
     workdir = tmp_path_factory.mktemp("auto")
-    proc = snakemake(workdir, SMALL, without_heasoft())
+    proc = snakemake(workdir, SMALL, without_heasoft(), *TARGETS)  # no figures: they cost most
     return workdir, proc.stderr
 
 
+@pytest.mark.slow
 def test_auto_without_heasoft_is_native_and_sherpa_everywhere(auto_run):
     workdir, log = auto_run
     results = workdir / "results"
@@ -97,12 +123,14 @@ def test_auto_without_heasoft_is_native_and_sherpa_everywhere(auto_run):
     assert set(table["backend"]) == {"native"} and set(table["fitter"]) == {"sherpa"}
 
 
+@pytest.mark.slow
 def test_heasoft_and_native_plan_the_same_files(auto_run, tmp_path):
     """Per source, both backends plan the same targets, made by the same rules."""
     workdir, _ = auto_run  # its sample checkpoint has run, so every source's job is planned
     native = snakemake(workdir, per_source("native"), without_heasoft(), "--summary")
-    heasoft = snakemake(workdir, per_source("heasoft"), with_fake_heasoft(tmp_path / "headas"),
-                        "--summary")
+    heasoft = snakemake(
+        workdir, per_source("heasoft"), with_fake_heasoft(tmp_path / "headas"), "--summary"
+    )
     assert "rassflow tools: products heasoft, fitter xspec (" in heasoft.stderr
     assert "heasoft 6.99.1" in heasoft.stderr  # the stand-in's version, printed at start
     native_outputs, heasoft_outputs = summary_outputs(native), summary_outputs(heasoft)
@@ -112,6 +140,7 @@ def test_heasoft_and_native_plan_the_same_files(auto_run, tmp_path):
     assert sum(name.endswith("-fit.json") for name in native_outputs) == 3
 
 
+@pytest.mark.slow
 def test_heasoft_asked_for_but_missing_fails_before_any_job(tmp_path):
     proc = snakemake(tmp_path, per_source("heasoft"), without_heasoft(), check=False)
     assert proc.returncode != 0
@@ -121,3 +150,76 @@ def test_heasoft_asked_for_but_missing_fails_before_any_job(tmp_path):
     assert "conda install -c https://heasarc.gsfc.nasa.gov/FTP/software/conda" in output
     assert "Job stats" not in output
     assert not (tmp_path / "results").exists()
+
+
+@pytest.fixture
+def fake_heasoftpy(tmp_path, monkeypatch):
+    """The heasoftpy stand-in, imported fresh, with HEASoft initialised."""
+    monkeypatch.syspath_prepend(str(FAKES))
+    monkeypatch.setenv("HEADAS", str(tmp_path / "headas"))
+    monkeypatch.delenv("PFILES", raising=False)
+    (tmp_path / "headas" / "syspfiles").mkdir(parents=True)
+    sys.modules.pop("heasoftpy", None)
+    sys.modules.pop("heasoftpy.utils", None)
+    heasoft.heasoft_versions.cache_clear()
+    yield importlib.import_module("heasoftpy")
+    heasoft.heasoft_versions.cache_clear()
+    sys.modules.pop("heasoftpy", None)
+    sys.modules.pop("heasoftpy.utils", None)
+
+
+def test_skyfield_batch_runs_the_heasoft_tasks(fake_heasoftpy, tmp_path):
+    """granularity per_skyfield: extractor, pcarf and ftgrouppha make the per-source files."""
+    rng = np.random.default_rng(5)
+    x, y = rng.uniform(22000, 24000, (2, 2000)).astype(int)
+    events = write_events(
+        tmp_path / "rs930001n00_bas.fits",
+        x,
+        y,
+        rng.integers(10, 250, 2000),
+        rng.uniform(0, 1000, 2000),
+    )
+    expmap = write_expmap(tmp_path / "rs930001n00_mex.fits", value=400.0)
+    keys = ("src", "bkg", "src_phys", "bkg_phys", "spectrum", "background", "arf", "grouped")
+    paths = {key: str(tmp_path / "src" / f"s1-{key}.fits") for key in keys}
+    provenance = {"backend": "heasoft", "tool": "rassflow", "config_hash": "abc"}
+    settings = {
+        "backend": "heasoft",
+        "regions": {
+            "source_radius_arcmin": 2.0,
+            "background_inner_factor": 1.05,
+            "background_outer_factor": 1.5,
+        },
+        "spectra": {"wmap_binning": 90},
+        "responses": {"arf_method": "pcarf"},
+        "grouping": {"min_counts": 3},
+        "provenance": {"spectra": provenance, "arf": provenance, "grouping": provenance},
+    }
+    rmf = tmp_path / "caldb" / "pspcc_gain1_256.rmf"
+    heasoft.get_rmf(rmf)
+    sources = [{"id_name": "S1", "ra": 150.0, "dec": 20.0, "paths": paths}]
+    manifest = extract_skyfield(
+        "RS930001N00",
+        events,
+        expmap,
+        rmf,
+        tmp_path / "unused.spec_resp",
+        sources,
+        settings,
+        tmp_path / "manifest.json",
+        chatter=2,
+    )
+    assert manifest["sources"][0]["status"] == "ok", manifest
+    tasks = [call["task"] for call in fake_heasoftpy.calls if call["task"] != "fversion"]
+    assert tasks == ["quzcif", "extractor", "extractor", "pcarf", "ftgrouppha"]
+    assert all(
+        call["params"]["chatter"] == 2
+        for call in fake_heasoftpy.calls
+        if call["task"] in ("extractor", "pcarf", "ftgrouppha")
+    )
+    for key, tool in (("spectrum", "extractor"), ("arf", "pcarf"), ("grouped", "ftgrouppha")):
+        header = fits.getheader(paths[key])
+        assert header["RFBACKND"] == "heasoft" and header["RFTOOL"].startswith(tool), key
+    grouped = fits.getheader(paths["grouped"], "SPECTRUM")
+    assert grouped["RESPFILE"] == os.path.relpath(rmf, tmp_path / "src")
+    assert grouped["EXPOSURE"] == 400.0

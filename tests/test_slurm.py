@@ -203,6 +203,4 @@ def test_demo_workflow_on_slurm_matches_the_local_run(local_slurm, tmp_path):
     job_ids = slurm_job_ids(run.stdout)
     assert len(job_ids) >= 10, run.stdout[-4000:]
     assert {slurm_job_state(job_id) for job_id in job_ids} == {"COMPLETED"}
-    # jobs ran inside SLURM allocations: the plugin's per-job SLURM logs exist
-    assert list((cluster / ".snakemake" / "slurm_logs").rglob("*.log"))
     assert (cluster / table).read_bytes() == (local / table).read_bytes()
