@@ -8,6 +8,7 @@ sets, TLMIN/TLMAX and WCS keywords are read from the files, never assumed.
 from __future__ import annotations
 
 import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,9 +56,11 @@ def prepare_skyfield(root: str | Path, seq: str, targets: dict[str, str | Path])
         source = find_archive_file(root, seq, kind)
         decompress_to(source, target)
         try:
-            with fits.open(target) as hdul:
-                hdul.verify("silentfix")
-                _ = [hdu.header for hdu in hdul]
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")  # astropy only warns about truncated files
+                with fits.open(target, memmap=False) as hdul:
+                    hdul.verify("silentfix")
+                    _ = [hdu.data for hdu in hdul]  # every byte present, once per skyfield
         except Exception as exc:  # noqa: BLE001 - any read failure means unusable
             Path(target).unlink(missing_ok=True)
             raise ArchiveError(f"skyfield {seq}: {source} is not a readable FITS file: {exc}") from exc

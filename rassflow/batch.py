@@ -41,14 +41,26 @@ def extract_skyfield(
     from .backends import BackendUnavailable
     from .regions import source_regions, write_region_files
     from .spectra import SpectrumError, extract_spectrum
+    from .status import marker_reason
 
     backend = settings.get("backend", "native")
-    events = read_events(events_path)  # read once: regions need its WCS, native spectra its events
+    # a skyfield whose files are unusable fails each of its sources with the reason
+    skyfield_problem = marker_reason(events_path) or marker_reason(expmap_path)
+    if skyfield_problem is None:
+        try:  # read once: regions need its WCS, native spectra its events
+            events = read_events(events_path)
+        except DATA_ERRORS as exc:
+            skyfield_problem = f"extract_skyfield: {exc}"
     reg, provenance = settings["regions"], settings["provenance"]
     wmap_binning = settings["spectra"]["wmap_binning"]
     entries = []
     for source in sources:
         name, ra, dec, paths = source["id_name"], source["ra"], source["dec"], source["paths"]
+        if skyfield_problem is not None:
+            entries.append(
+                {"id_name": name, "status": "failed", "reason": skyfield_problem, "paths": paths}
+            )
+            continue
         try:
             regions = source_regions(
                 events.wcs(),
@@ -125,9 +137,8 @@ def extract_skyfield(
             raise  # the tools are missing: no source of this skyfield can be made
         except (SpectrumError, *DATA_ERRORS) as exc:
             log.error("skyfield %s, source %s: %s", seq, name, exc)
-            entries.append(
-                {"id_name": name, "status": "failed", "reason": str(exc), "paths": paths}
-            )
+            reason = f"extract_skyfield: {exc}"
+            entries.append({"id_name": name, "status": "failed", "reason": reason, "paths": paths})
     manifest = {"seq_id": seq, "stage": "spectra", "sources": entries}
     write_json(manifest, manifest_path)
     return manifest

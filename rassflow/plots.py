@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import math
 import os
+import textwrap
 from pathlib import Path
 
 import matplotlib
@@ -21,6 +22,7 @@ import pandas as pd  # noqa: E402
 
 from .io import atomic_path, is_unix_compressed, read_json  # noqa: E402
 from .results import natural_key  # noqa: E402
+from .status import marker_reason
 
 MODEL_STYLES = {
     "bbody": ("Blackbody", "firebrick"),
@@ -211,13 +213,14 @@ def plot_image_grid(images, out_png, seq_id: str) -> Path:
             index = row * ncols + column + 1
             title = f"{band[0]:g}-{band[1]:g} keV, binning {binning}"
             path = paths.get((band, binning))
-            if path is None:
+            if path is not None and not Path(path).exists():
+                raise FileNotFoundError(f"image {path} of skyfield {seq_id} ({title}) is missing")
+            failure = marker_reason(path) if path is not None else "not made"
+            if failure is not None:  # the image could not be made: say why
                 ax = fig.add_subplot(nrows, ncols, index)
-                _note(ax, "not made")
+                _note(ax, textwrap.fill(f"not made: {failure}", 50))
                 ax.set_title(title, fontsize=9)
                 continue
-            if not Path(path).exists():
-                raise FileNotFoundError(f"image {path} of skyfield {seq_id} ({title}) is missing")
             data, wcs = read_image(path)
             ax = fig.add_subplot(nrows, ncols, index, projection=wcs)
             shown = ax.imshow(data, origin="lower", cmap="magma", norm=_image_norm(data))

@@ -95,3 +95,18 @@ def read_physical_regions(src_path, bkg_path) -> SourceRegions:
     if (bx, by) != (x, y):
         raise ValueError(f"{src_path} and {bkg_path}: circle and annulus centres differ")
     return SourceRegions(x, y, radius, inner, outer)
+
+
+def make_source_regions(events_path, ra_deg: float, dec_deg: float, settings: dict,
+                        paths: dict) -> SourceRegions:
+    """Regions of one source from its skyfield's event-file geometry, written as DS9 files."""
+    from .archive import read_events
+
+    events = read_events(events_path)
+    regions = source_regions(events.wcs(), ra_deg, dec_deg, settings["source_radius_arcmin"],
+                             settings["background_inner_factor"],
+                             settings["background_outer_factor"], events.pixel_scale_deg)
+    write_region_files(regions, ra_deg, dec_deg, settings["source_radius_arcmin"],
+                       settings["background_inner_factor"], settings["background_outer_factor"],
+                       paths)
+    return regions

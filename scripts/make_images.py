@@ -1,16 +1,21 @@
 from rassflow.logs import logged
 from rassflow.products import make_images
+from rassflow.status import run_guarded
 
 with logged(snakemake.log[0]):
     images = snakemake.params.images
     keys = [(lo, hi, b) for lo, hi in images["bands_keV"] for b in images["binnings"]]
-    make_images(
-        snakemake.params.backend,
-        snakemake.input.events,
-        snakemake.wildcards.seq,
-        images["bands_keV"],
-        images["binnings"],
-        dict(zip(keys, snakemake.output, strict=True)),
-        snakemake.params.provenance,
-        chatter=snakemake.config["tools"]["chatter"],
+    run_guarded(
+        snakemake,
+        "make_images",
+        lambda: make_images(
+            snakemake.params.backend,
+            snakemake.input.events,
+            snakemake.wildcards.seq,
+            images["bands_keV"],
+            images["binnings"],
+            dict(zip(keys, snakemake.output, strict=True)),
+            snakemake.params.provenance,
+            chatter=snakemake.config["tools"]["chatter"],
+        ),
     )
