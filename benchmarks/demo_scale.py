@@ -21,6 +21,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 CONFIG = """\
 results_dir: results
+sample: {source: simulated}
+crossmatch: {source: simulated}
+archive: {source: simulated}
 simulation:
   seed: 79
   n_skyfields: 79

@@ -174,6 +174,7 @@ def test_toy_workflow_runs_through_sbatch(local_slurm, tmp_path):
 
 DEMO_CONFIG = """\
 results_dir: results
+granularity: per_skyfield
 sample: {source: simulated}
 crossmatch: {source: simulated}
 archive: {source: simulated}
