@@ -13,6 +13,10 @@ import sys
 import rassflow.backends
 import rassflow.config
 
+# Jobs import the library from this checkout, also inside the --sdm conda environments
+# (envs/*.yaml hold its dependencies, not rassflow itself).
+rassflow.config.export_library_path(workflow.basedir)
+
 
 configfile: workflow.source_path("config/config.yaml")
 

@@ -106,3 +106,11 @@ def section_hash(config: dict, *sections: str) -> str:
     """A short, stable hash of some config sections, stamped into products."""
     payload = json.dumps({s: config.get(s) for s in sections}, sort_keys=True, default=str)
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def export_library_path(basedir) -> None:
+    """Put the workflow's checkout first on PYTHONPATH for every job it starts."""
+    import os
+
+    parts = [str(basedir)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    os.environ["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(parts))

@@ -366,11 +366,13 @@ def plot_parameter_histograms(results_csv, out_png, cuts: dict | None = None) ->
     (cut, sources left) steps that the figure states.
     """
     results = pd.read_csv(results_csv, index_col="id_name")
-    fig, axes = plt.subplots(
-        1, len(HISTOGRAM_PARAMETERS), figsize=(6 * len(HISTOGRAM_PARAMETERS), 5)
-    )
+    # only the models that were fitted (fit.models may leave one out)
+    shown = [(m, p, label) for m, p, label in HISTOGRAM_PARAMETERS if f"{m}_{p}" in results]
+    if not shown:
+        raise ValueError(f"{results_csv}: no bbody kT or powerlaw PhoIndex column to plot")
+    fig, axes = plt.subplots(1, len(shown), figsize=(6 * len(shown), 5))
     summary = {}
-    for ax, (model, par, label) in zip(np.atleast_1d(axes), HISTOGRAM_PARAMETERS, strict=True):
+    for ax, (model, par, label) in zip(np.atleast_1d(axes), shown, strict=True):
         steps, values = apply_cuts(results, model, par, cuts or {})
         summary[f"{model}_{par}"] = steps
         if len(values):

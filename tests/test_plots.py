@@ -200,3 +200,17 @@ def test_histograms_when_nothing_passes(results_csv, tmp_path):
 def test_unknown_cut_is_an_error(results_csv):
     with pytest.raises(KeyError, match="max_chi2"):
         apply_cuts(pd.read_csv(results_csv), "bbody", "kT", {"max_chi2": 2})
+
+
+def test_histograms_with_one_model_only(tmp_path):
+    import pandas as pd
+
+    from rassflow.plots import plot_parameter_histograms
+
+    table = pd.DataFrame({"id_name": ["S1", "S2"], "bbody_kT": [0.1, 0.2],
+                          "bbody_kT_err-": [0.01, 0.02], "bbody_kT_err+": [0.01, 0.02],
+                          "bbody_kT_good_err": [True, True], "bbody_status": ["ok", "ok"]})
+    table.to_csv(tmp_path / "results.csv", index=False)
+    summary = plot_parameter_histograms(tmp_path / "results.csv", tmp_path / "h.png")
+    assert list(summary) == ["bbody_kT"]
+    assert (tmp_path / "h.png").read_bytes()[:4] == b"\x89PNG"
