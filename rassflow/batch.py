@@ -148,6 +148,8 @@ def failed_fit(
     source_id: str, models, reason: str, backend: str, fitter: str | None = None
 ) -> dict:
     """The fit JSON of a source whose products could not be made (or fitted)."""
+    from .fitting import unfitted_model
+
     return {
         "id_name": source_id,
         "backend": backend,
@@ -157,18 +159,7 @@ def failed_fit(
         "exposure_s": None,
         "noticed_groups": 0,
         "noticed_channels": 0,
-        "models": {
-            m: {
-                "status": "failed",
-                "reason": reason,
-                "statistic": None,
-                "dof": None,
-                "parameters": {},
-                "fluxes": {},
-                "plot": {},
-            }
-            for m in models
-        },
+        "models": {m: unfitted_model(m, "failed", reason) for m in models},
     }
 
 

@@ -12,6 +12,26 @@ import os
 FITTERS = ("sherpa", "xspec")
 
 
+def unfitted_model(name: str, status: str, reason: str, plot: dict | None = None) -> dict:
+    """A model's entry in the fit JSON when it was not fitted: every number null."""
+    from ..models import MODELS
+
+    return {
+        "status": status,
+        "reason": reason,
+        "statistic": None,
+        "dof": None,
+        "nfev": None,
+        "parameters": {
+            par: {"value": None, "lower": None, "upper": None, "err-": None, "err+": None,
+                  "good_err": False, "flags": None, "unit": unit}
+            for par, unit in zip(MODELS[name]["parameters"], MODELS[name]["units"], strict=True)
+        },
+        "fluxes": {},
+        "plot": plot or {},
+    }
+
+
 def fit_source(spectrum, background, rmf, arf, settings, source_id, fitter: str = "sherpa"):
     """Fit ``source_id``'s spectrum with the named fitter backend (see its ``fit_source``)."""
     if fitter == "auto":

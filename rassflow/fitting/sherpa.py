@@ -27,6 +27,7 @@ import sherpa
 from astropy.io import fits
 
 from ..models import MODELS, bbody, energy_flux, powerlaw
+from . import unfitted_model
 
 SHERPA_LOGGER = logging.getLogger("sherpa")
 
@@ -308,14 +309,14 @@ def fit_source(spectrum, background, rmf, arf, settings, source_id: str) -> dict
             data.mask = groups.noticed
         for name in settings["models"]:
             if reason:
-                fitted = _unfitted(name, "not_fitted", reason, groups.plot())
+                fitted = unfitted_model(name, "not_fitted", reason, groups.plot())
             else:
                 try:
                     fitted = _fit_model(session, data, name, groups, settings, source_id)
                 except (
                     Exception
                 ) as err:  # Sherpa raises many types; one model must not stop the run
-                    fitted = _unfitted(
+                    fitted = unfitted_model(
                         name, "failed", f"{type(err).__name__}: {err}", groups.plot()
                     )
             result["models"][name] = fitted
@@ -394,31 +395,6 @@ def _not_fittable_reason(groups: _Groups, settings: dict) -> str:
     return ""
 
 
-def _unfitted(name: str, status: str, reason: str, plot: dict) -> dict:
-    return {
-        "status": status,
-        "reason": reason,
-        "statistic": None,
-        "dof": None,
-        "nfev": None,
-        "parameters": {
-            par: {
-                "value": None,
-                "lower": None,
-                "upper": None,
-                "err-": None,
-                "err+": None,
-                "good_err": False,
-                "flags": None,
-                "unit": unit,
-            }
-            for par, unit in zip(MODELS[name]["parameters"], MODELS[name]["units"], strict=True)
-        },
-        "fluxes": {},
-        "plot": plot,
-    }
-
-
 def _start_model(session, data, name: str, groups: _Groups, settings: dict):
     """The model at its starting values, norm scaled so the folded counts match the net counts."""
     model = MODEL_CLASSES[name](name)
@@ -444,7 +420,7 @@ def _fit_model(session, data, name, groups, settings, source_id) -> dict:
         nfev += int(fit.nfev)
     statistic = float(session.calc_stat(1))
     if not fit.succeeded or not math.isfinite(statistic):
-        return _unfitted(name, "failed", f"fit did not converge: {fit.message}", groups.plot())
+        return unfitted_model(name, "failed", f"fit did not converge: {fit.message}", groups.plot())
 
     parameters, statistic = _parameter_errors(session, model, statistic, fit.dof, settings)
     folded = data.eval_model_to_fit(session.get_model(1))

@@ -30,6 +30,7 @@ from astropy.io import fits
 
 from ..backends import working_directory
 from ..models import MODELS
+from . import unfitted_model
 
 DEFAULT_SETTINGS = {
     "models": ["bbody", "powerlaw"],
@@ -182,31 +183,6 @@ def _plot(xs, with_model: bool) -> dict:
     }
 
 
-def _unfitted(name: str, status: str, reason: str, plot: dict) -> dict:
-    return {
-        "status": status,
-        "reason": reason,
-        "statistic": None,
-        "dof": None,
-        "nfev": None,
-        "parameters": {
-            par: {
-                "value": None,
-                "lower": None,
-                "upper": None,
-                "err-": None,
-                "err+": None,
-                "good_err": False,
-                "flags": None,
-                "unit": unit,
-            }
-            for par, unit in zip(MODELS[name]["parameters"], MODELS[name]["units"], strict=True)
-        },
-        "fluxes": {},
-        "plot": plot,
-    }
-
-
 def error_command(settings: dict, n_parameters: int) -> str:
     """XSPEC's error command, e.g. '2.706 1 2' (with 'maximum r' if not XSPEC's 2)."""
     numbers = " ".join(str(index) for index in range(1, n_parameters + 1))
@@ -319,7 +295,7 @@ def fit_source(spectrum, background, rmf, arf, settings, source_id: str) -> dict
             )
             plot = _plot(xs, with_model=False) if noticed else _empty_plot()
             for name in settings["models"]:
-                result["models"][name] = _unfitted(name, "not_fitted", reason, plot)
+                result["models"][name] = unfitted_model(name, "not_fitted", reason, plot)
             return result
         data_plot = _plot(xs, with_model=False)
         for name in settings["models"]:
@@ -329,7 +305,7 @@ def fit_source(spectrum, background, rmf, arf, settings, source_id: str) -> dict
                 Exception
             ) as err:  # PyXspec raises plain Exceptions; one model must not stop the rest
                 message = f"{type(err).__name__}: {err}"
-                result["models"][name] = _unfitted(name, "failed", message, data_plot)
+                result["models"][name] = unfitted_model(name, "failed", message, data_plot)
             finally:
                 xs.AllModels.clear()
         return result
