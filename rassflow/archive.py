@@ -115,8 +115,10 @@ class EventList:
         return abs(float(self.header[f"TCDLT{self.xy_columns[0]}"]))
 
 
-def read_events(path: str | Path, apply_gti: bool = True) -> EventList:
-    """Read STDEVT and STDGTI of a (decompressed) _bas file; keep events inside the GTIs."""
+def read_events(path: str | Path, apply_gti: bool = True, geometry_only: bool = False) -> EventList:
+    """Read STDEVT and STDGTI of a (decompressed) _bas file; keep events inside the GTIs.
+
+    ``geometry_only`` reads the headers (WCS, TLMIN/TLMAX) and no event rows."""
     from astropy.io import fits
 
     path = Path(path)
@@ -134,7 +136,7 @@ def read_events(path: str | Path, apply_gti: bool = True) -> EventList:
         if missing:
             raise ArchiveError(f"{path}: STDEVT lacks column(s) {', '.join(missing)}")
         try:
-            data = events.data
+            data = events.data if not geometry_only else {c: np.zeros(0) for c in columns}
             x = np.asarray(data["X"], dtype=np.int64)
             y = np.asarray(data["Y"], dtype=np.int64)
             pi = np.asarray(data["PI"], dtype=np.int64)

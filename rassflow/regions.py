@@ -102,7 +102,7 @@ def make_source_regions(events_path, ra_deg: float, dec_deg: float, settings: di
     """Regions of one source from its skyfield's event-file geometry, written as DS9 files."""
     from .archive import read_events
 
-    events = read_events(events_path)
+    events = read_events(events_path, geometry_only=True)  # the WCS is all regions need
     regions = source_regions(events.wcs(), ra_deg, dec_deg, settings["source_radius_arcmin"],
                              settings["background_inner_factor"],
                              settings["background_outer_factor"], events.pixel_scale_deg)

@@ -109,3 +109,11 @@ def test_exposure_at_nearest_pixel(tmp_path):
     ra, dec = wcs.all_pix2world([[255, 255]], 0)[0]
     assert exposure_at(path, ra, dec) == 321.0
     assert np.isnan(exposure_at(path, 150.0, 30.0))
+
+
+def test_geometry_only_reads_no_rows(tmp_path):
+    path = write_events(tmp_path / "ev.fits", x=[5, 6], y=[5, 6], pi=[7, 8], time=[1.0, 2.0])
+    events = read_events(path, geometry_only=True)
+    assert len(events.x) == 0
+    assert events.axis_range("Y") == (1, 46080)
+    assert events.wcs().wcs.ctype[0] == "RA---TAN"
