@@ -12,6 +12,21 @@ import os
 FITTERS = ("sherpa", "xspec")
 
 
+def resolve_fit_settings(settings: dict | None, defaults: dict) -> dict:
+    """``settings`` over a fitter's ``defaults``; unknown keys and models are an error."""
+    from ..models import MODELS
+
+    settings = dict(settings or {})
+    unknown = sorted(set(settings) - set(defaults))
+    if unknown:
+        raise KeyError(f"unknown fit setting(s): {', '.join(unknown)}")
+    resolved = {**defaults, **settings}
+    for name in resolved["models"]:
+        if name not in MODELS:
+            raise KeyError(f"unknown model {name!r}; known models: {', '.join(MODELS)}")
+    return resolved
+
+
 def unfitted_model(name: str, status: str, reason: str, plot: dict | None = None) -> dict:
     """A model's entry in the fit JSON when it was not fitted: every number null."""
     from ..models import MODELS

@@ -27,7 +27,7 @@ import sherpa
 from astropy.io import fits
 
 from ..models import MODELS, bbody, energy_flux, powerlaw
-from . import unfitted_model
+from . import resolve_fit_settings, unfitted_model
 
 SHERPA_LOGGER = logging.getLogger("sherpa")
 
@@ -113,16 +113,8 @@ MODEL_CLASSES = {"bbody": XSBBody, "powerlaw": XSPowerLaw}
 
 
 def resolve_settings(settings: dict | None) -> dict:
-    """Fit settings with defaults filled in; unknown keys are an error."""
-    settings = dict(settings or {})
-    unknown = sorted(set(settings) - set(DEFAULT_SETTINGS))
-    if unknown:
-        raise KeyError(f"unknown fit setting(s): {', '.join(unknown)}")
-    resolved = {**DEFAULT_SETTINGS, **settings}
-    for name in resolved["models"]:
-        if name not in MODEL_CLASSES:
-            raise KeyError(f"unknown model {name!r}; known models: {', '.join(MODEL_CLASSES)}")
-    return resolved
+    """Fit settings with this fitter's defaults filled in; unknown keys and models are an error."""
+    return resolve_fit_settings(settings, DEFAULT_SETTINGS)
 
 
 # ---------------------------------------------------------------- reading OGIP files

@@ -30,7 +30,7 @@ from astropy.io import fits
 
 from ..backends import working_directory
 from ..models import MODELS
-from . import unfitted_model
+from . import resolve_fit_settings, unfitted_model
 
 DEFAULT_SETTINGS = {
     "models": ["bbody", "powerlaw"],
@@ -72,16 +72,8 @@ def import_xspec():
 
 
 def resolve_settings(settings: dict | None) -> dict:
-    """Fit settings with defaults filled in; unknown keys and models are an error."""
-    settings = dict(settings or {})
-    unknown = sorted(set(settings) - set(DEFAULT_SETTINGS))
-    if unknown:
-        raise KeyError(f"unknown fit setting(s): {', '.join(unknown)}")
-    resolved = {**DEFAULT_SETTINGS, **settings}
-    for name in resolved["models"]:
-        if name not in MODELS:
-            raise KeyError(f"unknown model {name!r}; known models: {', '.join(MODELS)}")
-    return resolved
+    """Fit settings with this fitter's defaults filled in; unknown keys and models are an error."""
+    return resolve_fit_settings(settings, DEFAULT_SETTINGS)
 
 
 def _json_number(value):
