@@ -64,10 +64,6 @@ def radius_deg():
     return f"{config['regions']['source_radius_arcmin'] / 60.0:.4f}"
 
 
-def simulated(section):
-    return config[section]["source"] == "simulated"
-
-
 def sample_input():
     source = config["sample"]["source"]
     if source == "vizier":
@@ -160,6 +156,7 @@ def skyfield_sources(wildcards):
         paths = {key: stem + suffix for key, suffix in SUFFIX.items()}
         sources.append({"id_name": row["id_name"], "ra": ra, "dec": dec, "paths": paths})
     return sources
+
 
 def skyfields():
     return sorted(_sample()[2])
