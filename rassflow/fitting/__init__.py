@@ -11,6 +11,21 @@ import os
 
 FITTERS = ("sherpa", "xspec")
 
+FIT_DEFAULTS = {
+    "models": ["bbody", "powerlaw"],
+    "energy_range_keV": [0.11, 2.02],
+    "min_noticed_channels": 2,
+    "error_delta_stat": 2.706,
+    "flux_bands_keV": [[0.5, 2.0]],
+    "flux_confidence": 68,
+    "flux_samples": 100,
+    "max_iterations": 500,
+    "seed": 1,
+    # XSPEC's 'error' refuses to search above a reduced statistic of 2 (Sherpa's default is 3)
+    "max_rstat": 2.0,
+}
+"""Fit settings shared by both fitters (the workflow passes its ``fit`` config section)."""
+
 
 def resolve_fit_settings(settings: dict | None, defaults: dict) -> dict:
     """``settings`` over a fitter's ``defaults``; unknown keys and models are an error."""

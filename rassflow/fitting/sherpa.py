@@ -27,7 +27,7 @@ import sherpa
 from astropy.io import fits
 
 from ..models import MODELS, bbody, energy_flux, powerlaw
-from . import resolve_fit_settings, unfitted_model
+from . import FIT_DEFAULTS, resolve_fit_settings, unfitted_model
 
 SHERPA_LOGGER = logging.getLogger("sherpa")
 
@@ -52,20 +52,7 @@ with _sherpa_log_level(logging.ERROR):
     from sherpa.models.parameter import Parameter
     from sherpa.utils.err import ModelErr, SherpaErr
 
-DEFAULT_SETTINGS = {
-    "models": ["bbody", "powerlaw"],
-    "energy_range_keV": [0.11, 2.02],
-    "min_noticed_channels": 2,
-    "error_delta_stat": 2.706,
-    "flux_bands_keV": [[0.5, 2.0]],
-    "flux_confidence": 68,
-    "flux_samples": 100,
-    "max_iterations": 500,
-    "seed": 1,
-    # XSPEC's 'error' refuses to run above a reduced statistic of 2 (Sherpa's default is 3)
-    "max_rstat": 2.0,
-    "start": {"bbody": {"kT": 0.2}, "powerlaw": {"PhoIndex": 2.0}},
-}
+DEFAULT_SETTINGS = {**FIT_DEFAULTS, "start": {"bbody": {"kT": 0.2}, "powerlaw": {"PhoIndex": 2.0}}}
 
 STATISTIC = "wstat"
 FLAGS_OK = "FFFFFFFFF"

@@ -30,21 +30,10 @@ from astropy.io import fits
 
 from ..backends import working_directory
 from ..models import MODELS
-from . import resolve_fit_settings, unfitted_model
+from . import FIT_DEFAULTS, resolve_fit_settings, unfitted_model
 
-DEFAULT_SETTINGS = {
-    "models": ["bbody", "powerlaw"],
-    "energy_range_keV": [0.11, 2.02],
-    "min_noticed_channels": 2,
-    "error_delta_stat": 2.706,
-    "flux_bands_keV": [[0.5, 2.0]],
-    "flux_confidence": 68,
-    "flux_samples": 100,
-    "max_iterations": 500,
-    "seed": 1,
-    "max_rstat": 2.0,  # XSPEC's error refuses to search above this reduced statistic
-    "start": {},  # starting values per model; XSPEC's defaults (as the notebook) when empty
-}
+# XSPEC's own starting values, as the notebook uses them
+DEFAULT_SETTINGS = {**FIT_DEFAULTS, "start": {}}
 XSPEC_MAX_RSTAT = 2.0
 STATISTIC = "cstat"
 FLAGS_OK = "FFFFFFFFF"
