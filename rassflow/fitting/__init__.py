@@ -42,6 +42,30 @@ def resolve_fit_settings(settings: dict | None, defaults: dict) -> dict:
     return resolved
 
 
+def json_number(value):
+    """float, or None for a missing or non-finite number (JSON has no NaN)."""
+    import math
+
+    if value is None:
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def parameter_entry(value, lower, upper, flags: str, unit: str, flags_ok: str = "FFFFFFFFF"):
+    """A parameter's entry in the fit JSON; a bound that was not found is None."""
+    return {
+        "value": json_number(value),
+        "lower": json_number(lower),
+        "upper": json_number(upper),
+        "err-": None if lower is None else json_number(value - lower),
+        "err+": None if upper is None else json_number(upper - value),
+        "good_err": flags == flags_ok,
+        "flags": flags,
+        "unit": unit,
+    }
+
+
 def unfitted_model(name: str, status: str, reason: str, plot: dict | None = None) -> dict:
     """A model's entry in the fit JSON when it was not fitted: every number null."""
     from ..models import MODELS

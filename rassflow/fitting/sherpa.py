@@ -27,7 +27,7 @@ import sherpa
 from astropy.io import fits
 
 from ..models import MODELS, bbody, energy_flux, powerlaw
-from . import FIT_DEFAULTS, resolve_fit_settings, unfitted_model
+from . import FIT_DEFAULTS, json_number, parameter_entry, resolve_fit_settings, unfitted_model
 
 SHERPA_LOGGER = logging.getLogger("sherpa")
 
@@ -193,14 +193,6 @@ def flag_string(positions) -> str:
     return "".join("T" if position in set(positions) else "F" for position in range(1, 10))
 
 
-def _json_number(value):
-    """float, or None for a missing or non-finite number (JSON has no NaN)."""
-    if value is None:
-        return None
-    value = float(value)
-    return value if math.isfinite(value) else None
-
-
 # ---------------------------------------------------------------- the session
 
 
@@ -354,7 +346,7 @@ class _Groups:
 
 
 def _json_list(values) -> list:
-    return [_json_number(value) for value in np.asarray(values, dtype=float)]
+    return [json_number(value) for value in np.asarray(values, dtype=float)]
 
 
 def _not_fittable_reason(groups: _Groups, settings: dict) -> str:
@@ -437,7 +429,7 @@ def _parameter_errors(session, model, statistic: float, dof: int, settings: dict
         except SherpaErr:  # e.g. too few degrees of freedom: every search failed
             for par in pars:
                 flags[par.name] |= {FLAG_LOWER_FAILED, FLAG_UPPER_FAILED}
-            return _parameter_entries(model, lower, upper, flags), _json_number(statistic)
+            return _parameter_entries(model, lower, upper, flags), json_number(statistic)
         conf = session.get_conf_results()
         refitted = float(session.calc_stat(1))
         if refitted < statistic - NEW_MINIMUM_TOLERANCE:
@@ -455,7 +447,7 @@ def _parameter_errors(session, model, statistic: float, dof: int, settings: dict
                     flags[par.name].add(hard)
                 else:
                     flags[par.name].add(failed)
-    return _parameter_entries(model, lower, upper, flags), _json_number(statistic)
+    return _parameter_entries(model, lower, upper, flags), json_number(statistic)
 
 
 def _parameter_entries(model, lower: dict, upper: dict, flags: dict) -> dict:
@@ -463,17 +455,9 @@ def _parameter_entries(model, lower: dict, upper: dict, flags: dict) -> dict:
     units = dict(zip(MODELS[model.name]["parameters"], MODELS[model.name]["units"], strict=True))
     for par in model.pars:
         value, low, high = par.val, lower[par.name], upper[par.name]
-        status = flag_string(flags[par.name])
-        entries[par.name] = {
-            "value": _json_number(value),
-            "lower": _json_number(low),
-            "upper": _json_number(high),
-            "err-": None if low is None else _json_number(value - low),
-            "err+": None if high is None else _json_number(high - value),
-            "good_err": status == FLAGS_OK,
-            "flags": status,
-            "unit": units[par.name],
-        }
+        entries[par.name] = parameter_entry(
+            value, low, high, flag_string(flags[par.name]), units[par.name], FLAGS_OK
+        )
     return entries
 
 
@@ -517,11 +501,11 @@ def _fluxes(session, model, name: str, settings: dict, source_id: str) -> dict:
             sampled = [energy_flux(name, params, lo, hi) for params in draws]
             low, high = np.percentile(sampled, [50.0 - confidence / 2, 50.0 + confidence / 2])
         fluxes[f"{lo}-{hi}keV"] = {
-            "value": _json_number(value),
-            "lower": _json_number(low),
-            "upper": _json_number(high),
-            "err-": None if low is None else _json_number(value - low),
-            "err+": None if high is None else _json_number(high - value),
+            "value": json_number(value),
+            "lower": json_number(low),
+            "upper": json_number(high),
+            "err-": None if low is None else json_number(value - low),
+            "err+": None if high is None else json_number(high - value),
             "confidence": confidence,
             "unit": "erg/cm2/s",
         }

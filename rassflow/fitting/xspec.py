@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import atexit
 import hashlib
-import math
 import os
 import shutil
 import sys
@@ -30,7 +29,8 @@ from astropy.io import fits
 
 from ..backends import working_directory
 from ..models import MODELS
-from . import FIT_DEFAULTS, resolve_fit_settings, unfitted_model
+from . import FIT_DEFAULTS, json_number, resolve_fit_settings, unfitted_model
+from . import parameter_entry as json_parameter_entry
 
 # XSPEC's own starting values, as the notebook uses them
 DEFAULT_SETTINGS = {**FIT_DEFAULTS, "start": {}}
@@ -65,16 +65,8 @@ def resolve_settings(settings: dict | None) -> dict:
     return resolve_fit_settings(settings, DEFAULT_SETTINGS)
 
 
-def _json_number(value):
-    """float, or None for a missing or non-finite number (JSON has no NaN)."""
-    if value is None:
-        return None
-    value = float(value)
-    return value if math.isfinite(value) else None
-
-
 def _json_list(values) -> list:
-    return [_json_number(value) for value in np.asarray(values, dtype=float)]
+    return [json_number(value) for value in np.asarray(values, dtype=float)]
 
 
 def _source_seed(seed: int, source_id: str) -> int:
@@ -183,16 +175,7 @@ def parameter_entry(value: float, error: tuple, unit: str) -> dict:
     flags = str(flags)
     lower = None if flags[LOWER_VOID] == "T" or flags[RSTAT_REFUSED] == "T" else low
     upper = None if flags[UPPER_VOID] == "T" or flags[RSTAT_REFUSED] == "T" else high
-    return {
-        "value": _json_number(value),
-        "lower": _json_number(lower),
-        "upper": _json_number(upper),
-        "err-": None if lower is None else _json_number(value - lower),
-        "err+": None if upper is None else _json_number(upper - value),
-        "good_err": flags == FLAGS_OK,
-        "flags": flags,
-        "unit": unit,
-    }
+    return json_parameter_entry(value, lower, upper, flags, unit, FLAGS_OK)
 
 
 def _fit_model(xs, spec, name: str, settings: dict) -> dict:
@@ -214,18 +197,18 @@ def _fit_model(xs, spec, name: str, settings: dict) -> dict:
         )
         value, low, high = spec.flux[:3]  # erg/cm2/s; photon fluxes follow
         fluxes[f"{lo}-{hi}keV"] = {
-            "value": _json_number(value),
-            "lower": _json_number(low),
-            "upper": _json_number(high),
-            "err-": _json_number(value - low),
-            "err+": _json_number(high - value),
+            "value": json_number(value),
+            "lower": json_number(low),
+            "upper": json_number(high),
+            "err-": json_number(value - low),
+            "err+": json_number(high - value),
             "confidence": float(settings["flux_confidence"]),
             "unit": "erg/cm2/s",
         }
     return {
         "status": "ok",
         "reason": "",
-        "statistic": _json_number(xs.Fit.statistic),
+        "statistic": json_number(xs.Fit.statistic),
         "dof": int(xs.Fit.dof),
         "nfev": None,  # PyXspec does not report the number of evaluations
         "parameters": parameters,
@@ -263,7 +246,7 @@ def fit_source(spectrum, background, rmf, arf, settings, source_id: str) -> dict
                 "background": bkg["counts"],
                 "backscal_ratio": source["backscal"] / bkg["backscal"],
             },
-            "exposure_s": _json_number(source["exposure"]),
+            "exposure_s": json_number(source["exposure"]),
             "noticed_groups": len(noticed),
             "noticed_channels": int(sum(source["widths"][group - 1] for group in noticed)),
             "models": {},
