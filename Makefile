@@ -1,7 +1,7 @@
 # make setup  - install system packages (Debian) and the Python package with its dependencies
 # make demo   - set up, then run the offline demo (simulated survey) end to end with its report
 # make test   - run the test suite
-# make lint   - ruff and snakemake --lint
+# make lint   - ruff check, ruff format --check, snakefmt --check, snakemake --lint
 PYTHON ?= python3
 CORES ?= 2
 DEMO_CONFIG ?= config/demo.yaml
@@ -19,6 +19,13 @@ demo: setup
 test:
 	$(PYTHON) -m pytest -q
 
+STYLE_PATHS = rassflow scripts tests benchmarks
+WORKFLOW_FILES = Snakefile rules
+
 lint:
-	ruff check rassflow scripts tests
-	snakemake --lint --configfile $(DEMO_CONFIG)
+	ruff check $(STYLE_PATHS)
+	ruff format --check $(STYLE_PATHS)
+	snakefmt --check $(WORKFLOW_FILES)
+	@out=$$(snakemake --lint --configfile $(DEMO_CONFIG) 2>&1); status=$$?; \
+	if [ $$status -ne 0 ] || echo "$$out" | grep -q "Lints for"; then \
+		echo "$$out"; echo "snakemake --lint found problems"; exit 1; fi; echo "snakemake --lint: clean"

@@ -26,22 +26,27 @@ try:
 except rassflow.config.ConfigError as error:
     raise WorkflowError(f"invalid configuration: {error}") from None
 
-# The tool backends are resolved once, here: a HEASoft or XSPEC asked for but missing stops
-# the run before any job, and every rule's params (and so every provenance stamp) see the
-# resolved names, never 'auto'.
+# The tool backends are resolved once per run, here (jobs, which re-read this file, reuse
+# the answer): a HEASoft or XSPEC asked for but missing stops the run before any job, and
+# every rule's params (and so every provenance stamp) see the resolved names, never 'auto'.
 try:
-    TOOLS = rassflow.backends.resolve_tools(config["tools"]["products"], config["tools"]["fitter"])
+    TOOLS, RESOLVED_NOW = rassflow.backends.resolve_tools_once(
+        config["tools"]["products"], config["tools"]["fitter"]
+    )
 except RuntimeError as error:  # BackendUnavailable, or a HEASoft that fails to report its version
     raise WorkflowError(f"tools: {error}") from None
 config["tools"].update(products=TOOLS["products"], fitter=TOOLS["fitter"])
-print(
-    f"rassflow tools: products {TOOLS['products']}, fitter {TOOLS['fitter']} ("
-    + ", ".join(f"{tool} {version}" for tool, version in TOOLS["versions"].items())
-    + ")",
-    *(f"rassflow tools: auto chose {note}" for note in TOOLS["notes"]),
-    sep="\n",
-    file=sys.stderr,
-)
+if RESOLVED_NOW:
+    print(
+        f"rassflow tools: products {TOOLS['products']}, fitter {TOOLS['fitter']} ("
+        + ", ".join(f"{tool} {version}" for tool, version in TOOLS["versions"].items())
+        + ")",
+        *(f"rassflow tools: auto chose {note}" for note in TOOLS["notes"]),
+        sep="\n",
+        file=sys.stderr,
+    )
+# settings that change how jobs run, not what they make (service URLs, retries, chatter)
+rassflow.config.export_runtime(config)
 
 
 include: "rules/common.smk"
@@ -49,11 +54,22 @@ include: "rules/simulate.smk"
 include: "rules/catalog.smk"
 include: "rules/archive.smk"
 include: "rules/images.smk"
-include: "rules/regions.smk"
-include: "rules/spectra.smk"
 include: "rules/responses.smk"
-include: "rules/fit.smk"
-include: "rules/batch.smk"
+
+
+# The per-source stages: one job per source and stage, or one job per skyfield and stage
+# (rassflow.chain either way; the same files).
+if config["granularity"] == "per_skyfield":
+
+    include: "rules/batch.smk"
+
+else:
+
+    include: "rules/regions.smk"
+    include: "rules/spectra.smk"
+    include: "rules/fitting.smk"
+
+
 include: "rules/report.smk"
 
 

@@ -12,11 +12,12 @@ import argparse
 import csv
 import re
 import resource
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from rassflow.runner import run_command
 
 REPO = Path(__file__).resolve().parent.parent
 CONFIG = """\
@@ -35,11 +36,11 @@ simulation:
 
 def run(args, cwd):
     start = time.perf_counter()
-    proc = subprocess.run(args, cwd=cwd, capture_output=True, text=True)
+    proc = run_command(args, cwd=cwd, timeout=7200)
     elapsed = time.perf_counter() - start
     if proc.returncode:
-        sys.exit(f"{' '.join(args)} failed:\n{proc.stderr[-3000:]}")
-    return elapsed, proc.stdout + proc.stderr
+        sys.exit(f"{' '.join(args)} failed:\n{proc.stdout[-3000:]}")
+    return elapsed, proc.stdout
 
 
 def main():

@@ -12,8 +12,6 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -22,7 +20,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from rassflow.catalog import natural_key, seq_id
+from rassflow.catalog.crossmatch import natural_key, seq_id
+from rassflow.runner import run_command
 
 REPO = Path(__file__).resolve().parent.parent
 RASS_SKYFIELDS = 1378
@@ -80,43 +79,21 @@ def prepare(workdir, n_sources, n_skyfields, granularity):
 def dry_run(workdir, snakefile, timeout):
     """Seconds and number of jobs of `snakemake -n`, or None for both after the timeout."""
     args = [
-        sys.executable,
-        "-m",
-        "snakemake",
-        "--snakefile",
-        str(snakefile),
-        "--workflow-profile",
-        "none",
-        "--configfile",
-        "bench.yaml",
-        "--cores",
-        "1",
-        "-n",
-        "--quiet",
-        "rules",
-    ]
+        sys.executable, "-m", "snakemake", "--snakefile", str(snakefile),
+        "--workflow-profile", "none", "--configfile", "bench.yaml", "--cores", "1",
+        "-n", "--quiet", "rules",
+    ]  # fmt: skip
     start = time.perf_counter()
-    # own process group: on timeout the whole tree is killed, not only the parent
-    proc = subprocess.Popen(
-        args,
-        cwd=workdir,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
     try:
-        output, _ = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate()
+        proc = run_command(args, cwd=workdir, timeout=timeout)
+    except TimeoutError:
         return None, None
     seconds = time.perf_counter() - start
     if proc.returncode:
-        raise RuntimeError(f"snakemake -n in {workdir} failed:\n{output[-3000:]}")
-    total = re.search(r"^total\s+(\d+)", output, re.MULTILINE)
+        raise RuntimeError(f"snakemake -n in {workdir} failed:\n{proc.stdout[-3000:]}")
+    total = re.search(r"^total\s+(\d+)", proc.stdout, re.MULTILINE)
     if total is None:
-        raise RuntimeError(f"no job count in the output of snakemake -n in {workdir}:\n{output}")
+        raise RuntimeError(f"no job count in the output of snakemake -n in {workdir}:\n{proc.stdout}")
     return seconds, int(total.group(1))
 
 

@@ -25,6 +25,12 @@ def load_schema(path: str | Path = SCHEMA_PATH) -> dict:
         return yaml.safe_load(handle)
 
 
+def section_defaults(section: str) -> dict:
+    """The schema's default of every key of one config section: the one place defaults live."""
+    properties = load_schema()["properties"][section]["properties"]
+    return {key: copy.deepcopy(sub["default"]) for key, sub in properties.items() if "default" in sub}
+
+
 def _key_path(parts) -> str:
     text = ""
     for part in parts:
@@ -53,6 +59,7 @@ def validate(config: dict, schema: dict | None = None) -> dict:
 
     schema = schema or load_schema()
     config = _fill_defaults(schema, copy.deepcopy(dict(config or {})))
+    _check_yaml_booleans(config)
     validator = jsonschema.Draft7Validator(schema)
     errors = sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path)))
     if errors:
@@ -67,6 +74,28 @@ def validate(config: dict, schema: dict | None = None) -> dict:
         raise ConfigError(f"config key {_key_path(error.absolute_path)!r}: {error.message}")
     _check_semantics(config)
     return config
+
+
+YAML_BOOLEAN_WORDS = {True: "Yes, On or True", False: "No, Off or False"}
+
+
+def _check_yaml_booleans(config: dict) -> None:
+    """A column name that YAML read as a boolean (an unquoted No, Yes, On, Off) gets an error
+    that says how to quote it: the CARMENES id column really is called 'No'."""
+    for section in ("sample", "crossmatch"):
+        settings = config.get(section)
+        if not isinstance(settings, dict):
+            continue
+        items = list(settings.items())
+        if isinstance(settings.get("columns"), dict):
+            items += [(f"columns.{k}", v) for k, v in settings["columns"].items()]
+        for key, value in items:
+            if (key.endswith("_column") or key.startswith("columns.")) and isinstance(value, bool):
+                raise ConfigError(
+                    f"config key '{section}.{key}' is the YAML boolean {value}: YAML reads an "
+                    f"unquoted {YAML_BOOLEAN_WORDS[value]} as a boolean. Quote the column "
+                    f"name, e.g. {key.split('.')[-1]}: \"No\""
+                )
 
 
 def _check_semantics(config: dict) -> None:
@@ -108,9 +137,53 @@ def section_hash(config: dict, *sections: str) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
+def provenance(config: dict, tool: str, *sections: str) -> dict:
+    """Provenance stamped into products: backend, tool, and a hash of the config they use."""
+    return {
+        "backend": config["tools"]["products"],
+        "tool": tool,
+        "config_hash": section_hash(config, *sections),
+    }
+
+
 def export_library_path(basedir) -> None:
     """Put the workflow's checkout first on PYTHONPATH for every job it starts."""
     import os
 
     parts = [str(basedir)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
     os.environ["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(parts))
+
+
+
+RUNTIME_ENV = "RASSFLOW_RUNTIME"
+RUNTIME_KEYS = {
+    "sample": ("vizier.server",),
+    "crossmatch": ("tap_url", "chunk_size"),
+    "archive": ("host", "base_url", "attempts", "timeout_s"),
+    "caldb": ("url",),
+    "tools": ("chatter",),
+}
+"""Settings that change how a job runs but not what it makes: where the network services
+are, how hard to try, how verbose HEASoft is. They are not inputs of any product (switching
+a mirror re-runs nothing) and reach the jobs through the environment, set once when the
+workflow starts."""
+
+
+def export_runtime(config: dict) -> None:
+    import os
+
+    settings = {}
+    for section, keys in RUNTIME_KEYS.items():
+        for key in keys:
+            value = config[section]
+            for part in key.split("."):
+                value = value[part]
+            settings[f"{section}.{key}"] = value
+    os.environ[RUNTIME_ENV] = json.dumps(settings, sort_keys=True)
+
+
+def runtime(key: str, default=None):
+    """A setting exported by :func:`export_runtime` (e.g. 'archive.attempts'), else ``default``."""
+    import os
+
+    return json.loads(os.environ.get(RUNTIME_ENV, "{}")).get(key, default)

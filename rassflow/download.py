@@ -13,7 +13,7 @@ import re
 import time
 from pathlib import Path
 
-from .io import atomic_path, decompress_to
+from rassflow.files import atomic_path, decompress_to
 
 SAFE_NAME = re.compile(r"^[A-Za-z0-9_.+-]+$")
 CHUNK_BYTES = 1 << 16
@@ -26,6 +26,10 @@ class DownloadError(RuntimeError):
         super().__init__(message)
         self.url = url
         self.status = status
+
+
+class HeasarcError(RuntimeError):
+    """A HEASARC query, listing or download failed; the message names the query or URL."""
 
 
 class NotFoundError(DownloadError):

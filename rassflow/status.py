@@ -15,20 +15,12 @@ import json
 import logging
 from pathlib import Path
 
-from .io import write_fits, write_json, write_text
+from rassflow.errors import DATA_ERRORS
+from rassflow.files import write_fits, write_json, write_text
 
 TEXT_MARKER = "# rassflow-failed: "
 FITS_SUFFIXES = (".fits", ".arf", ".rmf", ".pi", ".pha", ".spec_resp")
 log = logging.getLogger(__name__)
-
-
-def data_errors() -> tuple[type[BaseException], ...]:
-    """Exceptions that mean 'this input is unusable', as opposed to a bug."""
-    from .archive import ArchiveError
-    from .catalog import CatalogError
-    from .spectra import SpectrumError
-
-    return (ArchiveError, SpectrumError, CatalogError, OSError, ValueError, KeyError)
 
 
 def write_marker(path, reason: str, source: str = "") -> None:
@@ -81,28 +73,35 @@ def marker_reason(path) -> str | None:
     return None
 
 
-def run_guarded(job, stage: str, work, on_failure=None) -> bool:
-    """Run ``work()`` for a Snakemake job unless an input is a failure marker.
+def run_stage(stage: str, inputs, outputs, work, source: str = "", on_failure=None) -> str | None:
+    """Run ``work()`` unless an input is a failure marker; return None, or the failure reason.
 
-    On a failed input or a data error, every output of ``job`` is written as a marker
-    (or ``on_failure(reason)`` is called) and False is returned; the job itself succeeds,
-    so the rest of the run goes on. ``job`` is the ``snakemake`` object of a script.
+    On a marker input or a data error (:data:`rassflow.errors.DATA_ERRORS`) every path in
+    ``outputs`` is written as a marker with the reason (or ``on_failure(reason)`` is called
+    instead), so that the later stages pass it on. ``stage`` prefixes the reason
+    ('extract_spectra: source X: ...'). Both granularities run every stage through here, so
+    a failed source has the same reason whichever ran it.
     """
-    source = getattr(job.wildcards, "src", "") or getattr(job.wildcards, "seq", "")
-    for path in job.input:
+    for path in inputs:
         reason = marker_reason(path)
         if reason is not None:
             log.error("input %s is a failure marker (%s); passing it on", path, reason)
-            _fail(job.output, reason, source, on_failure)
-            return False
+            _fail(outputs, reason, source, on_failure)
+            return reason
     try:
         work()
-    except data_errors() as exc:
+    except DATA_ERRORS as exc:
         reason = f"{stage}: {exc or type(exc).__name__}"
         log.error("%s (%s)", reason, source or "this job")
-        _fail(job.output, reason, source, on_failure)
-        return False
-    return True
+        _fail(outputs, reason, source, on_failure)
+        return reason
+    return None
+
+
+def run_guarded(job, stage: str, work, on_failure=None) -> bool:
+    """:func:`run_stage` for a Snakemake script job (``job`` is its ``snakemake`` object)."""
+    source = getattr(job.wildcards, "src", "") or getattr(job.wildcards, "seq", "")
+    return run_stage(stage, job.input, job.output, work, source, on_failure) is None
 
 
 def _fail(outputs, reason, source, on_failure):

@@ -1,8 +1,9 @@
-# granularity: per_skyfield - one job per skyfield and stage, making every source's
-# products with the same file names as the per-source rules (for samples of thousands).
+# granularity: per_skyfield - one job per skyfield and stage, running rassflow.chain for
+# every source of the skyfield (for samples of thousands). The per-source files are the
+# same as the per-source rules make; each job declares the directory that holds them.
 
 
-rule extract_skyfield:
+rule make_skyfield_products:
     input:
         events=f"{SKYFIELD}_bas.fits",
         sample=SAMPLE,  # params read the sample (the checkpoint)
@@ -10,43 +11,33 @@ rule extract_skyfield:
         rmf=RMF,
         specresp=SPECRESP,
     output:
-        manifest=SPECTRA_MANIFEST,
+        products=directory(SOURCES_DIR),
     params:
         sources=skyfield_sources,
-        settings={
-            "backend": config["tools"]["products"],
-            "regions": config["regions"],
-            "spectra": config["spectra"],
-            "responses": config["responses"],
-            "grouping": config["grouping"],
-            "provenance": {
-                "spectra": provenance("rassflow.spectra", "regions", "spectra"),
-                "arf": provenance("rassflow.arf", "responses", "caldb"),
-                "grouping": provenance("rassflow.grouping", "grouping"),
-            },
-        },
+        settings={stage: STAGE_SETTINGS[stage] for stage in rassflow.chain.PRODUCT_STAGES},
     conda:
         PRODUCTS_ENV
     log:
-        f"{LOGS}/extract_skyfield/{{seq}}.log",
+        f"{LOGS}/make_skyfield_products/{{seq}}.log",
     benchmark:
-        f"{BENCH}/extract_skyfield/{{seq}}.tsv"
+        f"{BENCH}/make_skyfield_products/{{seq}}.tsv"
     resources:
         mem_mb=2000,
     script:
-        "../scripts/extract_skyfield.py"
+        "../scripts/make_skyfield_products.py"
 
 
 rule fit_skyfield:
     input:
-        manifest=SPECTRA_MANIFEST,
+        products=SOURCES_DIR,
+        sample=SAMPLE,  # params read the sample (the checkpoint)
         rmf=RMF,
+        specresp=SPECRESP,
     output:
-        manifest=FITS_MANIFEST,
+        fits=directory(FITS_DIR),
     params:
-        fit=config["fit"],
-        fitter=config["tools"]["fitter"],
-        backend=config["tools"]["products"],
+        sources=skyfield_sources,
+        settings={stage: STAGE_SETTINGS[stage] for stage in rassflow.chain.MEASURE_STAGES},
     conda:
         FIT_ENV
     log:

@@ -28,11 +28,17 @@ checkpoint match_sample:
     input:
         sample=sample_input(),
         rxs=rxs_input(),
+        archive=match_archive_input(),
     output:
         table=SAMPLE,
+        members=MEMBERS,
+        neighbours=NEIGHBOURS,
     params:
         sample=sample_settings(),
         crossmatch=matching_settings(),
+        neighbour_radius_arcsec=neighbour_radius_arcsec(),
+        # a local archive gives every skyfield's coverage and epoch; None: HEASARC's field list
+        archive_root=archive_root() if config["archive"]["source"] != "heasarc" else None,
     conda:
         "../envs/python.yaml"
     log:

@@ -3,8 +3,9 @@
 import functools
 import os
 
-import rassflow.caldb
-import rassflow.catalog
+import rassflow.calibration.caldb
+import rassflow.chain
+import rassflow.catalog.sample
 
 R = config["results_dir"]
 SIMULATED = f"{R}/simulated"
@@ -20,32 +21,42 @@ wildcard_constraints:
 
 
 # Per-source products follow the notebook's names, e.g.
-# rosat-pspc-seqidRS930204N00-nameCARMENES-2-ra12.34567-dec-4.56789-radius0.0333deg-enALL-spectrum.fits
-SOURCE_DIR = f"{R}/sources/{{src}}"
-STEM = f"{SOURCE_DIR}/rosat-pspc-seqid{{seq}}-name{{src}}-ra{{ra}}-dec{{dec}}-radius{{rad}}deg"
+# sources/RS930204N00/CARMENES-2/rosat-pspc-seqidRS930204N00-nameCARMENES-2-ra12.34567-dec-4.56789-radius0.0333deg-enALL-spectrum.fits
+# They sit in one directory per skyfield (sources/{seq}/), the fits in fits/{seq}/, so that a
+# per-skyfield batch job declares exactly what it writes as one directory() each.
+SOURCES_DIR = f"{R}/sources/{{seq}}"
+FITS_DIR = f"{R}/fits/{{seq}}"
+NAME = "rosat-pspc-seqid{seq}-name{src}-ra{ra}-dec{dec}-radius{rad}deg"
+STEM = f"{SOURCES_DIR}/{{src}}/{NAME}"
 # log and benchmark names of per-source jobs (they need every wildcard of the outputs)
-SOURCE_TAG = "{src}/seqid{seq}-ra{ra}-dec{dec}-radius{rad}deg"
+SOURCE_TAG = "{seq}/{src}-ra{ra}-dec{dec}-radius{rad}deg"
 SKYFIELD = f"{R}/skyfields/{{seq}}/{{seq}}"
 IMAGE = (
     f"{R}/skyfields/{{seq}}/images/rosat-pspc-seqid{{seq}}-en{{lo}}-{{hi}}keV-bin{{binning}}-image.fits"
 )
-# per-source products: key -> suffix after STEM (one table for per-source and batched rules)
-SUFFIX = {
-    "src": "-src.reg",
-    "bkg": "-bkg.reg",
-    "src_phys": "-src-physical.reg",
-    "bkg_phys": "-bkg-physical.reg",
-    "spectrum": "-enALL-spectrum.fits",
-    "background": "-enALL-background.fits",
-    "arf": "-enALL.arf",
-    "grouped": "-enALL-grp.fits",
-    "fit": "-fit.json",
+# per-source products: key (as rassflow.chain.Source.paths has them) -> path template
+PRODUCT = {
+    key: f"{STEM}{suffix}"
+    for key, suffix in {
+        "src": "-src.reg",
+        "bkg": "-bkg.reg",
+        "src_phys": "-src-physical.reg",
+        "bkg_phys": "-bkg-physical.reg",
+        "spectrum": "-enALL-spectrum.fits",
+        "background": "-enALL-background.fits",
+        "arf": "-enALL.arf",
+        "grouped": "-enALL-grp.fits",
+    }.items()
 }
-SPECTRA_MANIFEST = f"{R}/skyfields/{{seq}}/{{seq}}-spectra-manifest.json"
-FITS_MANIFEST = f"{R}/skyfields/{{seq}}/{{seq}}-fits-manifest.json"
+PRODUCT["fit"] = f"{FITS_DIR}/{NAME}-fit.json"
+PRODUCT["photometry"] = f"{FITS_DIR}/{NAME}-photometry.json"
 RMF = f"{R}/caldb/pspcc_gain1_256.rmf"
 SPECRESP = f"{R}/caldb/pspcc_v1.spec_resp"
 SAMPLE = f"{R}/sample/sample.csv"
+NEIGHBOURS = f"{R}/sample/neighbours.csv"  # other 2RXS sources near each sample source
+MEMBERS = f"{R}/sample/members.csv"  # every sample member, its skyfield and coverage
+PHOTOMETRY_CSV = f"{R}/results/rass-photometry.csv"
+PHOTOMETRY_FITS = f"{R}/results/rass-photometry.fits"
 RESULTS_CSV = f"{R}/results/rass-spectral-results.csv"
 RESULTS_FITS = f"{R}/results/rass-spectral-results.fits"
 FIGURES = f"{R}/figures"
@@ -53,11 +64,7 @@ FIGURES = f"{R}/figures"
 
 def provenance(tool, *sections):
     """Provenance stamped into products: backend, tool, and a hash of the config they use."""
-    return {
-        "backend": config["tools"]["products"],
-        "tool": tool,
-        "config_hash": rassflow.config.section_hash(config, *sections),
-    }
+    return rassflow.config.provenance(config, tool, *sections)
 
 
 def radius_deg():
@@ -83,7 +90,7 @@ def caldb_root():
     None when the responses come from the remote CALDB at caldb.url."""
     if caldb_remote():
         return None
-    return rassflow.caldb.resolve_root(
+    return rassflow.calibration.caldb.resolve_root(
         config["caldb"]["root"], f"{SIMULATED}/caldb", config["archive"]["source"] == "simulated"
     )
 
@@ -96,25 +103,42 @@ def archive_root():
 
 
 @functools.lru_cache(maxsize=2)
-def _read_sample(path, mtime):
-    table = rassflow.catalog.read_sample(path)
-    # indexes built once: input functions run once per job, for up to ~10^5 sources
-    records = table.to_dict("records")
-    by_id = {row["id_name"]: row for row in records}
-    by_seq = {}
-    for row in records:
+def _read_sample(path, mtime, members_path, neighbours_path):
+    """The matched sample's rows, and indexes of the members analysed (covered by a
+    skyfield: matched with 2RXS or not) by id and by skyfield; built once, since input
+    functions run once per job, for up to ~10^5 sources."""
+    import csv
+
+    matched = rassflow.catalog.sample.read_sample(path).to_dict("records")
+    near = {}
+    with open(neighbours_path) as handle:
+        for entry in csv.DictReader(handle):
+            near.setdefault(entry["id_name"], []).append((float(entry["ra"]), float(entry["dec"])))
+    members = rassflow.catalog.sample.read_sample(members_path, ("id_name", "status"))
+    analysed = members[members["status"] == "covered"].to_dict("records")
+    by_id, by_seq = {}, {}
+    for row in analysed:
+        row["neighbours"] = near.get(row["id_name"], [])
+        by_id[row["id_name"]] = row
         by_seq.setdefault(row["seq_id"], []).append(row)
-    return records, by_id, by_seq
+    return matched, by_id, by_seq
 
 
 def _sample():
-    path = checkpoints.match_sample.get().output.table
-    return _read_sample(path, os.path.getmtime(path))
+    output = checkpoints.match_sample.get().output
+    return _read_sample(
+        output.table, os.path.getmtime(output.table), output.members, output.neighbours
+    )
 
 
 def sample_rows():
     """The matched sample's rows as dicts (after the checkpoint has run)."""
     return _sample()[0]
+
+
+def analysed_rows():
+    """Every member measured (matched or not), as the members table has it."""
+    return list(_sample()[1].values())
 
 
 def source_row(src):
@@ -124,26 +148,61 @@ def source_row(src):
 def region_centre(row):
     if config["regions"]["centre"] == "xray":
         return float(row["rasscat_ra"]), float(row["rasscat_dec"])
+    if "ra_rass" in row:  # proper motions: the position at the skyfield's epoch
+        return float(row["ra_rass"]), float(row["dec_rass"])
     return float(row["ra"]), float(row["dec"])
 
 
-def source_stem(row):
+def match_archive_input():
+    """The simulated archive, whose exposure maps (coverage) and epochs the match reads."""
+    return [f"{SIMULATED}/archive"] if config["archive"]["source"] == "simulated" else []
+
+
+def source_wildcards(row):
     ra, dec = region_centre(row)
-    return STEM.format(src=row["id_name"], seq=row["seq_id"], ra=f"{ra:.5f}", dec=f"{dec:.5f}",
-                       rad=radius_deg())
+    return dict(src=row["id_name"], seq=row["seq_id"], ra=f"{ra:.5f}", dec=f"{dec:.5f}",
+                rad=radius_deg())
+
+
+def source_paths(row):
+    """Every per-source product path of one sample row, by key."""
+    names = source_wildcards(row)
+    return {key: template.format(**names) for key, template in PRODUCT.items()}
 
 
 def per_source(key):
     """Input function: one file per matched source."""
     return lambda wildcards: [
-        source_stem(row) + SUFFIX[key] for row in sample_rows()
+        source_paths(source_row(row["id_name"]))[key] for row in sample_rows()
     ]
 
 
-def fit_results(wildcards):
-    """Every source's fit JSON, or per skyfield the manifests that list them."""
+def per_member(key):
+    """Input function: one file per member analysed (matched with 2RXS or not)."""
+    return lambda wildcards: [source_paths(row)[key] for row in analysed_rows()]
+
+
+def fit_inputs(wildcards):
+    """Every source's fit JSON, or per skyfield the directories that hold them."""
     if config["granularity"] == "per_skyfield":
-        return [FITS_MANIFEST.format(seq=seq) for seq in skyfields()]
+        return [FITS_DIR.format(seq=seq) for seq in skyfields()]
+    return per_source("fit")(wildcards)
+
+
+def photometry_inputs(wildcards):
+    """Every member's photometry JSON, or per skyfield the directories that hold them."""
+    if config["granularity"] == "per_skyfield":
+        return [FITS_DIR.format(seq=seq) for seq in skyfields()]
+    return per_member("photometry")(wildcards)
+
+
+def photometry_paths(wildcards):
+    """{id_name: photometry JSON} of every member analysed."""
+    return {row["id_name"]: source_paths(row)["photometry"] for row in analysed_rows()}
+
+
+def fit_paths(wildcards):
+    """Every source's fit JSON path, whichever job wrote it."""
     return per_source("fit")(wildcards)
 
 
@@ -152,9 +211,16 @@ def skyfield_sources(wildcards):
     sources = []
     for row in _sample()[2][wildcards.seq]:
         ra, dec = region_centre(row)
-        stem = source_stem(row)
-        paths = {key: stem + suffix for key, suffix in SUFFIX.items()}
-        sources.append({"id_name": row["id_name"], "ra": ra, "dec": dec, "paths": paths})
+        sources.append(
+            {
+                "id_name": row["id_name"],
+                "ra": ra,
+                "dec": dec,
+                "paths": source_paths(row),
+                "neighbours": row["neighbours"],
+                "fit": bool(row["matched_2rxs"]),  # spectral fits for 2RXS sources only
+            }
+        )
     return sources
 
 
@@ -171,7 +237,7 @@ def image_paths(seq):
 
 
 def all_targets(wildcards):
-    return [RESULTS_CSV, RESULTS_FITS] + report_targets()
+    return [RESULTS_CSV, RESULTS_FITS, PHOTOMETRY_CSV, PHOTOMETRY_FITS] + report_targets()
 
 
 def archive_input(wildcards):
@@ -187,13 +253,13 @@ def caldb_index(wildcards):
     if caldb_remote():
         return []
     if config["caldb"]["root"] is None and caldb_root() == f"{SIMULATED}/caldb":
-        return f"{SIMULATED}/caldb/data/rosat/pspc/caldb.indx"
+        return f"{SIMULATED}/caldb"
     return []
 
 
 def report_targets():
     return [
-        f"{FIGURES}/cutouts.png",
+        f"{FIGURES}/cutouts",
         f"{FIGURES}/skyfield-images.png",
         f"{FIGURES}/parameter-histograms.png",
         f"{FIGURES}/spectra",
@@ -214,7 +280,7 @@ FIT_ENV = "../envs/heasoft.yaml" if config["tools"]["fitter"] == "xspec" else ".
 def vizier_sample():
     """Cache of the VizieR table, named by catalog and table (a changed catalog is a new file)."""
     vizier = config["sample"]["vizier"]
-    name = rassflow.catalog.clean_id("", f"{vizier['catalog']}-{vizier['table']}")
+    name = rassflow.catalog.sample.clean_id("", f"{vizier['catalog']}-{vizier['table']}")
     return f"{R}/sample/vizier/{name}.csv"
 
 
@@ -243,6 +309,36 @@ def caldb_remote():
     )
 
 
+def distance_columns():
+    """(parallax column, distance column) of the sample for L_X; the simulated catalog has
+    its distances in Dist (pc)."""
+    sample = config["sample"]
+    if sample["source"] == "simulated" and not (sample["parallax_column"] or sample["distance_column"]):
+        return {"parallax_column": None, "distance_column": "Dist"}
+    return {"parallax_column": sample["parallax_column"], "distance_column": sample["distance_column"]}
+
+
+def neighbour_radius_arcsec():
+    """How far from a source a 2RXS source can reach into its background annulus."""
+    regions = config["regions"]
+    if regions["exclusion_radius_arcmin"] == 0:
+        return 0.0
+    outer = regions["source_radius_arcmin"] * regions["background_outer_factor"]
+    return 60.0 * (outer + regions["exclusion_radius_arcmin"])
+
+
 def matching_settings():
     """crossmatch settings that decide the match (not the service's URL or request size)."""
     return {k: v for k, v in config["crossmatch"].items() if k not in ("tap_url", "chunk_size")}
+
+
+STAGE_SETTINGS = rassflow.chain.stage_settings(config)
+
+
+def source_centre(wildcards):
+    return region_centre(source_row(wildcards.src))
+
+
+def source_neighbours(wildcards):
+    """(ra, dec) of the other 2RXS sources near a source (cut out of its annulus)."""
+    return source_row(wildcards.src)["neighbours"]

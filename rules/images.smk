@@ -13,7 +13,7 @@ rule make_images:
     params:
         images=config["images"],
         backend=config["tools"]["products"],
-        provenance=provenance("rassflow.images", "images"),
+        provenance=provenance("rassflow.products.images", "images"),
     conda:
         PRODUCTS_ENV
     log:

@@ -6,13 +6,14 @@ rule make_regions:
         events=f"{SKYFIELD}_bas.fits",
         sample=SAMPLE,  # params read the sample (the checkpoint)
     output:
-        src=f"{STEM}{SUFFIX['src']}",
-        bkg=f"{STEM}{SUFFIX['bkg']}",
-        src_phys=f"{STEM}{SUFFIX['src_phys']}",
-        bkg_phys=f"{STEM}{SUFFIX['bkg_phys']}",
+        src=PRODUCT["src"],
+        bkg=PRODUCT["bkg"],
+        src_phys=PRODUCT["src_phys"],
+        bkg_phys=PRODUCT["bkg_phys"],
     params:
-        regions=config["regions"],
-        centre=lambda wildcards: region_centre(source_row(wildcards.src)),
+        centre=source_centre,
+        neighbours=source_neighbours,
+        settings=STAGE_SETTINGS["make_regions"],
     conda:
         "../envs/python.yaml"
     log:
@@ -20,4 +21,4 @@ rule make_regions:
     benchmark:
         f"{BENCH}/make_regions/{SOURCE_TAG}.tsv"
     script:
-        "../scripts/make_regions.py"
+        "../scripts/run_stage.py"

@@ -4,13 +4,15 @@
 rule make_results_table:
     input:
         sample=SAMPLE,
-        fits=fit_results,
+        fits=fit_inputs,
     output:
         csv=report(RESULTS_CSV, caption="../report/results.rst", category="Results"),
         fits=RESULTS_FITS,
     params:
+        fits=fit_paths,
         fit=config["fit"],
-        provenance=provenance("rassflow.results", "fit"),
+        distance=distance_columns(),
+        provenance=provenance("rassflow.report.results", "fit"),
     conda:
         "../envs/python.yaml"
     log:
@@ -21,12 +23,40 @@ rule make_results_table:
         "../scripts/make_results_table.py"
 
 
+rule make_photometry_table:
+    input:
+        members=MEMBERS,
+        photometry=photometry_inputs,
+    output:
+        csv=report(PHOTOMETRY_CSV, caption="../report/photometry.rst", category="Results"),
+        fits=PHOTOMETRY_FITS,
+    params:
+        photometry=photometry_paths,
+        bands=config["fit"]["flux_bands_keV"],
+        distance=distance_columns(),
+        provenance=provenance("rassflow.report.photometry", "photometry", "fit"),
+    conda:
+        "../envs/python.yaml"
+    log:
+        f"{LOGS}/make_photometry_table.log",
+    benchmark:
+        f"{BENCH}/make_photometry_table.tsv"
+    script:
+        "../scripts/make_photometry_table.py"
+
+
 rule plot_cutouts:
     input:
         sample=SAMPLE,
         images=lambda wildcards: [f"{SKYFIELD}_im1.fits".format(seq=s) for s in skyfields()],
     output:
-        report(f"{FIGURES}/cutouts.png", caption="../report/cutouts.rst", category="Images"),
+        # one page per 64 sources: cutouts.png, cutouts_page2.png, ...
+        report(
+            directory(f"{FIGURES}/cutouts"),
+            patterns=["{name}.png"],
+            caption="../report/cutouts.rst",
+            category="Images",
+        ),
     params:
         half_size=config["report"]["cutout_half_size_arcmin"],
     conda:
@@ -62,9 +92,11 @@ rule plot_skyfield_images:
 
 rule plot_spectra:
     input:
-        fits=fit_results,
+        fits=fit_inputs,
     output:
         directory(f"{FIGURES}/spectra"),
+    params:
+        fits=fit_paths,
     conda:
         "../envs/python.yaml"
     log:

@@ -32,44 +32,44 @@ if caldb_remote():
         get_responses,
 
 
-rule make_arf:
-    input:
-        spectrum=f"{STEM}{SUFFIX['spectrum']}",
-        rmf=RMF,
-        specresp=SPECRESP,
-    output:
-        arf=f"{STEM}{SUFFIX['arf']}",
-    params:
-        backend=config["tools"]["products"],
-        method=config["responses"]["arf_method"],
-        provenance=provenance("rassflow.arf", "responses", "caldb"),
-    conda:
-        PRODUCTS_ENV
-    log:
-        f"{LOGS}/make_arf/{SOURCE_TAG}.log",
-    benchmark:
-        f"{BENCH}/make_arf/{SOURCE_TAG}.tsv"
-    script:
-        "../scripts/make_arf.py"
+# per-source rules (with granularity per_skyfield rules/batch.smk makes the same files)
+if config["granularity"] != "per_skyfield":
+
+    rule make_arf:
+        input:
+            spectrum=PRODUCT["spectrum"],
+            background=PRODUCT["background"],
+            rmf=RMF,
+            specresp=SPECRESP,
+        output:
+            arf=PRODUCT["arf"],
+        params:
+            settings=STAGE_SETTINGS["make_arf"],
+        conda:
+            PRODUCTS_ENV
+        log:
+            f"{LOGS}/make_arf/{SOURCE_TAG}.log",
+        benchmark:
+            f"{BENCH}/make_arf/{SOURCE_TAG}.tsv"
+        script:
+            "../scripts/run_stage.py"
 
 
-rule group_spectrum:
-    input:
-        spectrum=f"{STEM}{SUFFIX['spectrum']}",
-        background=f"{STEM}{SUFFIX['background']}",
-        arf=f"{STEM}{SUFFIX['arf']}",
-        rmf=RMF,
-    output:
-        grouped=f"{STEM}{SUFFIX['grouped']}",
-    params:
-        backend=config["tools"]["products"],
-        min_counts=config["grouping"]["min_counts"],
-        provenance=provenance("rassflow.grouping", "grouping"),
-    conda:
-        PRODUCTS_ENV
-    log:
-        f"{LOGS}/group_spectrum/{SOURCE_TAG}.log",
-    benchmark:
-        f"{BENCH}/group_spectrum/{SOURCE_TAG}.tsv"
-    script:
-        "../scripts/group_spectrum.py"
+    rule group_spectrum:
+        input:
+            spectrum=PRODUCT["spectrum"],
+            background=PRODUCT["background"],
+            arf=PRODUCT["arf"],
+            rmf=RMF,
+        output:
+            grouped=PRODUCT["grouped"],
+        params:
+            settings=STAGE_SETTINGS["group_spectrum"],
+        conda:
+            PRODUCTS_ENV
+        log:
+            f"{LOGS}/group_spectrum/{SOURCE_TAG}.log",
+        benchmark:
+            f"{BENCH}/group_spectrum/{SOURCE_TAG}.tsv"
+        script:
+            "../scripts/run_stage.py"

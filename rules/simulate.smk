@@ -23,7 +23,7 @@ rule simulate_survey:
 
 rule make_caldb:
     output:
-        index=f"{SIMULATED}/caldb/data/rosat/pspc/caldb.indx",
+        caldb=directory(f"{SIMULATED}/caldb"),
     conda:
         "../envs/python.yaml"
     log:

@@ -6,16 +6,14 @@ rule extract_spectra:
         events=f"{SKYFIELD}_bas.fits",
         sample=SAMPLE,  # params read the sample (the checkpoint)
         expmap=f"{SKYFIELD}_mex.fits",
-        src_region=f"{STEM}{SUFFIX['src_phys']}",
-        bkg_region=f"{STEM}{SUFFIX['bkg_phys']}",
+        src_phys=PRODUCT["src_phys"],
+        bkg_phys=PRODUCT["bkg_phys"],
     output:
-        src=f"{STEM}{SUFFIX['spectrum']}",
-        bkg=f"{STEM}{SUFFIX['background']}",
+        spectrum=PRODUCT["spectrum"],
+        background=PRODUCT["background"],
     params:
-        backend=config["tools"]["products"],
-        wmap_binning=config["spectra"]["wmap_binning"],
-        centre=lambda wildcards: region_centre(source_row(wildcards.src)),
-        provenance=provenance("rassflow.spectra", "regions", "spectra"),
+        centre=source_centre,
+        settings=STAGE_SETTINGS["extract_spectra"],
     conda:
         PRODUCTS_ENV
     log:
@@ -23,4 +21,4 @@ rule extract_spectra:
     benchmark:
         f"{BENCH}/extract_spectra/{SOURCE_TAG}.tsv"
     script:
-        "../scripts/extract_spectra.py"
+        "../scripts/run_stage.py"

@@ -1,22 +1,22 @@
 from pathlib import Path
 
-from rassflow.heasarc import download_skyfield, skyfield_directory
-from rassflow.io import write_json
+from rassflow.archive.heasarc import download_skyfield, skyfield_directory
+from rassflow.config import runtime
+from rassflow.files import write_json
 from rassflow.logs import logged
 
 seq = snakemake.wildcards.seq
-archive = snakemake.config["archive"]
 with logged(snakemake.log[0]) as log:
-    url = skyfield_directory(seq, archive["host"], archive["base_url"])
+    url = skyfield_directory(seq, runtime("archive.host", "heasarc"), runtime("archive.base_url"))
     log.info("skyfield %s: fetching %s from %s", seq, ", ".join(snakemake.params.kinds), url)
     paths = download_skyfield(
         seq,
         snakemake.params.root,
         snakemake.params.kinds,
-        host=archive["host"],
-        attempts=archive["attempts"],
-        timeout=archive["timeout_s"],
-        base_url=archive["base_url"],
+        host=runtime("archive.host", "heasarc"),
+        attempts=runtime("archive.attempts", 3),
+        timeout=runtime("archive.timeout_s", 60),
+        base_url=runtime("archive.base_url"),
     )
     files = {
         kind: {"file": str(path), "bytes": Path(path).stat().st_size}

@@ -1,8 +1,9 @@
+from rassflow.catalog.vizier import fetch_vizier_sample
+from rassflow.config import runtime
 from rassflow.logs import logged
-from rassflow.vizier import fetch_vizier_sample
 
 with logged(snakemake.log[0]) as log:
-    server = snakemake.config["sample"]["vizier"]["server"]
+    server = runtime("sample.vizier.server")
     table = fetch_vizier_sample(
         snakemake.params.catalog,
         snakemake.params.table,

@@ -1,12 +1,11 @@
-from rassflow.batch import fit_skyfield
+from rassflow.batch import measure_skyfield
 from rassflow.logs import logged
 
 with logged(snakemake.log[0]):
-    fit_skyfield(
-        snakemake.input.manifest,
+    measure_skyfield(
         snakemake.input.rmf,
-        dict(snakemake.params.fit),
-        snakemake.output.manifest,
-        backend=snakemake.params.backend,
-        fitter=snakemake.params.fitter,
+        snakemake.input.specresp,
+        snakemake.params.sources,
+        snakemake.params.settings,
+        snakemake.output.fits,
     )

@@ -1,24 +1,18 @@
-from rassflow.caldb import fetch_responses
-from rassflow.heasarc import CALDB_URL, fetch_remote_responses
+from rassflow.calibration.caldb import LocalCaldb, RemoteCaldb, fetch_responses
+from rassflow.config import runtime
 from rassflow.logs import logged
 
 params = snakemake.params
 with logged(snakemake.log[0]) as log:
     if params.remote:
-        url = snakemake.config["caldb"]["url"] or CALDB_URL
-        archive = snakemake.config["archive"]
-        log.info("responses from the CALDB at %s (mirrored in %s)", url, params.mirror)
-        fetch_remote_responses(
-            url,
-            params.expression,
+        caldb = RemoteCaldb(
+            runtime("caldb.url"),
             params.mirror,
-            snakemake.output.rmf,
-            snakemake.output.specresp,
-            archive["attempts"],
-            archive["timeout_s"],
+            runtime("archive.attempts", 3),
+            runtime("archive.timeout_s", 60),
         )
+        log.info("responses from the CALDB at %s (mirrored in %s)", caldb.url, params.mirror)
     else:
+        caldb = LocalCaldb(params.root)
         log.info("responses from the CALDB at %s", params.root)
-        fetch_responses(
-            params.root, params.expression, snakemake.output.rmf, snakemake.output.specresp
-        )
+    fetch_responses(caldb, params.expression, snakemake.output.rmf, snakemake.output.specresp)

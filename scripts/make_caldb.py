@@ -1,8 +1,5 @@
-from pathlib import Path
-
-from rassflow.caldb import write_caldb
 from rassflow.logs import logged
+from rassflow.simulate.caldb import write_caldb
 
 with logged(snakemake.log[0]):
-    # output.index is ROOT/data/rosat/pspc/caldb.indx
-    write_caldb(Path(snakemake.output.index).parents[3])
+    write_caldb(snakemake.output.caldb)

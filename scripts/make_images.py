@@ -1,5 +1,6 @@
+from rassflow.config import runtime
 from rassflow.logs import logged
-from rassflow.products import make_images
+from rassflow.products.tools import make_images
 from rassflow.status import run_guarded
 
 with logged(snakemake.log[0]):
@@ -16,6 +17,6 @@ with logged(snakemake.log[0]):
             images["binnings"],
             dict(zip(keys, snakemake.output, strict=True)),
             snakemake.params.provenance,
-            chatter=snakemake.config["tools"]["chatter"],
+            chatter=runtime("tools.chatter", 0),
         ),
     )

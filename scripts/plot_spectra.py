@@ -1,6 +1,5 @@
-from rassflow.batch import expand_fit_paths
 from rassflow.logs import logged
-from rassflow.plots import plot_spectra
+from rassflow.report.plots import plot_spectra
 
 with logged(snakemake.log[0]):
-    plot_spectra(expand_fit_paths(snakemake.input.fits), snakemake.output[0])
+    plot_spectra(snakemake.params.fits, snakemake.output[0])

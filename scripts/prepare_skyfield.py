@@ -1,4 +1,4 @@
-from rassflow.archive import prepare_skyfield
+from rassflow.archive.skyfield import prepare_skyfield
 from rassflow.logs import logged
 from rassflow.status import run_guarded
 

@@ -36,3 +36,14 @@ def test_section_hash_changes_only_with_its_sections():
     b = validate({"fit": {"flux_confidence": 90}})
     assert section_hash(a, "images") == section_hash(b, "images")
     assert section_hash(a, "fit") != section_hash(b, "fit")
+
+
+def test_an_unquoted_no_as_column_name_says_how_to_quote_it():
+    import yaml
+
+    from rassflow.config import ConfigError, validate
+
+    with pytest.raises(ConfigError, match=r"sample\.id_column.*YAML boolean False.*\"No\""):
+        validate(yaml.safe_load("sample: {source: file, file: s.csv, id_column: No}"))
+    quoted = validate(yaml.safe_load('sample: {source: file, file: s.csv, id_column: "No"}'))
+    assert quoted["sample"]["id_column"] == "No"

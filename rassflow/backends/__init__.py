@@ -13,7 +13,7 @@ import importlib
 import importlib.metadata
 import os
 
-from .. import __version__
+from rassflow import __version__
 
 PRODUCT_BACKENDS = ("native", "heasoft")
 FITTERS = ("sherpa", "xspec")
@@ -26,6 +26,16 @@ INSTALL_HINT = (
     "run inside the Fornax HEA container, which ships HEASoft, heasoftpy and PyXspec "
     "initialised. Without them, use products: native and fitter: sherpa."
 )
+
+
+def check_product_backend(backend: str) -> str:
+    """``backend`` if it is a resolved product backend, else ValueError."""
+    if backend not in PRODUCT_BACKENDS:
+        raise ValueError(
+            f"unknown product backend {backend!r}; choose one of {PRODUCT_BACKENDS} "
+            "('auto' is resolved when the workflow starts)"
+        )
+    return backend
 
 
 class BackendUnavailable(RuntimeError):
@@ -96,7 +106,7 @@ def resolve_tools(products: str = "auto", fitter: str = "auto") -> dict:
     chosen_fitter = _choose(fitter, FITTERS, "xspec", "fitter", notes)
     versions = {"rassflow": __version__}
     if chosen_products == "heasoft":
-        from .heasoft import heasoft_versions
+        from rassflow.backends.heasoft import heasoft_versions
 
         versions.update(heasoft_versions())
     if chosen_fitter == "xspec":
@@ -110,3 +120,25 @@ def resolve_tools(products: str = "auto", fitter: str = "auto") -> dict:
         "versions": versions,
         "notes": notes,
     }
+
+
+TOOLS_ENV = "RASSFLOW_TOOLS"
+
+
+def resolve_tools_once(products: str = "auto", fitter: str = "auto") -> tuple[dict, bool]:
+    """:func:`resolve_tools`, once per run: the answer is exported to the environment, so
+    that jobs (which re-read the Snakefile, on this machine or on cluster nodes, whose
+    environment sbatch passes on) reuse it instead of probing HEASoft again. Returns the
+    answer and whether it was resolved now."""
+    import json
+    import os
+
+    request = [products, fitter]
+    exported = os.environ.get(TOOLS_ENV)
+    if exported:
+        answer = json.loads(exported)
+        if answer.get("request") == request:
+            return answer, False
+    answer = {**resolve_tools(products, fitter), "request": request}
+    os.environ[TOOLS_ENV] = json.dumps(answer, sort_keys=True)
+    return answer, True

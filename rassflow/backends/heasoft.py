@@ -18,20 +18,27 @@ import functools
 import math
 import os
 import re
-import shutil
 import tempfile
 from pathlib import Path
 
 from astropy.io import fits
 
-from ..archive import exposure_at
-from ..io import atomic_path, stamp, write_fits
-from . import INSTALL_HINT, BackendUnavailable, working_directory
+from rassflow.archive.skyfield import exposure_at
+from rassflow.backends import INSTALL_HINT, BackendUnavailable, working_directory
+from rassflow.files import spectrum_index, stamp, write_fits
 
 BACKEND = "heasoft"
 PI_FILTER = "[PI=0:256]"  # the RMF's channels (fact sheet §2.1)
+# extractor parameters of every call: sky X/Y images, STDGTI/STDEVT extensions, no other output
+EXTRACTOR_COMMON = {
+    "eventsout": "NONE",
+    "fitsbinlc": "NONE",
+    "xcolf": "X",
+    "ycolf": "Y",
+    "gti": "STDGTI",
+    "events": "STDEVT",
+}
 ROSAT_CALDB = {"mission": "rosat", "instrument": "pspcc"}
-RMF_EXPRESSION = "pich.eq.256"  # the 256-channel PSPC-C matrix, not the 34-channel one
 
 
 class HeasoftTaskError(RuntimeError):
@@ -63,8 +70,12 @@ def _relative(path: str | os.PathLike, workdir: Path) -> str:
     return os.path.relpath(os.path.abspath(path), workdir)
 
 
-def run_task(task: str, workdir: Path, **params):
-    """Run one heasoftpy task in ``workdir`` with private parameter files; its result."""
+def run_task(task: str, workdir: Path, product: bool = True, **params):
+    """Run one heasoftpy task in ``workdir`` with private parameter files; its result.
+
+    A ``product`` task runs without prompting and overwrites its (temporary) output."""
+    if product:
+        params = {**params, "noprompt": True, "clobber": True}
     hsp = _heasoftpy()
     # local_pfiles_context reads PFILES before it sets it
     os.environ.setdefault("PFILES", str(Path(os.environ["HEADAS"]) / "syspfiles"))
@@ -87,7 +98,7 @@ def heasoft_versions() -> dict:
     """heasoftpy's version and the HEASoft release (from the fversion task)."""
     hsp = _heasoftpy()
     with tempfile.TemporaryDirectory(prefix="rassflow-fversion-") as workdir:
-        output = run_task("fversion", Path(workdir)).stdout or ""
+        output = run_task("fversion", Path(workdir), product=False).stdout or ""
     match = re.search(r"(\d+\.\d+(?:\.\d+)?\w*)", output)
     return {"heasoftpy": str(hsp.__version__), "heasoft": match.group(1) if match else "unknown"}
 
@@ -138,17 +149,10 @@ def make_image(
             filename=f"{_relative(events, workdir)}[PI={pi_lo}:{pi_hi}]",
             imgfile=name,
             phafile="NONE",
-            eventsout="NONE",
-            fitsbinlc="NONE",
             regionfile="NONE",
             binf=binning,
-            xcolf="X",
-            ycolf="Y",
-            gti="STDGTI",
-            events="STDEVT",
-            noprompt=True,
-            clobber=True,
             chatter=chatter,
+            **EXTRACTOR_COMMON,
         )
         return _finish(workdir / name, out, "extractor", config_hash, edit=add_keywords)
 
@@ -180,75 +184,35 @@ def extract_spectrum(
             filename=f"{_relative(events, workdir)}{PI_FILTER}",
             phafile=name,
             imgfile="NONE",
-            eventsout="NONE",
-            fitsbinlc="NONE",
             regionfile=_relative(region_file, workdir),
-            xcolf="X",
-            ycolf="Y",
             xcolh="X",
             ycolh="Y",
             binh=wmap_binning,
             ecol="PI",
-            gti="STDGTI",
-            events="STDEVT",
             fullimage=False,
-            noprompt=True,
-            clobber=True,
             chatter=chatter,
+            **EXTRACTOR_COMMON,
         )
         return _finish(workdir / name, out, "extractor", config_hash, round(exposure, 5))
 
 
-def get_caldb_file(codename: str, expression: str, dest) -> Path:
-    """Retrieve the PSPC-C CALDB file of ``codename`` matching ``expression`` with quzcif."""
-    with task_directory(dest) as workdir:
-        result = run_task(
-            "quzcif",
-            workdir,
-            **ROSAT_CALDB,
-            codename=codename,
-            filter="-",
-            date="-",
-            time="-",
-            expr=expression,
-            noprompt=True,
-            retrieve=True,
-            clobber=True,
-        )
-        rows = [line.split() for line in result.stdout.splitlines() if line.strip()]
-        if not rows:
-            raise HeasoftTaskError(
-                f"quzcif found no {codename} file for ROSAT PSPCC with {expression!r} in the "
-                f"CALDB (CALDB={os.environ.get('CALDB', 'unset')})"
-            )
-        retrieved = workdir / os.path.basename(rows[0][0])  # retrieve=yes copies it here
-        if not retrieved.is_file():
-            raise HeasoftTaskError(f"quzcif listed {rows[0][0]} but did not retrieve it")
-        with atomic_path(dest) as tmp:
-            shutil.copyfile(retrieved, tmp)  # calibration files are kept byte for byte
-    return Path(dest)
-
-
-def get_rmf(dest) -> Path:
-    """The 256-channel PSPC-C redistribution matrix from the CALDB (quzcif has no chatter)."""
-    return get_caldb_file("MATRIX", RMF_EXPRESSION, dest)
+def _run_to_file(task: str, out, output: tuple, inputs: dict, config_hash: str, edit=None,
+                 **params) -> Path:
+    """Run ``task`` in a private directory with ``inputs`` ({parameter: path}) given by
+    relative paths and its output parameter ``output`` = (name, file name); move the product
+    to ``out``, stamped (and changed by ``edit``)."""
+    with task_directory(out) as workdir:
+        files = {key: _relative(path, workdir) for key, path in inputs.items()}
+        run_task(task, workdir, **files, **{output[0]: output[1]}, **params)
+        return _finish(workdir / output[1], out, task, config_hash, edit=edit)
 
 
 def make_arf(spectrum, rmf, out, chatter: int = 0, config_hash: str = "") -> Path:
     """pcarf's ARF for a spectrum (weighted by its WMAP) on the RMF's energy grid."""
-    with task_directory(out) as workdir:
-        name = "response.arf"
-        run_task(
-            "pcarf",
-            workdir,
-            phafil=_relative(spectrum, workdir),
-            rmffil=_relative(rmf, workdir),
-            outfil=name,
-            noprompt=True,
-            clobber=True,
-            chatter=chatter,
-        )
-        return _finish(workdir / name, out, "pcarf", config_hash)
+    inputs = {"phafil": spectrum, "rmffil": rmf}
+    return _run_to_file(
+        "pcarf", out, ("outfil", "response.arf"), inputs, config_hash, chatter=chatter
+    )
 
 
 def group_spectrum(
@@ -261,37 +225,66 @@ def group_spectrum(
     backfile: str,
     chatter: int = 0,
     config_hash: str = "",
+    energy_range_keV=None,
+    rmf=None,
 ) -> Path:
     """ftgrouppha's grouped copy of a spectrum, then RESPFILE/ANCRFILE/BACKFILE set as given.
 
     The response links are written afterwards with astropy, as the notebook does: the task
     can leave long strings in a form PyXspec fails to read.
+
+    ``energy_range_keV`` (with ``rmf``, whose EBOUNDS give the channel energies): group
+    within the fit range as the native backend does (rassflow.products.grouping). ftgrouppha
+    groups only between ``minchannel`` and ``maxchannel``, the first and last channel
+    inside the range (it does not skip channels by an existing QUALITY column), so those
+    are passed; then, with astropy, the channels outside get QUALITY 5 and the failed
+    trailing group inside joins the group before it (``restrict_to_range``).
     """
+    from rassflow.products import grouping
+
+    extra, inside = {}, None
+    if energy_range_keV is not None:
+        if rmf is None:
+            raise ValueError("grouping within an energy range needs the RMF (its EBOUNDS)")
+        with fits.open(spectrum) as hdul:
+            channels = hdul[spectrum_index(hdul, spectrum)].data["CHANNEL"]
+        inside = grouping.channels_in_range(channels, rmf, energy_range_keV)
+        index = inside.nonzero()[0]
+        if index.size:
+            extra = {"minchannel": int(channels[index[0]]), "maxchannel": int(channels[index[-1]])}
 
     def link_responses(hdul):
-        for hdu in hdul[1:]:
-            header = hdu.header
-            if (
-                header.get("EXTNAME", "").upper() == "SPECTRUM"
-                or header.get("HDUCLAS1") == "SPECTRUM"
-            ):
-                header["RESPFILE"] = (respfile, "redistribution matrix file (RMF)")
-                header["ANCRFILE"] = (ancrfile, "ancillary response file (ARF)")
-                header["BACKFILE"] = (backfile, "background spectrum")
-                return
-        raise HeasoftTaskError(f"ftgrouppha output for {spectrum} has no SPECTRUM extension")
+        try:
+            at = spectrum_index(hdul)
+        except KeyError:
+            raise HeasoftTaskError(
+                f"ftgrouppha output for {spectrum} has no SPECTRUM extension"
+            ) from None
+        if inside is not None:
+            table = hdul[at]
+            size = len(table.data)
+            names = table.columns.names
+            group = table.data["GROUPING"] if "GROUPING" in names else [table.header.get(
+                "GROUPING", 1)] * size  # fmt: skip
+            quality = table.data["QUALITY"] if "QUALITY" in names else [table.header.get(
+                "QUALITY", 0)] * size  # fmt: skip
+            group, quality = grouping.restrict_to_range(group, quality, inside)
+            hdul[at] = grouping.with_grouping_columns(table, group, quality)
+            grouping.mark_range(hdul[at].header, energy_range_keV)
+        header = hdul[at].header
+        header["RESPFILE"] = (respfile, "redistribution matrix file (RMF)")
+        header["ANCRFILE"] = (ancrfile, "ancillary response file (ARF)")
+        header["BACKFILE"] = (backfile, "background spectrum")
 
-    with task_directory(out) as workdir:
-        name = "grouped.fits"
-        run_task(
-            "ftgrouppha",
-            workdir,
-            infile=_relative(spectrum, workdir),
-            outfile=name,
-            grouptype=grouptype,
-            groupscale=groupscale,
-            noprompt=True,
-            clobber=True,
-            chatter=chatter,
-        )
-        return _finish(workdir / name, out, "ftgrouppha", config_hash, edit=link_responses)
+    return _run_to_file(
+        "ftgrouppha",
+        out,
+        ("outfile", "grouped.fits"),
+        {"infile": spectrum},
+        config_hash,
+        edit=link_responses,
+        grouptype=grouptype,
+        groupscale=groupscale,
+        chatter=chatter,
+        **extra,
+    )

@@ -1,35 +1,40 @@
 """Spectral fitting backends.
 
 Each backend module turns a grouped source spectrum, its background and its responses into
-one JSON-ready dict of fit results, with the same signature and result schema. Backends
-import their fitter only when used, so that importing this package stays cheap.
+one fit result (:class:`rassflow.fitting.result.FitResult`, returned as its JSON-ready
+dict), with the same signature. Backends import their fitter only when used, so that
+importing this package stays cheap.
 """
 
 from __future__ import annotations
 
+import copy
+import functools
 import os
 
-FITTERS = ("sherpa", "xspec")
+from rassflow.backends import FITTERS
 
-FIT_DEFAULTS = {
-    "models": ["bbody", "powerlaw"],
-    "energy_range_keV": [0.11, 2.02],
-    "min_noticed_channels": 2,
-    "error_delta_stat": 2.706,
-    "flux_bands_keV": [[0.5, 2.0]],
-    "flux_confidence": 68,
-    "flux_samples": 100,
-    "max_iterations": 500,
-    "seed": 1,
-    # XSPEC's 'error' refuses to search above a reduced statistic of 2 (Sherpa's default is 3)
-    "max_rstat": 2.0,
-}
-"""Fit settings shared by both fitters (the workflow passes its ``fit`` config section)."""
+
+@functools.cache
+def _schema_fit_defaults() -> dict:
+    from rassflow.config import load_schema
+
+    properties = load_schema()["properties"]["fit"]["properties"]
+    missing = [key for key, spec in properties.items() if "default" not in spec]
+    if missing:
+        raise KeyError(f"config schema: fit.{missing[0]} has no default")
+    return {key: spec["default"] for key, spec in properties.items()}
+
+
+def fit_defaults() -> dict:
+    """The fit settings shared by both fitters, with the defaults of the config schema's
+    ``fit`` section (read once per process; the workflow passes that section)."""
+    return copy.deepcopy(_schema_fit_defaults())
 
 
 def resolve_fit_settings(settings: dict | None, defaults: dict) -> dict:
     """``settings`` over a fitter's ``defaults``; unknown keys and models are an error."""
-    from ..models import MODELS
+    from rassflow.fitting.models import MODELS
 
     settings = dict(settings or {})
     unknown = sorted(set(settings) - set(defaults))
@@ -39,65 +44,46 @@ def resolve_fit_settings(settings: dict | None, defaults: dict) -> dict:
     for name in resolved["models"]:
         if name not in MODELS:
             raise KeyError(f"unknown model {name!r}; known models: {', '.join(MODELS)}")
+    if resolved.get("flux_method", "profile") not in FLUX_METHODS:
+        raise ValueError(
+            f"unknown flux_method {resolved['flux_method']!r}; one of {', '.join(FLUX_METHODS)}"
+        )
     return resolved
 
 
-def json_number(value):
-    """float, or None for a missing or non-finite number (JSON has no NaN)."""
-    import math
-
-    if value is None:
-        return None
-    value = float(value)
-    return value if math.isfinite(value) else None
+FLUX_METHODS = ("profile", "draws")
 
 
-def parameter_entry(value, lower, upper, flags: str, unit: str, flags_ok: str = "FFFFFFFFF"):
-    """A parameter's entry in the fit JSON; a bound that was not found is None."""
-    return {
-        "value": json_number(value),
-        "lower": json_number(lower),
-        "upper": json_number(upper),
-        "err-": None if lower is None else json_number(value - lower),
-        "err+": None if upper is None else json_number(upper - value),
-        "good_err": flags == flags_ok,
-        "flags": flags,
-        "unit": unit,
-    }
+def in_fit_range(e_lo, e_hi, energy_range_keV):
+    """Boolean per bin [e_lo, e_hi] (keV): inside the fitted range [lo, hi) as XSPEC's
+    ``ignore **-lo hi-**`` keeps a bin (fact sheet §4.4): E_lo >= lo and E_hi < hi, so a bin
+    that straddles either limit is out.
 
+    The one rule for both the fitters' noticed groups (first channel's E_MIN, last
+    channel's E_MAX of each group) and the grouping, which marks a channel bad before
+    grouping exactly when this rule would drop it as a group of its own.
+    """
+    import numpy as np
 
-def unfitted_model(name: str, status: str, reason: str, plot: dict | None = None) -> dict:
-    """A model's entry in the fit JSON when it was not fitted: every number null."""
-    from ..models import MODELS
-
-    return {
-        "status": status,
-        "reason": reason,
-        "statistic": None,
-        "dof": None,
-        "nfev": None,
-        "parameters": {
-            par: {"value": None, "lower": None, "upper": None, "err-": None, "err+": None,
-                  "good_err": False, "flags": None, "unit": unit}
-            for par, unit in zip(MODELS[name]["parameters"], MODELS[name]["units"], strict=True)
-        },
-        "fluxes": {},
-        "plot": plot or {},
-    }
+    lo, hi = energy_range_keV
+    e_lo, e_hi = np.asarray(e_lo, dtype=float), np.asarray(e_hi, dtype=float)
+    return (e_lo >= float(lo)) & (e_hi < float(hi))
 
 
 def fit_source(spectrum, background, rmf, arf, settings, source_id, fitter: str = "sherpa"):
-    """Fit ``source_id``'s spectrum with the named fitter backend (see its ``fit_source``)."""
-    if fitter == "auto":
-        from ..backends import resolve_tools
+    """Fit ``source_id``'s spectrum with the named fitter backend (see its ``fit_source``).
 
-        fitter = resolve_tools(products="native", fitter="auto")["fitter"]
+    ``fitter`` is a resolved fitter name; 'auto' is resolved when the workflow starts.
+    """
     if fitter == "sherpa":
-        from .sherpa import fit_source as backend_fit
+        from rassflow.fitting.sherpa import fit_source as backend_fit
     elif fitter == "xspec":
-        from .xspec import fit_source as backend_fit
+        from rassflow.fitting.xspec import fit_source as backend_fit
     else:
-        raise ValueError(f"unknown fitter {fitter!r}; known fitters: auto, {', '.join(FITTERS)}")
+        raise ValueError(
+            f"unknown fitter {fitter!r}; known fitters: {', '.join(FITTERS)} "
+            "('auto' is resolved when the workflow starts)"
+        )
     return backend_fit(spectrum, background, rmf, arf, settings, source_id)
 
 
@@ -115,11 +101,13 @@ def fit_and_write(
     """Fit one source and write the result as JSON (atomically) to ``out_path``.
 
     ``backend`` names the tools that made the spectra and responses; it is recorded in the
-    result so that the results table can say where each row's products came from.
+    result so that the results table can say where each row's products came from. The
+    result is checked against the fit-result layout before it is written.
     """
-    from ..io import write_json
+    from rassflow.fitting.result import FitResult
 
-    result = fit_source(spectrum, background, rmf, arf, settings, source_id, fitter=fitter)
-    result["backend"] = backend
-    write_json(result, out_path)
-    return result
+    fitted = fit_source(spectrum, background, rmf, arf, settings, source_id, fitter=fitter)
+    result = FitResult.from_json(fitted, source=f"{fitter} fit of {source_id}")
+    result = result.replace(backend=backend)
+    result.write(out_path)
+    return result.to_json()

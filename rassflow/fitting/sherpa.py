@@ -2,14 +2,20 @@
 
 What the notebook did in XSPEC, and how it is reproduced here (fact sheet §4, §6):
 - models: XSPEC's ``bbody`` and ``powerlaw`` with XSPEC's parameter names and limits,
-  evaluated by ``rassflow.models`` (PyPI Sherpa has no XSPEC models);
+  evaluated by ``rassflow.fitting.models`` (PyPI Sherpa has no XSPEC models);
 - statistic: ``cstat`` with a background file, i.e. W-stat (``wstat`` in Sherpa);
 - noticed groups: ``ignore bad`` and ``ignore **-0.11 2.02-**``, built as an explicit mask
   because Sherpa's ``ignore_bad`` misbehaves after notice/ignore;
+- start: the coarse scan of ``rassflow.fitting.models.START_GRIDS`` (the statistic over kT
+  or PhoIndex with the norm fitted at each point), shared with the XSPEC fitter, then the
+  fit from the best grid point;
 - optimiser: Levenberg-Marquardt then Nelder-Mead (levmar alone can stop short under wstat);
 - ``error 2.706``: Sherpa's ``conf`` with sigma = sqrt(2.706); failed bounds are reported as
   null with XSPEC's 9-letter error status;
-- ``calcFlux err``: parameter draws from the covariance matrix, central 68 % range.
+- flux intervals (``flux_method``): ``profile`` = each model refitted with its norm replaced
+  by lg10Flux, log10 of the energy flux in the band (``BandFluxModel``; XSPEC: cflux), and
+  ``conf`` on lg10Flux at the delta-stat of ``flux_confidence``; ``draws`` = XSPEC's
+  ``calcFlux err``: parameter draws from the covariance matrix, central 68 % range.
 
 Every call uses its own Sherpa session, so fits of different sources never share state.
 """
@@ -26,8 +32,28 @@ import numpy as np
 import sherpa
 from astropy.io import fits
 
-from ..models import MODELS, bbody, energy_flux, powerlaw
-from . import FIT_DEFAULTS, json_number, parameter_entry, resolve_fit_settings, unfitted_model
+from rassflow.files import spectrum_index
+from rassflow.fitting import fit_defaults, in_fit_range, resolve_fit_settings
+from rassflow.fitting.models import (
+    MODELS,
+    bbody,
+    best_grid_point,
+    delta_stat_for_confidence,
+    energy_flux,
+    powerlaw,
+    shape_parameter,
+    start_grid,
+    unit_energy_flux,
+)
+from rassflow.fitting.result import (
+    CountsResult,
+    FitResult,
+    FluxResult,
+    ModelResult,
+    ParameterResult,
+    PlotData,
+    band_key,
+)
 
 SHERPA_LOGGER = logging.getLogger("sherpa")
 
@@ -52,10 +78,13 @@ with _sherpa_log_level(logging.ERROR):
     from sherpa.models.parameter import Parameter
     from sherpa.utils.err import ModelErr, SherpaErr
 
-DEFAULT_SETTINGS = {**FIT_DEFAULTS, "start": {"bbody": {"kT": 0.2}, "powerlaw": {"PhoIndex": 2.0}}}
+# "start": {model: {parameter: value}} replaces a model's start scan by these values
+DEFAULT_SETTINGS = {**fit_defaults(), "start": {}}
 
 STATISTIC = "wstat"
-FLAGS_OK = "FFFFFFFFF"
+# XSPEC's 'error' refuses to search when the reduced statistic exceeds 2 (its fixed
+# 'maximum', which the notebook never changes; Sherpa's conf default is 3): fact sheet §6.3
+XSPEC_ERROR_MAX_RSTAT = 2.0
 # Positions (1-based) in XSPEC's error status string, fact sheet §6.3
 FLAG_NEW_MINIMUM, FLAG_HARD_LOWER, FLAG_HARD_UPPER = 1, 4, 5
 FLAG_LOWER_FAILED, FLAG_UPPER_FAILED, FLAG_RSTAT = 7, 8, 9
@@ -98,6 +127,46 @@ class XSPowerLaw(RegriddableModel1D):
 
 MODEL_CLASSES = {"bbody": XSBBody, "powerlaw": XSPowerLaw}
 
+LG10FLUX_SPAN = 10.0  # lg10Flux limits: the best fit's +- 10 decades (norm 0 is at -inf)
+
+
+class BandFluxModel(RegriddableModel1D):
+    """A model with its norm replaced by lg10Flux, log10 of its energy flux (erg/cm^2/s) in
+    the band [lo, hi] keV: norm = 10^lg10Flux / (flux of norm 1 with the same shape), which
+    is exact because the models are linear in norm. The shape parameter keeps its name and
+    limits; lg10Flux spans the best fit's +- ``LG10FLUX_SPAN`` decades (XSPEC's cflux
+    parameter has the same name)."""
+
+    def __init__(self, model: str, band, shape: float, lg10flux: float):
+        base = MODEL_CLASSES[model](model)
+        self.model, self.band = model, (float(band[0]), float(band[1]))
+        template = getattr(base, shape_parameter(model))
+        shape_par = Parameter(
+            model, template.name, shape, min=template.min, max=template.max,
+            hard_min=template.hard_min, hard_max=template.hard_max, units=template.units,
+        )  # fmt: skip
+        setattr(self, template.name, shape_par)
+        self.norm_max = base.norm.hard_max
+        low, high = lg10flux - LG10FLUX_SPAN, lg10flux + LG10FLUX_SPAN
+        self.lg10Flux = Parameter(
+            model, "lg10Flux", lg10flux, min=low, max=high, hard_min=low, hard_max=high,
+            units="log10(erg/cm2/s)",
+        )  # fmt: skip
+        self._function = MODELS[model]["function"]
+        super().__init__(f"{model}_lg10flux", (shape_par, self.lg10Flux))
+
+    def norm(self, shape: float, lg10flux: float) -> float:
+        """The norm of the underlying model (capped at its hard maximum)."""
+        unit = unit_energy_flux(self.model, shape, *self.band)
+        if not unit > 0:  # no flux in the band at this shape: no finite norm gives it
+            return self.norm_max
+        return min(10.0**lg10flux / unit, self.norm_max)
+
+    def calc(self, pars, lo, hi=None, *args, **kwargs):
+        shape, lg10flux = pars
+        hi = _bin_upper_edges(self, hi)
+        return self._function(lo, hi, shape, self.norm(shape, lg10flux))
+
 
 def resolve_settings(settings: dict | None) -> dict:
     """Fit settings with this fitter's defaults filled in; unknown keys and models are an error."""
@@ -105,14 +174,6 @@ def resolve_settings(settings: dict | None) -> dict:
 
 
 # ---------------------------------------------------------------- reading OGIP files
-
-
-def _spectrum_hdu(hdul, path):
-    for hdu in hdul[1:]:
-        header = hdu.header
-        if header.get("EXTNAME", "").upper() == "SPECTRUM" or header.get("HDUCLAS1") == "SPECTRUM":
-            return hdu
-    raise KeyError(f"{path}: no SPECTRUM extension")
 
 
 def _column_or_keyword(hdu, name: str, default: float):
@@ -129,7 +190,7 @@ def read_spectrum(path: str | os.PathLike, use_errors: bool = False) -> DataPHA:
     responses and backgrounds are attached by the caller. ``use_errors`` keeps STAT_ERR.
     """
     with fits.open(path) as hdul:
-        hdu = _spectrum_hdu(hdul, path)
+        hdu = hdul[spectrum_index(hdul, path)]
         names = hdu.columns.names
         exposure = hdu.header.get("EXPOSURE")
         if exposure is None or not exposure > 0:
@@ -180,12 +241,11 @@ def notice_groups(grouping, quality, e_min, e_max, energy_range_keV) -> np.ndarr
     A group is kept when its first channel's E_MIN >= lo, its last channel's E_MAX < hi
     (straddling groups are dropped) and none of its channels has QUALITY != 0.
     """
-    lo, hi = energy_range_keV
     starts, stops = group_edges(grouping)
     e_min, e_max = np.asarray(e_min, dtype=float), np.asarray(e_max, dtype=float)
     bad = np.asarray(quality) != 0 if quality is not None else np.zeros(len(e_min), bool)
     bad_groups = np.add.reduceat(bad.astype(int), starts) > 0 if starts.size else bad[:0]
-    return (e_min[starts] >= lo) & (e_max[stops] < hi) & ~bad_groups
+    return in_fit_range(e_min[starts], e_max[stops], energy_range_keV) & ~bad_groups
 
 
 def flag_string(positions) -> str:
@@ -211,36 +271,11 @@ def make_session(
     return session
 
 
-def statistic_value(
-    spectrum: str | os.PathLike,
-    rmf: str | os.PathLike,
-    model: str,
-    parameters: dict,
-    *,
-    arf: str | os.PathLike | None = None,
-    background: str | os.PathLike | None = None,
-    statistic: str = STATISTIC,
-    use_errors: bool = False,
-) -> float:
-    """The fit statistic of ``model`` with fixed ``parameters`` on a spectrum, all groups
-    noticed (e.g. a chi2 check against XSPEC with the file's STAT_ERR: ``use_errors``)."""
-    with _sherpa_log_level(logging.WARNING):
-        data = read_spectrum(spectrum, use_errors=use_errors)
-        bkg = read_spectrum(background, use_errors=use_errors) if background else None
-        arf_data = read_arf(str(arf)) if arf else None
-        session = make_session(data, read_rmf(str(rmf)), arf_data, bkg, statistic)
-        source = MODEL_CLASSES[model](model)
-        for name, value in parameters.items():
-            getattr(source, name).val = value
-        session.set_source(1, source)
-        return float(session.calc_stat(1))
-
-
 # ---------------------------------------------------------------- fitting
 
 
 def fit_source(spectrum, background, rmf, arf, settings, source_id: str) -> dict:
-    """Fit each configured model to one source; a JSON-ready dict of results.
+    """Fit each configured model to one source; the JSON-ready dict of its FitResult.
 
     ``spectrum`` is the grouped source spectrum, ``background`` its (ungrouped) background,
     ``rmf`` the redistribution matrix and ``arf`` the effective area. Low-count cases never
@@ -257,41 +292,39 @@ def fit_source(spectrum, background, rmf, arf, settings, source_id: str) -> dict
             data.grouping = np.ones(len(data.channel), dtype=np.int16)
             data.grouped = True
         groups = _Groups(data, bkg, rmf_data, settings["energy_range_keV"])
-        result = {
+        lo, hi = settings["energy_range_keV"]
+        summary = {
             "id_name": source_id,
             "fitter": "sherpa",
             "fitter_version": sherpa.__version__,
             "statistic": STATISTIC,
-            "energy_range_keV": [float(edge) for edge in settings["energy_range_keV"]],
+            "energy_range_keV": (float(lo), float(hi)),
             "error_delta_stat": float(settings["error_delta_stat"]),
-            "counts": {
-                "source": int(round(data.counts.sum())),
-                "background": int(round(bkg.counts.sum())),
-                "backscal_ratio": float(np.mean(data.backscal) / np.mean(bkg.backscal)),
-            },
+            "counts": CountsResult(
+                source=int(round(data.counts.sum())),
+                background=int(round(bkg.counts.sum())),
+                backscal_ratio=float(np.mean(data.backscal) / np.mean(bkg.backscal)),
+            ),
             "exposure_s": float(data.exposure),
             "noticed_groups": int(groups.noticed.sum()),
             "noticed_channels": groups.noticed_channels,
-            "models": {},
         }
         reason = _not_fittable_reason(groups, settings)
         if not reason:
             session = make_session(data, rmf_data, arf_data, bkg)
             data.mask = groups.noticed
+        models = {}
         for name in settings["models"]:
             if reason:
-                fitted = unfitted_model(name, "not_fitted", reason, groups.plot())
+                fitted = ModelResult.unfitted(name, "not_fitted", reason, groups.plot())
             else:
                 try:
                     fitted = _fit_model(session, data, name, groups, settings, source_id)
-                except (
-                    Exception
-                ) as err:  # Sherpa raises many types; one model must not stop the run
-                    fitted = unfitted_model(
-                        name, "failed", f"{type(err).__name__}: {err}", groups.plot()
-                    )
-            result["models"][name] = fitted
-    return result
+                except Exception as err:  # Sherpa raises many types; one model must not stop
+                    message = f"{type(err).__name__}: {err}"
+                    fitted = ModelResult.unfitted(name, "failed", message, groups.plot())
+            models[name] = fitted
+    return FitResult(**summary, models=models).to_json()
 
 
 def _check_channels(data, bkg, rmf_data, spectrum, background, rmf):
@@ -330,23 +363,18 @@ class _Groups:
     def net_counts(self) -> float:
         return float(self.source.sum() - self.background_scale * self.background.sum())
 
-    def plot(self, model_counts=None) -> dict:
+    def plot(self, model_counts=None) -> PlotData:
         """Background-subtracted rates and the folded model in counts/s/keV, per group."""
         width = (self.e_hi - self.e_lo) * self.exposure  # keV s
         net = self.source - self.background_scale * self.background
         error = np.sqrt(self.source + self.background_scale**2 * self.background)
-        plot = {
-            "x": 0.5 * (self.e_lo + self.e_hi),
-            "xerr": 0.5 * (self.e_hi - self.e_lo),
-            "y": net / width,
-            "yerr": error / width,
-            "model": None if model_counts is None else np.asarray(model_counts) / width,
-        }
-        return {key: None if value is None else _json_list(value) for key, value in plot.items()}
-
-
-def _json_list(values) -> list:
-    return [json_number(value) for value in np.asarray(values, dtype=float)]
+        return PlotData.from_arrays(
+            x=0.5 * (self.e_lo + self.e_hi),
+            xerr=0.5 * (self.e_hi - self.e_lo),
+            y=net / width,
+            yerr=error / width,
+            model=None if model_counts is None else np.asarray(model_counts) / width,
+        )
 
 
 def _not_fittable_reason(groups: _Groups, settings: dict) -> str:
@@ -366,21 +394,62 @@ def _not_fittable_reason(groups: _Groups, settings: dict) -> str:
     return ""
 
 
-def _start_model(session, data, name: str, groups: _Groups, settings: dict):
-    """The model at its starting values, norm scaled so the folded counts match the net counts."""
-    model = MODEL_CLASSES[name](name)
-    start = {**DEFAULT_SETTINGS["start"].get(name, {}), **settings["start"].get(name, {})}
-    for par, value in start.items():
-        getattr(model, par).val = value
+def _scale_norm(session, data, model, groups: _Groups) -> None:
+    """Set the norm so that the folded counts match the net counts (at the current shape)."""
     model.norm.val = 1.0
-    session.set_source(1, model)
     predicted = float(np.sum(data.eval_model_to_fit(session.get_model(1))))
-    if predicted > 0:
+    if predicted > 0 and math.isfinite(predicted):
         model.norm.val = min(groups.net_counts / predicted, model.norm.max)
+
+
+def scan_statistics(session, data, model, name: str, groups: _Groups, settings: dict):
+    """The start scan: (grid, statistics, norms) with the shape parameter frozen at each
+    value of ``rassflow.fitting.models.START_GRIDS`` and the norm fitted (levmar); a grid
+    point whose fit fails has statistic NaN."""
+    shape_name, grid = start_grid(name)
+    shape = getattr(model, shape_name)
+    statistics, norms, failure = [], [], None
+    shape.freeze()
+    try:
+        session.set_method("levmar")
+        session.set_method_opt("maxfev", int(settings["max_iterations"]))
+        for value in grid:
+            shape.val = float(value)
+            _scale_norm(session, data, model, groups)
+            try:
+                session.fit(1)
+                statistic = float(session.calc_stat(1))
+            except SherpaErr as err:
+                statistic, failure = math.nan, err
+            statistics.append(statistic)
+            norms.append(float(model.norm.val))
+    finally:
+        shape.thaw()
+    if failure is not None and not np.isfinite(statistics).any():
+        raise failure  # no grid point could be fitted: Sherpa's own message is the reason
+    return grid, np.array(statistics), np.array(norms)
+
+
+def _start_model(session, data, name: str, groups: _Groups, settings: dict):
+    """The model at its start: the best point of the start scan (shared with the XSPEC
+    fitter), or the values of ``settings['start'][name]`` with the norm scaled to the net
+    counts."""
+    model = MODEL_CLASSES[name](name)
+    session.set_source(1, model)
+    given = settings["start"].get(name)
+    if given:
+        for par, value in given.items():
+            getattr(model, par).val = value
+        _scale_norm(session, data, model, groups)
+        return model
+    grid, statistics, norms = scan_statistics(session, data, model, name, groups, settings)
+    best = best_grid_point(statistics)
+    getattr(model, shape_parameter(name)).val = float(grid[best])
+    model.norm.val = float(norms[best])
     return model
 
 
-def _fit_model(session, data, name, groups, settings, source_id) -> dict:
+def _fit_model(session, data, name, groups, settings, source_id) -> ModelResult:
     model = _start_model(session, data, name, groups, settings)
     nfev = 0
     for method in ("levmar", "neldermead"):
@@ -391,20 +460,23 @@ def _fit_model(session, data, name, groups, settings, source_id) -> dict:
         nfev += int(fit.nfev)
     statistic = float(session.calc_stat(1))
     if not fit.succeeded or not math.isfinite(statistic):
-        return unfitted_model(name, "failed", f"fit did not converge: {fit.message}", groups.plot())
+        reason = f"fit did not converge: {fit.message}"
+        return ModelResult.unfitted(name, "failed", reason, groups.plot())
 
     parameters, statistic = _parameter_errors(session, model, statistic, fit.dof, settings)
     folded = data.eval_model_to_fit(session.get_model(1))
-    return {
-        "status": "ok",
-        "reason": "",
-        "statistic": statistic,
-        "dof": int(fit.dof),
-        "nfev": nfev,
-        "parameters": parameters,
-        "fluxes": _fluxes(session, model, name, settings, source_id),
-        "plot": groups.plot(folded),
-    }
+    if settings["flux_method"] == "profile":
+        fluxes = _profile_fluxes(session, model, name, statistic, fit.dof, settings)
+    else:
+        fluxes = _draw_fluxes(session, model, name, settings, source_id)
+    return ModelResult.ok(
+        statistic=statistic,
+        dof=fit.dof,
+        nfev=nfev,
+        parameters=parameters,
+        fluxes=fluxes,
+        plot=groups.plot(folded),
+    )
 
 
 def _parameter_errors(session, model, statistic: float, dof: int, settings: dict):
@@ -414,12 +486,12 @@ def _parameter_errors(session, model, statistic: float, dof: int, settings: dict
     flags = {par.name: set() for par in pars}
     lower = dict.fromkeys(flags)
     upper = dict.fromkeys(flags)
-    if dof > 0 and statistic / dof > settings["max_rstat"]:
+    if dof > 0 and statistic / dof > XSPEC_ERROR_MAX_RSTAT:
         for par in pars:
             flags[par.name].add(FLAG_RSTAT)  # XSPEC refuses the search: bounds stay null
     else:
         session.set_conf_opt("sigma", math.sqrt(delta_stat))
-        session.set_conf_opt("max_rstat", float(settings["max_rstat"]))
+        session.set_conf_opt("max_rstat", XSPEC_ERROR_MAX_RSTAT)
         session.set_conf_opt("parallel", False)  # no worker processes inside pipeline jobs
         # The profile fits start at the best fit, where levmar gives Nelder-Mead's bounds
         # (checked on simulated bbody and powerlaw sources) at a tenth of the cost.
@@ -429,7 +501,7 @@ def _parameter_errors(session, model, statistic: float, dof: int, settings: dict
         except SherpaErr:  # e.g. too few degrees of freedom: every search failed
             for par in pars:
                 flags[par.name] |= {FLAG_LOWER_FAILED, FLAG_UPPER_FAILED}
-            return _parameter_entries(model, lower, upper, flags), json_number(statistic)
+            return _parameter_entries(model, lower, upper, flags), statistic
         conf = session.get_conf_results()
         refitted = float(session.calc_stat(1))
         if refitted < statistic - NEW_MINIMUM_TOLERANCE:
@@ -447,18 +519,17 @@ def _parameter_errors(session, model, statistic: float, dof: int, settings: dict
                     flags[par.name].add(hard)
                 else:
                     flags[par.name].add(failed)
-    return _parameter_entries(model, lower, upper, flags), json_number(statistic)
+    return _parameter_entries(model, lower, upper, flags), statistic
 
 
 def _parameter_entries(model, lower: dict, upper: dict, flags: dict) -> dict:
-    entries = {}
     units = dict(zip(MODELS[model.name]["parameters"], MODELS[model.name]["units"], strict=True))
-    for par in model.pars:
-        value, low, high = par.val, lower[par.name], upper[par.name]
-        entries[par.name] = parameter_entry(
-            value, low, high, flag_string(flags[par.name]), units[par.name], FLAGS_OK
+    return {
+        par.name: ParameterResult.from_bounds(
+            par.val, lower[par.name], upper[par.name], flag_string(flags[par.name]), units[par.name]
         )
-    return entries
+        for par in model.pars
+    }
 
 
 def _profile_reaches(session, model, par, limit: float, threshold: float) -> bool:
@@ -481,13 +552,65 @@ def _profile_reaches(session, model, par, limit: float, threshold: float) -> boo
             p.min, p.max = low, high
 
 
+def _profile_fluxes(session, model, name: str, statistic: float, dof: int, settings: dict):
+    """Energy flux per band at the best fit with its profile-likelihood interval: the model
+    refitted as ``BandFluxModel`` (norm -> lg10Flux, the same likelihood maximum) and
+    ``conf`` on lg10Flux at the delta-stat of ``flux_confidence`` %. The value is the flux
+    of the ordinary fit; bounds that are not found, or refused as XSPEC's error refuses
+    them (reduced statistic > 2), are None. The session's source is ``model`` again after."""
+    confidence = float(settings["flux_confidence"])
+    best = [float(par.val) for par in model.pars]
+    refused = dof > 0 and statistic / dof > XSPEC_ERROR_MAX_RSTAT
+    fluxes = {}
+    try:
+        for lo, hi in settings["flux_bands_keV"]:
+            value = energy_flux(name, best, lo, hi)
+            lower = upper = None
+            if value > 0 and math.isfinite(value) and not refused:
+                lower, upper = _flux_bounds(session, name, (lo, hi), best, value, confidence)
+            fluxes[band_key(lo, hi)] = FluxResult.profile(value, lower, upper, confidence)
+    finally:
+        session.set_source(1, model)
+        for par, val in zip(model.pars, best, strict=True):
+            par.val = val
+    return fluxes
+
+
+def _flux_bounds(session, name: str, band, best, value: float, confidence: float):
+    """(lower, upper) flux bounds (erg/cm^2/s, None when not found) from conf on lg10Flux."""
+    lg10flux = math.log10(value)
+    flux_model = BandFluxModel(name, band, best[0], lg10flux)
+    session.set_source(1, flux_model)
+    session.set_method("levmar")
+    session.fit(1)  # the same maximum as the ordinary fit: a polish, not a new search
+    shape = getattr(flux_model, shape_parameter(name))
+    # the interval is that of the ordinary best fit, whose flux is reported
+    shape.val, flux_model.lg10Flux.val = best[0], lg10flux
+    session.set_conf_opt("sigma", math.sqrt(delta_stat_for_confidence(confidence)))
+    session.set_conf_opt("max_rstat", XSPEC_ERROR_MAX_RSTAT)
+    session.set_conf_opt("parallel", False)
+    try:
+        session.conf(1, flux_model.lg10Flux)
+    except SherpaErr:
+        return None, None
+    conf = session.get_conf_results()
+    centre = lg10flux if conf.parvals is None else float(conf.parvals[0])
+    bounds = []
+    for bound in (conf.parmins[0], conf.parmaxes[0]):
+        if bound is None or not math.isfinite(bound):
+            bounds.append(None)  # not found, or at the lg10Flux limit (norm ~ 0)
+        else:
+            bounds.append(10.0 ** (centre + float(bound)))
+    return tuple(bounds)
+
+
 def _source_seed(seed: int, source_id: str) -> list[int]:
     """A seed that depends on the source but not on the process (str hashes are salted)."""
     digest = hashlib.sha256(str(source_id).encode()).digest()
     return [int(seed), int.from_bytes(digest[:8], "little")]
 
 
-def _fluxes(session, model, name: str, settings: dict, source_id: str) -> dict:
+def _draw_fluxes(session, model, name: str, settings: dict, source_id: str) -> dict:
     """Energy flux per band at the best fit, with the central ``flux_confidence`` % range of
     fluxes from parameter draws from the covariance matrix (as XSPEC's calcFlux err)."""
     best = np.array([par.val for par in model.pars])
@@ -500,15 +623,9 @@ def _fluxes(session, model, name: str, settings: dict, source_id: str) -> dict:
         if draws is not None:
             sampled = [energy_flux(name, params, lo, hi) for params in draws]
             low, high = np.percentile(sampled, [50.0 - confidence / 2, 50.0 + confidence / 2])
-        fluxes[f"{lo}-{hi}keV"] = {
-            "value": json_number(value),
-            "lower": json_number(low),
-            "upper": json_number(high),
-            "err-": None if low is None else json_number(value - low),
-            "err+": None if high is None else json_number(high - value),
-            "confidence": confidence,
-            "unit": "erg/cm2/s",
-        }
+        fluxes[band_key(lo, hi)] = FluxResult.from_bounds(
+            value, low, high, confidence, method="draws"
+        )
     return fluxes
 
 

@@ -1,12 +1,28 @@
 """XSPEC fitting backend: the notebook's PyXspec fit of one source, as a JSON-ready dict.
 
-Same signature and result schema as :func:`rassflow.fitting.sherpa.fit_source` (fitter
-'xspec', statistic 'cstat'), with the notebook's settings (fact sheet §4, §6):
-``Xset.chatter = 0``, ``Fit.statMethod = "cstat"`` (W-stat with a background file),
-``Fit.query = "no"``, ``Fit.nIterations``; the background, RMF and ARF set explicitly;
-``ignore **-lo hi-**`` and ``ignore bad``; a fit only when more than ``min_noticed_channels``
-groups are noticed; ``error <delta> 1 2`` with the 9-letter status string mapped to flags and
-good_err; ``calcFlux "lo hi err N conf"`` per band; the data plot in keV.
+Same signature and result (:class:`rassflow.fitting.result.FitResult`) as
+:func:`rassflow.fitting.sherpa.fit_source` (fitter 'xspec', statistic 'cstat'), with the
+notebook's settings (fact sheet §4, §6): ``Xset.chatter = 0``, ``Fit.statMethod = "cstat"``
+(W-stat with a background file), ``Fit.query = "no"``, ``Fit.nIterations``; the background,
+RMF and ARF set explicitly; ``ignore **-lo hi-**`` and ``ignore bad``; a fit only when more
+than ``min_noticed_channels`` groups are noticed; ``error <delta> 1 2`` with the 9-letter
+status string mapped to flags and good_err; the data plot in keV.
+
+Beyond the notebook, and the same in the Sherpa fitter:
+
+- start: the coarse scan of ``rassflow.fitting.models.START_GRIDS``: the shape parameter
+  (kT, PhoIndex) frozen at each grid value, the norm scaled to the net rate
+  (``Spectrum.rate``) and fitted (``Fit.perform``), then thawed and ``Fit.perform`` from the
+  grid point with the lowest statistic (not ``steppar``, whose bookkeeping of the best fit
+  differs between XSPEC versions; this loop is the one the Sherpa fitter runs);
+- fluxes, ``flux_method: profile`` (default): per band, ``calcFlux "lo hi"`` on the fitted
+  model gives the value; then, as HEASARC documents the cflux convolution model, the model
+  ``cflux*<model>`` with Emin/Emax the band, the component's norm frozen (at its best
+  fit), lg10Flux free from log10 of that value, ``Fit.perform`` and ``error <delta> 3`` on
+  lg10Flux at the delta-stat of ``flux_confidence`` (0.989 for 68 %). Bounds whose search
+  failed, was refused or stopped at lg10Flux's hard limits (status letters 4, 5, 7, 8, 9)
+  are null; a bound on the wrong side of the value (``error`` found a new minimum) too.
+  ``flux_method: draws``: ``calcFlux "lo hi err N conf"``, as the notebook.
 
 PyXspec holds global state (loaded data and models, ``~/.xspec``): it is imported once per
 process with HOME pointing at a private directory, and every call starts and ends by
@@ -27,18 +43,24 @@ from pathlib import Path
 import numpy as np
 from astropy.io import fits
 
-from ..backends import working_directory
-from ..models import MODELS
-from . import FIT_DEFAULTS, json_number, resolve_fit_settings, unfitted_model
-from . import parameter_entry as json_parameter_entry
+from rassflow.backends import working_directory
+from rassflow.files import spectrum_index
+from rassflow.fitting import fit_defaults, resolve_fit_settings
+from rassflow.fitting import result as fit_result
+from rassflow.fitting.models import (
+    MODELS,
+    best_grid_point,
+    delta_stat_for_confidence,
+    start_grid,
+)
 
-# XSPEC's own starting values, as the notebook uses them
-DEFAULT_SETTINGS = {**FIT_DEFAULTS, "start": {}}
-XSPEC_MAX_RSTAT = 2.0
+# "start": {model: {parameter: value}} replaces a model's start scan by these values
+DEFAULT_SETTINGS = {**fit_defaults(), "start": {}}
 STATISTIC = "cstat"
-FLAGS_OK = "FFFFFFFFF"
 # 0-based positions in XSPEC's error status string (fact sheet §6.3) that void a bound
+HARD_LOWER, HARD_UPPER = 3, 4
 LOWER_VOID, UPPER_VOID, RSTAT_REFUSED = 6, 7, 8
+FLUX_COMPONENT = "cflux"  # XSPEC's convolution model that makes a flux a parameter
 
 
 def import_xspec():
@@ -65,10 +87,6 @@ def resolve_settings(settings: dict | None) -> dict:
     return resolve_fit_settings(settings, DEFAULT_SETTINGS)
 
 
-def _json_list(values) -> list:
-    return [json_number(value) for value in np.asarray(values, dtype=float)]
-
-
 def _source_seed(seed: int, source_id: str) -> int:
     """XSPEC's random seed for one source: the same in every process (str hashes are salted)."""
     digest = hashlib.sha256(f"{int(seed)}:{source_id}".encode()).digest()
@@ -78,18 +96,10 @@ def _source_seed(seed: int, source_id: str) -> int:
 # ---------------------------------------------------------------- reading OGIP files
 
 
-def _spectrum_hdu(hdul, path):
-    for hdu in hdul[1:]:
-        header = hdu.header
-        if header.get("EXTNAME", "").upper() == "SPECTRUM" or header.get("HDUCLAS1") == "SPECTRUM":
-            return hdu
-    raise KeyError(f"{path}: no SPECTRUM extension")
-
-
 def _summary(path) -> dict:
     """Counts, EXPOSURE, BACKSCAL and the group widths (channels per group) of a spectrum."""
     with fits.open(path) as hdul:
-        hdu = _spectrum_hdu(hdul, path)
+        hdu = hdul[spectrum_index(hdul, path)]
         names = hdu.columns.names
         if "COUNTS" not in names:
             raise KeyError(f"{path}: SPECTRUM has no COUNTS column")
@@ -139,33 +149,39 @@ def _load(xs, spectrum, background, rmf, arf, settings: dict):
     spec.response = paths["rmf"]
     spec.response.arf = paths["arf"]
     lo, hi = settings["energy_range_keV"]
-    spec.ignore(f"**-{lo:g} {hi:g}-**")
+    spec.ignore(f"**-{xspec_number(lo)} {xspec_number(hi)}-**")
     xs.AllData.ignore("bad")
     return spec
 
 
-def _plot(xs, with_model: bool) -> dict:
+def xspec_number(value: float) -> str:
+    """A number for an XSPEC command: short (``:g``) when that is the same number, else
+    every digit, so that XSPEC compares channel energies with exactly the limits the
+    Sherpa fitter uses."""
+    short = f"{float(value):g}"
+    return short if float(short) == float(value) else repr(float(value))
+
+
+def _plot(xs, with_model: bool) -> fit_result.PlotData:
     """The noticed groups as XSPEC plots them: keV, counts/s/keV (background subtracted)."""
     xs.Plot("data")
-    return {
-        "x": _json_list(xs.Plot.x()),
-        "xerr": _json_list(xs.Plot.xErr()),
-        "y": _json_list(xs.Plot.y()),
-        "yerr": _json_list(xs.Plot.yErr()),
-        "model": _json_list(xs.Plot.model()) if with_model else None,
-    }
+    return fit_result.PlotData.from_arrays(
+        x=xs.Plot.x(),
+        xerr=xs.Plot.xErr(),
+        y=xs.Plot.y(),
+        yerr=xs.Plot.yErr(),
+        model=xs.Plot.model() if with_model else None,
+    )
 
 
 def error_command(settings: dict, n_parameters: int) -> str:
-    """XSPEC's error command, e.g. '2.706 1 2' (with 'maximum r' if not XSPEC's 2)."""
+    """XSPEC's error command, e.g. '2.706 1 2', at XSPEC's own maximum reduced statistic
+    of 2 (which the Sherpa backend copies)."""
     numbers = " ".join(str(index) for index in range(1, n_parameters + 1))
-    command = f"{settings['error_delta_stat']:g} {numbers}"
-    if float(settings["max_rstat"]) != XSPEC_MAX_RSTAT:
-        command = f"maximum {settings['max_rstat']:g} {command}"
-    return command
+    return f"{settings['error_delta_stat']:g} {numbers}"
 
 
-def parameter_entry(value: float, error: tuple, unit: str) -> dict:
+def parameter_from_error(value: float, error: tuple, unit: str) -> fit_result.ParameterResult:
     """One parameter from its best value and PyXspec's ``error`` (lower, upper, status).
 
     XSPEC reports a bound whose search failed (status letters 7/8) or was refused (9) as 0:
@@ -175,50 +191,142 @@ def parameter_entry(value: float, error: tuple, unit: str) -> dict:
     flags = str(flags)
     lower = None if flags[LOWER_VOID] == "T" or flags[RSTAT_REFUSED] == "T" else low
     upper = None if flags[UPPER_VOID] == "T" or flags[RSTAT_REFUSED] == "T" else high
-    return json_parameter_entry(value, lower, upper, flags, unit, FLAGS_OK)
+    return fit_result.ParameterResult.from_bounds(value, lower, upper, flags, unit)
 
 
-def _fit_model(xs, spec, name: str, settings: dict) -> dict:
+def _scale_norm(spec, norm) -> None:
+    """Scale the norm so that the predicted rate matches the net rate of the noticed
+    channels (``Spectrum.rate`` = net rate, its error, total rate, model rate)."""
+    net, _, _, predicted = (float(value) for value in spec.rate[:4])
+    value = float(norm.values[0])
+    if net > 0 and predicted > 0 and np.isfinite(net / predicted) and value > 0:
+        norm.values = value * net / predicted
+
+
+def scan_start(xs, spec, component, name: str, settings: dict):
+    """Start the model at the best point of the start scan (shared with the Sherpa fitter):
+    the shape frozen at each grid value, the norm scaled and fitted; (grid, statistics).
+    ``settings['start'][name]`` replaces the scan by its values."""
+    given = settings["start"].get(name)
+    if given:
+        for par, value in given.items():
+            getattr(component, par).values = value
+        return None, None
+    shape_name, grid = start_grid(name)
+    shape, norm = getattr(component, shape_name), component.norm
+    statistics, norms, failure = [], [], None
+    shape.frozen = True
+    try:
+        for value in grid:
+            shape.values = float(value)
+            _scale_norm(spec, norm)
+            try:
+                xs.Fit.perform()
+                statistic = float(xs.Fit.statistic)
+            except Exception as err:  # PyXspec raises plain Exceptions; that point is lost
+                statistic, failure = float("nan"), err
+            statistics.append(statistic)
+            norms.append(float(norm.values[0]))
+    finally:
+        shape.frozen = False
+    if failure is not None and not np.isfinite(statistics).any():
+        raise failure  # no grid point could be fitted: XSPEC's own message is the reason
+    best = best_grid_point(statistics)
+    shape.values = float(grid[best])
+    norm.values = norms[best]
+    return grid, np.array(statistics)
+
+
+def flux_bound(value: float, error: tuple, side: str) -> float | None:
+    """A flux bound (erg/cm^2/s) from PyXspec's ``error`` on lg10Flux (lower, upper,
+    status): None when that search failed (7/8), was refused (9) or stopped at lg10Flux's
+    hard limit (4/5: the flux reaches ~0 or has no upper end)."""
+    low, high, flags = error
+    flags = str(flags)
+    void = (HARD_LOWER, LOWER_VOID) if side == "lower" else (HARD_UPPER, UPPER_VOID)
+    if flags[RSTAT_REFUSED] == "T" or any(flags[position] == "T" for position in void):
+        return None
+    return 10.0 ** float(low if side == "lower" else high)
+
+
+def _profile_fluxes(xs, spec, name: str, best: dict, settings: dict) -> dict:
+    """Per band: calcFlux's value at the best fit and its cflux profile interval."""
+    confidence = float(settings["flux_confidence"])
+    delta = delta_stat_for_confidence(confidence)
+    values = {}
+    for lo, hi in settings["flux_bands_keV"]:
+        xs.AllModels.calcFlux(f"{lo} {hi}")  # the fitted model: its flux is the value
+        values[(lo, hi)] = float(spec.flux[0])  # erg/cm2/s
+    fluxes = {}
+    for (lo, hi), value in values.items():
+        lower = upper = None
+        if value > 0 and np.isfinite(value):
+            model = xs.Model(f"{FLUX_COMPONENT}*{name}")  # replaces the fitted model
+            cflux, component = getattr(model, FLUX_COMPONENT), getattr(model, name)
+            cflux.Emin.values = float(lo)
+            cflux.Emax.values = float(hi)
+            for par, par_value in best.items():
+                getattr(component, par).values = par_value
+            component.norm.frozen = True  # cflux: the flux parameter sets the normalisation
+            cflux.lg10Flux.values = float(np.log10(value))
+            xs.Fit.perform()
+            xs.Fit.error(f"{delta:g} {cflux.lg10Flux.index}")
+            error = cflux.lg10Flux.error
+            lower, upper = flux_bound(value, error, "lower"), flux_bound(value, error, "upper")
+        fluxes[fit_result.band_key(lo, hi)] = fit_result.FluxResult.profile(
+            value, lower, upper, confidence
+        )
+    return fluxes
+
+
+def _draw_fluxes(xs, spec, settings: dict) -> dict:
+    """Per band: calcFlux err (parameter draws from the covariance), as the notebook."""
+    fluxes = {}
+    confidence = settings["flux_confidence"]
+    for lo, hi in settings["flux_bands_keV"]:
+        xs.AllModels.calcFlux(
+            f"{lo} {hi} err {int(settings['flux_samples'])} {settings['flux_confidence']:g}"
+        )
+        value, low, high = spec.flux[:3]  # erg/cm2/s; photon fluxes follow
+        fluxes[fit_result.band_key(lo, hi)] = fit_result.FluxResult.from_bounds(
+            value, low, high, confidence, method="draws"
+        )
+    return fluxes
+
+
+def _fit_model(xs, spec, name: str, settings: dict) -> fit_result.ModelResult:
     model = xs.Model(name)
     component = getattr(model, name)
-    for par, value in settings["start"].get(name, {}).items():
-        getattr(component, par).values = value
+    scan_start(xs, spec, component, name, settings)
     xs.Fit.perform()
     xs.Fit.error(error_command(settings, model.nParameters))
     units = dict(zip(MODELS[name]["parameters"], MODELS[name]["units"], strict=True))
     parameters = {}
     for index in range(1, model.nParameters + 1):
         par = model(index)
-        parameters[par.name] = parameter_entry(par.values[0], par.error, units.get(par.name, ""))
-    fluxes = {}
-    for lo, hi in settings["flux_bands_keV"]:
-        xs.AllModels.calcFlux(
-            f"{lo} {hi} err {int(settings['flux_samples'])} {settings['flux_confidence']:g}"
+        parameters[par.name] = parameter_from_error(
+            par.values[0], par.error, units.get(par.name, "")
         )
-        value, low, high = spec.flux[:3]  # erg/cm2/s; photon fluxes follow
-        fluxes[f"{lo}-{hi}keV"] = {
-            "value": json_number(value),
-            "lower": json_number(low),
-            "upper": json_number(high),
-            "err-": json_number(value - low),
-            "err+": json_number(high - value),
-            "confidence": float(settings["flux_confidence"]),
-            "unit": "erg/cm2/s",
-        }
-    return {
-        "status": "ok",
-        "reason": "",
-        "statistic": json_number(xs.Fit.statistic),
-        "dof": int(xs.Fit.dof),
-        "nfev": None,  # PyXspec does not report the number of evaluations
-        "parameters": parameters,
-        "fluxes": fluxes,
-        "plot": _plot(xs, with_model=True),
-    }
+    statistic, dof = xs.Fit.statistic, xs.Fit.dof  # before any flux model replaces this one
+    plot = _plot(xs, with_model=True)
+    if settings["flux_method"] == "profile":
+        best = {par: float(getattr(component, par).values[0]) for par in MODELS[name]["parameters"]}
+        fluxes = _profile_fluxes(xs, spec, name, best, settings)
+    else:
+        fluxes = _draw_fluxes(xs, spec, settings)
+    return fit_result.ModelResult.ok(
+        statistic=statistic,
+        dof=dof,
+        nfev=None,  # PyXspec does not report the number of evaluations
+        parameters=parameters,
+        fluxes=fluxes,
+        plot=plot,
+    )
 
 
 def fit_source(spectrum, background, rmf, arf, settings, source_id: str) -> dict:
-    """Fit each configured model to one source with XSPEC; a JSON-ready dict of results.
+    """Fit each configured model to one source with XSPEC; the JSON-ready dict of its
+    fit_result.FitResult.
 
     ``spectrum`` is the grouped source spectrum, ``background`` its background, ``rmf`` the
     redistribution matrix and ``arf`` the effective area. A model that cannot be fitted gets
@@ -234,49 +342,44 @@ def fit_source(spectrum, background, rmf, arf, settings, source_id: str) -> dict
         spec = _load(xs, spectrum, background, rmf, arf, settings)
         noticed = [int(group) for group in spec.noticed]  # 1-based group numbers
         lo, hi = settings["energy_range_keV"]
-        result = {
-            "id_name": source_id,
-            "fitter": "xspec",
-            "fitter_version": str(xs.Xset.version[1]),
-            "statistic": STATISTIC,
-            "energy_range_keV": [float(lo), float(hi)],
-            "error_delta_stat": float(settings["error_delta_stat"]),
-            "counts": {
-                "source": source["counts"],
-                "background": bkg["counts"],
-                "backscal_ratio": source["backscal"] / bkg["backscal"],
-            },
-            "exposure_s": json_number(source["exposure"]),
-            "noticed_groups": len(noticed),
-            "noticed_channels": int(sum(source["widths"][group - 1] for group in noticed)),
-            "models": {},
-        }
+        result = fit_result.FitResult(
+            id_name=source_id,
+            fitter="xspec",
+            fitter_version=str(xs.Xset.version[1]),
+            statistic=STATISTIC,
+            energy_range_keV=(float(lo), float(hi)),
+            error_delta_stat=float(settings["error_delta_stat"]),
+            counts=fit_result.CountsResult(
+                source=source["counts"],
+                background=bkg["counts"],
+                backscal_ratio=source["backscal"] / bkg["backscal"],
+            ),
+            exposure_s=fit_result.json_number(source["exposure"]),
+            noticed_groups=len(noticed),
+            noticed_channels=int(sum(source["widths"][group - 1] for group in noticed)),
+            models={},
+        )
+        models = {}
         needed = settings["min_noticed_channels"]
         if len(noticed) <= needed:
             reason = (
                 f"{len(noticed)} group(s) with QUALITY 0 noticed in {lo}-{hi} keV; "
                 f"a fit needs more than {needed}"
             )
-            plot = _plot(xs, with_model=False) if noticed else _empty_plot()
+            plot = _plot(xs, with_model=False) if noticed else fit_result.PlotData.from_arrays([], [], [], [])
             for name in settings["models"]:
-                result["models"][name] = unfitted_model(name, "not_fitted", reason, plot)
-            return result
+                models[name] = fit_result.ModelResult.unfitted(name, "not_fitted", reason, plot)
+            return result.replace(models=models).to_json()
         data_plot = _plot(xs, with_model=False)
         for name in settings["models"]:
             try:
-                result["models"][name] = _fit_model(xs, spec, name, settings)
-            except (
-                Exception
-            ) as err:  # PyXspec raises plain Exceptions; one model must not stop the rest
+                models[name] = _fit_model(xs, spec, name, settings)
+            except Exception as err:  # PyXspec raises plain Exceptions; one must not stop the rest
                 message = f"{type(err).__name__}: {err}"
-                result["models"][name] = unfitted_model(name, "failed", message, data_plot)
+                models[name] = fit_result.ModelResult.unfitted(name, "failed", message, data_plot)
             finally:
                 xs.AllModels.clear()
-        return result
+        return result.replace(models=models).to_json()
     finally:
         xs.AllData.clear()
         xs.AllModels.clear()
-
-
-def _empty_plot() -> dict:
-    return {"x": [], "xerr": [], "y": [], "yerr": [], "model": None}

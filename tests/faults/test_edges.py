@@ -2,12 +2,13 @@
 
 import pandas as pd
 import pytest
-from conftest import write_events
 
-from rassflow.archive import read_events
-from rassflow.catalog import CatalogError, clean_id, crossmatch, prepare_sample
-from rassflow.regions import source_regions
-from rassflow.spectra import extract_spectrum
+from rassflow.archive.skyfield import read_events
+from rassflow.catalog.crossmatch import crossmatch
+from rassflow.catalog.sample import CatalogError, clean_id, prepare_sample
+from rassflow.products.regions import source_regions
+from rassflow.products.spectra import extract_spectrum
+from tests.support.fits import write_events
 
 PROV = {"backend": "native", "tool": "test", "config_hash": "0"}
 

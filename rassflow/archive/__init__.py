@@ -1,0 +1,1 @@
+"""RASS skyfields: the archive tree, downloads, event lists and exposure maps."""

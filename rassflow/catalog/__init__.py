@@ -1,0 +1,1 @@
+"""The sample: catalog files and VizieR, and the cross-match with 2RXS."""

@@ -1,0 +1,387 @@
+"""The analysis of one source, stage by stage: regions, spectra, ARF, grouped spectrum, fit.
+
+This is the one per-source chain. A per-source job runs one stage for one source; a
+per-skyfield batch runs every stage for each source of a skyfield in a loop, reading the
+skyfield's files once. Either way a stage reads the same input files, writes the same
+output files and goes through :func:`rassflow.status.run_stage`, so a failed source has the
+same failure reason, and every product the same bytes, whichever granularity ran it.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from dataclasses import dataclass
+
+from rassflow.config import runtime
+from rassflow.status import run_stage
+
+log = logging.getLogger(__name__)
+
+PRODUCT_STAGES = ("make_regions", "extract_spectra", "make_arf", "group_spectrum")
+MEASURE_STAGES = ("fit_spectrum", "measure_photometry")
+STAGES = (*PRODUCT_STAGES, *MEASURE_STAGES)
+REGION_KEYS = ("src", "bkg", "src_phys", "bkg_phys")
+# what each stage writes, by the keys of Source.paths (the per-source file names)
+STAGE_OUTPUTS = {
+    "make_regions": REGION_KEYS,
+    "extract_spectra": ("spectrum", "background"),
+    "make_arf": ("arf",),
+    "group_spectrum": ("grouped",),
+    "fit_spectrum": ("fit",),
+    "measure_photometry": ("photometry",),
+}
+
+
+def stage_settings(config: dict) -> dict:
+    """Settings of each stage from the validated config (tools resolved), the same for
+    per-source and batched jobs, so that both make the same bytes."""
+    from rassflow.config import provenance, section_hash
+
+    backend = config["tools"]["products"]
+    grouping = {"grouping": config["grouping"], "range": config["fit"]["energy_range_keV"]}
+    return {
+        "make_regions": config["regions"],
+        "extract_spectra": {
+            "backend": backend,
+            "wmap_binning": config["spectra"]["wmap_binning"],
+            "provenance": provenance(config, "rassflow.products.spectra", "regions", "spectra"),
+        },
+        "make_arf": {
+            "backend": backend,
+            "method": config["responses"]["arf_method"],
+            "psf_correction": config["responses"]["psf_correction"],
+            "regions": config["regions"],
+            "provenance": provenance(
+                config, "rassflow.products.responses", "responses", "caldb", "regions"
+            ),
+        },
+        "group_spectrum": {
+            "backend": backend,
+            "min_counts": config["grouping"]["min_counts"],
+            # channels outside the fit's noticed range are bad before grouping (or None)
+            "energy_range_keV": (
+                config["fit"]["energy_range_keV"] if config["grouping"]["within_fit_range"] else None
+            ),
+            # what a grouped spectrum depends on: the grouping section and the noticed range
+            "provenance": {
+                **provenance(config, "rassflow.products.grouping"),
+                "config_hash": section_hash(grouping, "grouping", "range"),
+            },
+        },
+        "fit_spectrum": {
+            "fit": config["fit"],
+            "backend": backend,
+            "fitter": config["tools"]["fitter"],
+        },
+        "measure_photometry": {
+            "photometry": config["photometry"],
+            "bands_keV": config["fit"]["flux_bands_keV"],
+        },
+    }
+
+
+@dataclass(frozen=True)
+class Source:
+    """One source: its id, region centre (deg), the paths of its products by key, and the
+    (ra, dec) of the other catalogued 2RXS sources near it."""
+
+    id_name: str
+    ra: float
+    dec: float
+    paths: dict
+    neighbours: tuple = ()
+
+
+@dataclass(frozen=True)
+class Responses:
+    """The PSPC-C RMF and SPECRESP file from the CALDB, shared by every source."""
+
+    rmf: str
+    specresp: str
+
+
+class Skyfield:
+    """A skyfield's event list and exposure map, each read at most once."""
+
+    def __init__(self, events_path, expmap_path):
+        self.events_path, self.expmap_path = str(events_path), str(expmap_path)
+
+    @functools.cached_property
+    def events(self):
+        from rassflow.archive.skyfield import read_events
+
+        return read_events(self.events_path)
+
+    @functools.cached_property
+    def geometry(self):
+        """The event file's headers (sky WCS, TLMIN/TLMAX); the events if already read."""
+        from rassflow.archive.skyfield import read_events
+
+        if "events" in self.__dict__:
+            return self.events
+        return read_events(self.events_path, geometry_only=True)
+
+    def exposure_at(self, source: Source) -> float:
+        from rassflow.archive.skyfield import ArchiveError, exposure_at
+        from rassflow.products.spectra import SpectrumError
+
+        try:
+            return exposure_at(self.expmap_path, source.ra, source.dec)
+        except (OSError, ArchiveError) as exc:
+            raise SpectrumError(
+                f"source {source.id_name}: cannot read exposure map {self.expmap_path}: {exc}"
+            ) from exc
+
+
+def stage_inputs(stage: str, skyfield: Skyfield | None, source: Source, responses: Responses):
+    """The files a stage reads, in the order their failure markers are looked for."""
+    paths = source.paths
+    return {
+        "make_regions": lambda: [skyfield.events_path],
+        "extract_spectra": lambda: [
+            skyfield.events_path,
+            skyfield.expmap_path,
+            paths["src_phys"],
+            paths["bkg_phys"],
+        ],
+        "make_arf": lambda: [
+            paths["spectrum"],
+            paths["background"],
+            responses.rmf,
+            responses.specresp,
+        ],
+        "group_spectrum": lambda: [
+            paths["spectrum"],
+            paths["background"],
+            paths["arf"],
+            responses.rmf,
+        ],
+        "fit_spectrum": lambda: [paths["grouped"], paths["background"], responses.rmf, paths["arf"]],
+        "measure_photometry": lambda: [
+            paths["spectrum"],
+            paths["background"],
+            responses.rmf,
+            responses.specresp,
+            paths["arf"],
+        ],
+    }[stage]()
+
+
+# --- the stages ---------------------------------------------------------------------------
+
+
+def make_regions(skyfield: Skyfield, source: Source, settings: dict, responses=None) -> None:
+    """Source circle and background annulus as DS9 files (fk5 and physical sky pixels).
+
+    ``settings``: the ``regions`` config section."""
+    from rassflow.products.regions import source_regions, write_region_files
+
+    geometry = skyfield.geometry
+    regions = source_regions(
+        geometry.wcs(),
+        source.ra,
+        source.dec,
+        settings["source_radius_arcmin"],
+        settings["background_inner_factor"],
+        settings["background_outer_factor"],
+        geometry.pixel_scale_deg,
+        neighbours=source.neighbours,
+        exclusion_radius_arcmin=settings["exclusion_radius_arcmin"],
+    )
+    write_region_files(
+        regions,
+        source.ra,
+        source.dec,
+        settings["source_radius_arcmin"],
+        settings["background_inner_factor"],
+        settings["background_outer_factor"],
+        {key: source.paths[key] for key in REGION_KEYS},
+        wcs=geometry.wcs(),
+    )
+
+
+def extract_spectra(skyfield: Skyfield, source: Source, settings: dict, responses=None) -> None:
+    """Source and background spectra from the physical region files (WMAP primary, EXPOSURE
+    from the exposure map at the region centre).
+
+    ``settings``: ``backend``, ``wmap_binning``, ``provenance``."""
+    paths = source.paths
+    if settings["backend"] == "native":
+        from rassflow.files import write_fits
+        from rassflow.products.regions import read_physical_regions
+        from rassflow.products.spectra import extract_spectrum
+
+        regions = read_physical_regions(paths["src_phys"], paths["bkg_phys"])
+        exposure = skyfield.exposure_at(source)
+        for which, key in (("src", "spectrum"), ("bkg", "background")):
+            spectrum = extract_spectrum(
+                skyfield.events,
+                regions,
+                which,
+                settings["wmap_binning"],
+                exposure,
+                source.id_name,
+                settings["provenance"],
+            )
+            write_fits(spectrum, paths[key])
+        return
+    from rassflow.backends import check_product_backend, heasoft
+
+    check_product_backend(settings["backend"])
+    for region, key in (("src_phys", "spectrum"), ("bkg_phys", "background")):
+        heasoft.extract_spectrum(
+            skyfield.events_path,
+            paths[region],
+            paths[key],
+            settings["wmap_binning"],
+            skyfield.expmap_path,
+            source.ra,
+            source.dec,
+            chatter=runtime("tools.chatter", 0),
+            config_hash=settings["provenance"]["config_hash"],
+        )
+
+
+def make_arf(skyfield, source: Source, settings: dict, responses: Responses) -> None:
+    """The ARF of the source spectrum, aperture-corrected for the survey PSF unless
+    ``psf_correction`` is false. ``settings``: ``backend``, ``method``, ``psf_correction``,
+    ``regions`` (the config section), ``provenance``."""
+    from rassflow.products.responses import apply_psf_correction
+    from rassflow.products.tools import make_arf as make
+
+    paths = source.paths
+    make(
+        settings["backend"],
+        paths["spectrum"],
+        responses.rmf,
+        responses.specresp,
+        paths["arf"],
+        settings["method"],
+        settings["provenance"],
+        chatter=runtime("tools.chatter", 0),
+    )
+    if settings["psf_correction"]:
+        apply_psf_correction(
+            paths["arf"], paths["spectrum"], paths["background"], settings["regions"]
+        )
+
+
+def group_spectrum(skyfield, source: Source, settings: dict, responses: Responses) -> None:
+    """The grouped spectrum that links RMF, ARF and background. ``settings``: ``backend``,
+    ``min_counts``, ``energy_range_keV`` (channels outside it are bad before grouping; None =
+    group the whole spectrum, as the notebook's ftgrouppha), ``provenance``."""
+    from rassflow.products.tools import group_spectrum as group
+
+    paths = source.paths
+    group(
+        settings["backend"],
+        paths["spectrum"],
+        paths["grouped"],
+        settings["min_counts"],
+        responses.rmf,
+        paths["arf"],
+        paths["background"],
+        settings["provenance"],
+        chatter=runtime("tools.chatter", 0),
+        energy_range_keV=settings["energy_range_keV"],
+    )
+
+
+def fit_spectrum(skyfield, source: Source, settings: dict, responses: Responses) -> None:
+    """Fit every configured model and write the fit JSON. ``settings``: ``fit`` (the config
+    section), ``backend`` (of the products) and ``fitter``."""
+    from rassflow.fitting import fit_and_write
+
+    paths = source.paths
+    fit_and_write(
+        paths["grouped"],
+        paths["background"],
+        responses.rmf,
+        paths["arf"],
+        dict(settings["fit"]),
+        source.id_name,
+        paths["fit"],
+        backend=settings["backend"],
+        fitter=settings["fitter"],
+    )
+
+
+def measure_photometry(skyfield, source: Source, settings: dict, responses: Responses) -> None:
+    """Forced aperture photometry of the source (rassflow.photometry.aperture), as JSON.
+    ``settings``: ``photometry`` (the config section) and ``bands_keV`` (the flux bands)."""
+    from rassflow.files import write_json
+    from rassflow.photometry.aperture import measure
+
+    paths = source.paths
+    result = measure(
+        paths["spectrum"],
+        paths["background"],
+        responses.rmf,
+        responses.specresp,
+        paths["arf"],
+        settings["photometry"],
+        settings["bands_keV"],
+        source.id_name,
+    )
+    write_json(result, paths["photometry"])
+
+
+STAGE_FUNCTIONS = {
+    "make_regions": make_regions,
+    "extract_spectra": extract_spectra,
+    "make_arf": make_arf,
+    "group_spectrum": group_spectrum,
+    "fit_spectrum": fit_spectrum,
+    "measure_photometry": measure_photometry,
+}
+
+
+def run(stage: str, skyfield, source: Source, settings: dict, responses=None) -> str | None:
+    """Run one stage for one source; None, or the reason it failed (then its outputs are
+    failure markers, or for the fit a fit JSON with status failed)."""
+    on_failure = None
+    if stage == "fit_spectrum":
+        from rassflow.files import write_json
+        from rassflow.fitting.result import failed_fit
+
+        def on_failure(reason):
+            write_json(
+                failed_fit(
+                    source.id_name,
+                    settings["fit"]["models"],
+                    reason,
+                    settings["backend"],
+                    settings["fitter"],
+                ),
+                source.paths["fit"],
+            )
+
+    return run_stage(
+        stage,
+        stage_inputs(stage, skyfield, source, responses),
+        [source.paths[key] for key in STAGE_OUTPUTS[stage]],
+        lambda: STAGE_FUNCTIONS[stage](skyfield, source, settings, responses),
+        source.id_name,
+        on_failure,
+    )
+
+
+def run_job(job, stage: str) -> str | None:
+    """Run one stage for the one source of a per-source Snakemake job.
+
+    The rule names its files by the keys of Source.paths (``events``, ``expmap``, ``rmf``
+    and ``specresp`` for the shared inputs) and passes ``params.centre`` and
+    ``params.settings``."""
+    files = {**dict(job.input.items()), **dict(job.output.items())}
+    skyfield = None
+    if "events" in files:
+        skyfield = Skyfield(files["events"], files.get("expmap", ""))
+    responses = None
+    if "rmf" in files:
+        responses = Responses(files["rmf"], files.get("specresp", ""))
+    params = dict(job.params.items())
+    ra, dec = params.get("centre", (None, None))  # for regions and spectra
+    neighbours = tuple(map(tuple, params.get("neighbours", ())))
+    source = Source(job.wildcards.src, ra, dec, files, neighbours)
+    return run(stage, skyfield, source, job.params.settings, responses)

@@ -1,0 +1,1 @@
+"""Forced aperture photometry: Bayesian count rates, upper limits, hardness ratios, fluxes."""

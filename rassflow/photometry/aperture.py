@@ -1,0 +1,402 @@
+"""Forced aperture photometry of one sample member from its source and background spectra.
+
+Every covered member, detected by 2RXS or not, gets the same measurement from the spectra that
+:mod:`rassflow.products.spectra` extracts (a source circle and a cleaned background annulus):
+
+- counts in the 2RXS broad band, PI 11-235 = 0.1-2.4 keV (Boller et al. 2016, A&A 588, A103,
+  sec. 2.4; :data:`rassflow.pspc.BROAD_BAND`): ``N`` in the source circle, ``N_bkg`` in the
+  background region, and the background expected in the circle ``B = N_bkg * BACKSCAL_src /
+  BACKSCAL_bkg`` (OGIP/92-007 BACKSCAL scaling), taken as known;
+- the net source counts with the posterior of Kraft, Burrows & Nousek (1991, ApJ 374, 344;
+  "KBN"): uniform prior on the source counts, ``p(s | N, B) ∝ (s + B)^N e^-(s+B)`` (KBN
+  eq. 7), point estimate the posterior mode ``max(N - B, 0)``, the shortest (equal-density)
+  interval of KBN eq. 9 at ``confidence`` and the one-sided upper limit at
+  ``upper_limit_confidence`` (:mod:`rassflow.photometry.bayes`). For B = 0 the upper limit is
+  Gehrels' (1986, ApJ 303, 336, eq. 9 / Table 1) Poisson upper limit, and for N = 0 it is
+  ``-ln(1 - CL)`` whatever B is;
+- the rate ``counts / (EXPOSURE * eef)``. EXPOSURE is the exposure map at the source, which for
+  RASS already carries the scan's vignetting (fact sheet §11), so the on-axis area is the
+  right effective area. ``eef`` is the fraction of a source's broad-band counts that the
+  extraction keeps: the counts the ECF model predicts with the source's ARF over the counts it
+  predicts with the on-axis area of the SPECRESP file (both folded through the RMF, OGIP
+  CAL/GEN/92-002). When the ARF carries the survey-PSF correction
+  (:func:`rassflow.products.responses.apply_psf_correction`, ``PSFCORR = T``: the encircled
+  fraction of the circle minus the BACKSCAL-scaled fraction in the annulus, survey PSF of
+  Boese 2000, A&AS 141, 507) this is that correction averaged over the model spectrum; for an
+  uncorrected on-axis ARF it is 1. The ratio is taken whatever the ARF is, so a pcarf ARF
+  (its own off-axis weighting) makes ``eef`` include that weighting too;
+- the detection probability ``P(X >= N | B)`` (background-only Poisson p-value), its
+  one-sided Gaussian-equivalent significance and ``detected`` at ``detection_sigma``;
+- 2RXS hardness ratios HR1 = (B - A) / (B + A), HR2 = (D - C) / (D + C) with A = PI 11-41,
+  B = PI 52-201, C = PI 52-90, D = PI 91-201 (Boller et al. 2016) from each band's source and
+  scaled background counts: posterior median and equal-tail interval of the Bayesian ratio
+  (Park et al. 2006, ApJ 652, 610, with KBN's known-background posterior per band;
+  :mod:`rassflow.photometry.hardness`);
+- energy conversion factors (erg cm^-2 per count): the energy flux of the ECF model in each
+  flux band over its broad-band count rate folded through the on-axis area and the RMF
+  (:func:`rassflow.photometry.conversion.ecf`), i.e. per unit PSF-corrected broad-band rate.
+  Fluxes, their interval and the flux upper limit are the rates times the ECF. eRASS1's
+  upper-limit server converts with a power law of photon index 2 (Tubin-Arenas et al. 2024);
+  for coronae Schmitt, Fleming & Giampapa (1995, ApJ 450, 392) give ECF = (5.30 HR1 + 8.31)
+  1e-12 in 0.1-2.4 keV, which the folded thermal models reproduce to ~3-16 % (fact sheet §11).
+
+Confidence levels come in percent (the config); ``bayes`` takes fractions. Numbers that are
+undefined are None in the result (JSON null): every rate, flux and ECF when the model gives no
+counts with the source's ARF (``eef`` = 0); ``detection_sigma`` when the p-value is 0 (no
+background and at least one count: infinitely significant, ``detected`` is true) or 1 (no
+counts: ``detected`` is false).
+
+The RMF, the on-axis area on its energy grid and the ECF model's folded rates are read once per
+(rmf, specresp) path (and file modification time) and kept; a call then costs the three small
+FITS reads and the two hardness-ratio quadratures, about 10-20 ms.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from pathlib import Path
+
+import numpy as np
+from astropy.io import fits
+
+from rassflow.files import spectrum_index
+from rassflow.fitting.models import MODELS, photon_flux
+from rassflow.photometry import bayes
+from rassflow.photometry.conversion import energy_flux, fold_rate, read_response
+from rassflow.photometry.hardness import hardness_ratio
+from rassflow.pspc import BROAD_BAND, HR_BANDS
+
+__all__ = ["DEFAULTS", "band_label", "clear_cache", "measure", "result_keys"]
+
+DEFAULTS = {
+    "confidence": 68.27,
+    "detection_sigma": 3.0,
+    "upper_limit_confidence": 99.73,
+    "ecf_model": {"model": "powerlaw", "shape": 2.0},
+}
+"""The schema defaults of the ``photometry`` config section, used for missing keys."""
+
+HARDNESS_RATIOS = {"hr1": ("A", "B"), "hr2": ("C", "D")}
+"""(soft, hard) 2RXS bands of each hardness ratio (hard - soft) / (hard + soft)."""
+
+
+def band_label(lo: float, hi: float) -> str:
+    """'0.5-2.0keV' for (0.5, 2): the band part of the flux keys (as the results table)."""
+    return f"{float(lo)!r}-{float(hi)!r}keV"
+
+
+def result_keys(bands_keV) -> list[str]:
+    """Every key of a :func:`measure` result, in a fixed order."""
+    keys = [
+        "id_name",
+        "counts_src",
+        "counts_bkg",
+        "backscal_src",
+        "backscal_bkg",
+        "backscal_ratio",
+        "bkg_expected",
+        "exposure_s",
+        "eef",
+        "psf_corrected",
+        "arf_method",
+        "net_counts",
+        "net_counts_mode",
+        "net_counts_lo",
+        "net_counts_hi",
+        "counts_ul",
+        "net_rate",
+        "net_rate_lo",
+        "net_rate_hi",
+        "rate_ul",
+        "detection_probability",
+        "detection_sigma",
+        "detected",
+    ]
+    for band in HR_BANDS:
+        keys += [f"counts_src_{band}", f"counts_bkg_{band}"]
+    for name in HARDNESS_RATIOS:
+        keys += [name, f"{name}_lo", f"{name}_hi"]
+    for lo, hi in bands_keV:
+        label = band_label(lo, hi)
+        keys += [
+            f"ecf_{label}",
+            f"flux_{label}",
+            f"flux_{label}_lo",
+            f"flux_{label}_hi",
+            f"flux_ul_{label}",
+        ]
+    keys += [
+        "broad_band_pi",
+        "bands_keV",
+        "confidence",
+        "upper_limit_confidence",
+        "detection_threshold_sigma",
+        "ecf_model",
+        "ecf_shape",
+    ]
+    return keys
+
+
+# ---------------------------------------------------------------------------------------------
+# file readers
+# ---------------------------------------------------------------------------------------------
+
+
+def _file_key(path) -> tuple[str, int, int]:
+    """(resolved path, mtime_ns, size): the cache key of a calibration file."""
+    path = Path(path).resolve()
+    info = path.stat()
+    return str(path), info.st_mtime_ns, info.st_size
+
+
+def _read_spectrum(path):
+    """(channels, counts, EXPOSURE s, BACKSCAL) of an OGIP type I spectrum (OGIP/92-007)."""
+    with fits.open(path) as hdul:
+        hdu = hdul[spectrum_index(hdul, path)]
+        names = [name.upper() for name in hdu.columns.names]
+        if "COUNTS" not in names:
+            raise ValueError(f"{path}: the SPECTRUM extension has no COUNTS column")
+        channels = np.asarray(hdu.data["CHANNEL"], dtype=int)
+        counts = np.asarray(hdu.data["COUNTS"], dtype=float)
+        header = hdu.header
+        exposure = float(header.get("EXPOSURE", hdul[0].header.get("EXPOSURE", math.nan)))
+        backscal = float(header.get("BACKSCAL", 1.0))
+    if np.any(counts < 0) or np.any(counts != np.floor(counts)):
+        raise ValueError(f"{path}: COUNTS must be non-negative whole numbers")
+    return channels, counts, exposure, backscal
+
+
+def _band_sum(channels, counts, pi_range) -> int:
+    lo, hi = pi_range
+    return int(counts[(channels >= lo) & (channels <= hi)].sum())
+
+
+def _read_arf(path):
+    """(ENERG_LO, ENERG_HI, SPECRESP cm^2, PSFCORR, ARFMETH) of an OGIP ARF."""
+    with fits.open(path) as hdul:
+        if "SPECRESP" not in hdul:
+            raise ValueError(f"{path}: no SPECRESP extension")
+        hdu = hdul["SPECRESP"]
+        lo = np.asarray(hdu.data["ENERG_LO"], dtype=float)
+        hi = np.asarray(hdu.data["ENERG_HI"], dtype=float)
+        area = np.asarray(hdu.data["SPECRESP"], dtype=float)
+        corrected = bool(hdu.header.get("PSFCORR", False))
+        method = hdu.header.get("ARFMETH")
+    return lo, hi, area, corrected, (None if method is None else str(method))
+
+
+@functools.lru_cache(maxsize=16)
+def _calibration(rmf_key, specresp_key):
+    """The RMF as a dense response and the SPECRESP file's on-axis area (theta index 0) on the
+    RMF's energy grid, interpolated from bin midpoints as the ARFs are
+    (:func:`rassflow.products.responses.make_arf`; zero outside the calibrated range)."""
+    from rassflow.products.responses import read_specresp
+
+    response = read_response(rmf_key[0])
+    crf_mid, _theta, area = read_specresp(specresp_key[0])
+    mid = 0.5 * (response.energ_lo + response.energ_hi)
+    onaxis = np.interp(mid, crf_mid, area[0], left=0.0, right=0.0)
+    return response, onaxis
+
+
+def _model(model: str, shape: float):
+    if model not in MODELS:
+        raise ValueError(f"unknown ECF model {model!r}; known models: {', '.join(MODELS)}")
+    return functools.partial(photon_flux, model, (float(shape), 1.0))
+
+
+@functools.lru_cache(maxsize=64)
+def _onaxis_conversion(rmf_key, specresp_key, model: str, shape: float, bands: tuple):
+    """(on-axis broad-band rate of the unit-norm model, ECF of each band or None)."""
+    response, onaxis = _calibration(rmf_key, specresp_key)
+    flux = _model(model, shape)
+    rate = fold_rate(
+        flux, response.energ_lo, response.energ_hi, onaxis, response.matrix,
+        response.channels, BROAD_BAND,
+    )  # fmt: skip
+    ecfs = tuple(
+        energy_flux(flux, lo, hi) / rate if rate > 0 else None for lo, hi in bands
+    )
+    return rate, ecfs
+
+
+# ---------------------------------------------------------------------------------------------
+# the measurement
+# ---------------------------------------------------------------------------------------------
+
+
+def _finite(value):
+    """A JSON number: Python float, None for NaN/inf/None."""
+    if value is None:
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def _scaled(value, factor):
+    return None if value is None or factor is None else _finite(value * factor)
+
+
+def _settings(settings: dict) -> tuple[float, float, float, str, float]:
+    merged = {**DEFAULTS, **(settings or {})}
+    ecf_model = {**DEFAULTS["ecf_model"], **(merged.get("ecf_model") or {})}
+    confidence = float(merged["confidence"])
+    ul_confidence = float(merged["upper_limit_confidence"])
+    for name, value in (("confidence", confidence), ("upper_limit_confidence", ul_confidence)):
+        if not 0.0 < value < 100.0:
+            raise ValueError(f"photometry.{name} must be in (0, 100) %, got {value!r}")
+    return (
+        confidence,
+        ul_confidence,
+        float(merged["detection_sigma"]),
+        str(ecf_model["model"]),
+        float(ecf_model["shape"]),
+    )
+
+
+def measure(spectrum, background, rmf, specresp, arf, settings: dict, bands_keV,
+            source_id) -> dict:
+    """Forced aperture photometry of one member (see the module docstring for the method).
+
+    Parameters
+    ----------
+    spectrum, background : path
+        OGIP spectra of the source circle and the background region (SPECTRUM extension with
+        CHANNEL and COUNTS, EXPOSURE in s and BACKSCAL in its header).
+    rmf : path
+        The redistribution matrix (MATRIX + EBOUNDS, no effective area).
+    specresp : path
+        The SPECRESP calibration file (area x vignetting against off-axis angle; the on-axis
+        area, theta index 0, is the reference area).
+    arf : path
+        The source's ARF on the RMF's energy grid (PSFCORR = T when it carries the survey-PSF
+        correction).
+    settings : dict
+        The ``photometry`` config section: ``confidence`` (%), ``detection_sigma``,
+        ``upper_limit_confidence`` (%), ``ecf_model`` {``model``, ``shape``}; missing keys take
+        the schema defaults (:data:`DEFAULTS`).
+    bands_keV : sequence of (lo, hi)
+        Flux bands (keV), e.g. ``fit.flux_bands_keV``.
+    source_id : str
+        The member's id_name, recorded as ``id_name``.
+
+    Returns
+    -------
+    dict
+        JSON-ready (floats, ints, bools, strings, lists, None), keys :func:`result_keys`.
+        Counts are broad-band (PI 11-235) unless the key names a 2RXS band (A-D).
+    """
+    confidence, ul_confidence, threshold, model, shape = _settings(settings)
+    bands = tuple((float(lo), float(hi)) for lo, hi in bands_keV)
+    for lo, hi in bands:
+        if not 0.0 < lo < hi:
+            raise ValueError(f"flux band ({lo}, {hi}) keV: need 0 < lo < hi")
+
+    channels, counts, exposure, src_backscal = _read_spectrum(spectrum)
+    bkg_channels, bkg_counts, _, bkg_backscal = _read_spectrum(background)
+    if not (math.isfinite(exposure) and exposure > 0):
+        raise ValueError(f"{spectrum}: EXPOSURE {exposure} s is not positive")
+    if not (src_backscal > 0 and bkg_backscal > 0):
+        raise ValueError(
+            f"{spectrum}, {background}: BACKSCAL {src_backscal}, {bkg_backscal} must be positive"
+        )
+    ratio = src_backscal / bkg_backscal
+
+    n = _band_sum(channels, counts, BROAD_BAND)
+    n_bkg = _band_sum(bkg_channels, bkg_counts, BROAD_BAND)
+    b = n_bkg * ratio
+
+    # eef: counts predicted with the source's ARF / with the on-axis area (same model, RMF)
+    rmf_key, specresp_key = _file_key(rmf), _file_key(specresp)
+    response, _ = _calibration(rmf_key, specresp_key)
+    onaxis_rate, ecfs = _onaxis_conversion(rmf_key, specresp_key, model, shape, bands)
+    a_lo, a_hi, area, psf_corrected, arf_method = _read_arf(arf)
+    if a_lo.shape != response.energ_lo.shape or not (
+        np.allclose(a_lo, response.energ_lo, rtol=1e-5)
+        and np.allclose(a_hi, response.energ_hi, rtol=1e-5)
+    ):
+        raise ValueError(f"{arf}: ARF energy grid differs from the RMF's ({rmf})")
+    arf_rate = fold_rate(
+        _model(model, shape), response.energ_lo, response.energ_hi, area, response.matrix,
+        response.channels, BROAD_BAND,
+    )  # fmt: skip
+    eef = arf_rate / onaxis_rate if onaxis_rate > 0 else math.nan
+    # counts -> PSF-corrected on-axis-equivalent rate (ct/s); None when undefined
+    to_rate = 1.0 / (exposure * eef) if math.isfinite(eef) and eef > 0 else None
+
+    # KBN (1991): posterior mode, shortest interval (eq. 9), one-sided upper limit
+    mode = bayes.posterior_mode(n, b)
+    s_lo, s_hi = bayes.credible_interval(n, b, confidence / 100.0)
+    s_ul = bayes.upper_limit(n, b, ul_confidence / 100.0)
+    p_value = bayes.detection_probability(n, b)
+    sigma = bayes.detection_sigma(p_value)
+    detected = bool(bayes.is_detected(n, b, threshold))
+
+    result = {
+        "id_name": str(source_id),
+        "counts_src": n,
+        "counts_bkg": n_bkg,
+        "backscal_src": src_backscal,
+        "backscal_bkg": bkg_backscal,
+        "backscal_ratio": ratio,
+        "bkg_expected": b,
+        "exposure_s": exposure,
+        "eef": _finite(eef),
+        "psf_corrected": psf_corrected,
+        "arf_method": arf_method,
+        "net_counts": n - b,
+        "net_counts_mode": mode,
+        "net_counts_lo": s_lo,
+        "net_counts_hi": s_hi,
+        "counts_ul": s_ul,
+        "net_rate": _scaled(mode, to_rate),
+        "net_rate_lo": _scaled(s_lo, to_rate),
+        "net_rate_hi": _scaled(s_hi, to_rate),
+        "rate_ul": _scaled(s_ul, to_rate),
+        "detection_probability": p_value,
+        "detection_sigma": _finite(sigma),
+        "detected": detected,
+    }
+
+    # 2RXS hardness ratios, Bayesian per band (Park et al. 2006 with KBN's posterior)
+    band_counts = {}
+    for band, pi_range in HR_BANDS.items():
+        n_band = _band_sum(channels, counts, pi_range)
+        n_bkg_band = _band_sum(bkg_channels, bkg_counts, pi_range)
+        band_counts[band] = (n_band, n_bkg_band * ratio)
+        result[f"counts_src_{band}"] = n_band
+        result[f"counts_bkg_{band}"] = n_bkg_band
+    for name, (soft, hard) in HARDNESS_RATIOS.items():
+        hr, lo, hi = hardness_ratio(*band_counts[soft], *band_counts[hard], confidence / 100.0)
+        result[name], result[f"{name}_lo"], result[f"{name}_hi"] = hr, lo, hi
+
+    # fluxes: rate x ECF (energy flux per unit PSF-corrected on-axis broad-band rate)
+    for (lo, hi), factor in zip(bands, ecfs, strict=True):
+        label = band_label(lo, hi)
+        result[f"ecf_{label}"] = _finite(factor)
+        result[f"flux_{label}"] = _scaled(result["net_rate"], factor)
+        result[f"flux_{label}_lo"] = _scaled(result["net_rate_lo"], factor)
+        result[f"flux_{label}_hi"] = _scaled(result["net_rate_hi"], factor)
+        result[f"flux_ul_{label}"] = _scaled(result["rate_ul"], factor)
+
+    result.update(
+        broad_band_pi=list(BROAD_BAND),
+        bands_keV=[list(band) for band in bands],
+        confidence=confidence,
+        upper_limit_confidence=ul_confidence,
+        detection_threshold_sigma=threshold,
+        ecf_model=model,
+        ecf_shape=shape,
+    )
+    for key in ("net_counts", "net_counts_mode", "net_counts_lo", "net_counts_hi", "counts_ul",
+                "detection_probability", "bkg_expected", "backscal_ratio"):
+        result[key] = _finite(result[key])
+    return {key: result[key] for key in result_keys(bands)}
+
+
+def clear_cache() -> None:
+    """Forget the cached calibration reads (for tests that rewrite files in place)."""
+    _calibration.cache_clear()
+    _onaxis_conversion.cache_clear()
+

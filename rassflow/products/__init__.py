@@ -1,0 +1,1 @@
+"""Per-source products: regions, spectra, ARFs, grouped spectra (and skyfield images)."""

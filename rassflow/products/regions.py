@@ -1,0 +1,153 @@
+"""Source circles and background annuli, in RA/Dec and in physical sky pixels.
+
+The geometry lives here (not only in DS9 files), because astropy-regions cannot read
+back DS9 files in the 'physical' frame (fact sheet §10). Physical coordinates are the
+1-based sky pixels X/Y of the event file.
+
+Catalogued neighbours (other 2RXS sources) are cut out of the background annulus with
+circles of ``regions.exclusion_radius_arcmin``, written as DS9 exclusions
+(``annulus(...)`` then ``-circle(...)`` lines), which extractor and funtools apply as DS9
+does: a pixel counts if it is inside the annulus and inside none of the excluded circles.
+Every number is rounded as the files write it, so the regions read back from a file are
+the regions that made it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from rassflow import pspc
+from rassflow.files import write_text
+
+DS9_HEADER = "# Region file format: DS9 version 4.1\n"
+
+
+PRECISION = 4  # decimals of physical-pixel numbers in the region files
+
+
+@dataclass(frozen=True)
+class SourceRegions:
+    """Circle and annulus around one source, in physical sky pixels (0.5"), and the circles
+    (x, y, radius) cut out of the annulus around catalogued neighbours."""
+
+    x: float
+    y: float
+    radius: float
+    inner: float
+    outer: float
+    exclusions: tuple = ()
+
+    def contains(self, x, y, which: str) -> np.ndarray:
+        """Integer (X, Y) inside the source circle ('src') or the cleaned annulus ('bkg')."""
+        x, y = np.asarray(x, float), np.asarray(y, float)
+        d2 = (x - self.x) ** 2 + (y - self.y) ** 2
+        if which == "src":
+            return d2 <= self.radius**2
+        inside = (d2 >= self.inner**2) & (d2 <= self.outer**2)
+        for ex, ey, er in self.exclusions:
+            inside &= (x - ex) ** 2 + (y - ey) ** 2 > er**2
+        return inside
+
+    def lattice(self, which: str, xlim=(1, pspc.SKY_PIXELS), ylim=(1, pspc.SKY_PIXELS)):
+        """Integer sky pixels inside a region and inside the field (for BACKSCAL and WMAP)."""
+        reach = self.radius if which == "src" else self.outer
+        x0 = max(int(np.floor(self.x - reach)), xlim[0])
+        x1 = min(int(np.ceil(self.x + reach)), xlim[1])
+        y0 = max(int(np.floor(self.y - reach)), ylim[0])
+        y1 = min(int(np.ceil(self.y + reach)), ylim[1])
+        xs, ys = np.meshgrid(np.arange(x0, x1 + 1), np.arange(y0, y1 + 1))
+        inside = self.contains(xs, ys, which)
+        return xs[inside], ys[inside]
+
+
+def _rounded(value: float) -> float:
+    return round(float(value), PRECISION)
+
+
+def source_regions(wcs, ra_deg: float, dec_deg: float, radius_arcmin: float,
+                   inner_factor: float, outer_factor: float, pixel_deg: float,
+                   neighbours=(), exclusion_radius_arcmin: float = 0.0) -> SourceRegions:
+    """Regions at (ra, dec) in the physical pixels of an event file's sky WCS (1-based).
+
+    ``neighbours``: (ra, dec) of other catalogued sources; those whose exclusion circle
+    reaches into the annulus are cut out of it."""
+    x, y = wcs.all_world2pix([[ra_deg, dec_deg]], 1)[0]
+    radius = radius_arcmin / 60.0 / pixel_deg
+    inner, outer = radius * inner_factor, radius * outer_factor
+    cut = exclusion_radius_arcmin / 60.0 / pixel_deg
+    exclusions = []
+    if neighbours and cut > 0:
+        for nx, ny in wcs.all_world2pix(np.asarray(neighbours, float).reshape(-1, 2), 1):
+            distance = np.hypot(nx - x, ny - y)
+            if inner - cut < distance < outer + cut:
+                exclusions.append((_rounded(nx), _rounded(ny), _rounded(cut)))
+    return SourceRegions(_rounded(x), _rounded(y), _rounded(radius), _rounded(inner),
+                         _rounded(outer), tuple(exclusions))
+
+
+def write_region_files(regions: SourceRegions, ra_deg: float, dec_deg: float, radius_arcmin: float,
+                       inner_factor: float, outer_factor: float, paths: dict, wcs=None) -> None:
+    """DS9 files: 'src'/'bkg' in fk5 (RA/Dec in deg, radii in arcsec), 'src_phys'/'bkg_phys'
+    in physical sky pixels, the frame extractor filters events in. Exclusions are written in
+    both frames (``wcs``, the event file's sky WCS, converts them to RA/Dec)."""
+    radius = radius_arcmin * 60.0
+    sky = f"{DS9_HEADER}fk5\n"
+    write_text(f'{sky}circle({ra_deg:.7f},{dec_deg:.7f},{radius:.4f}")\n', paths["src"])
+    sky_cuts = ""
+    if regions.exclusions:
+        pixel_arcsec = abs(float(wcs.wcs.cdelt[0])) * 3600.0
+        for ex, ey, er in regions.exclusions:
+            era, edec = wcs.all_pix2world([[ex, ey]], 1)[0]
+            sky_cuts += f'-circle({era:.7f},{edec:.7f},{er * pixel_arcsec:.4f}")\n'
+    write_text(
+        f'{sky}annulus({ra_deg:.7f},{dec_deg:.7f},{radius * inner_factor:.4f}",'
+        f'{radius * outer_factor:.4f}")\n{sky_cuts}',
+        paths["bkg"],
+    )
+    physical = f"{DS9_HEADER}physical\n"
+    write_text(f"{physical}circle({regions.x:.4f},{regions.y:.4f},{regions.radius:.4f})\n",
+               paths["src_phys"])
+    cuts = "".join(f"-circle({ex:.4f},{ey:.4f},{er:.4f})\n" for ex, ey, er in regions.exclusions)
+    write_text(
+        f"{physical}annulus({regions.x:.4f},{regions.y:.4f},{regions.inner:.4f},"
+        f"{regions.outer:.4f})\n{cuts}",
+        paths["bkg_phys"],
+    )
+
+
+SHAPE = re.compile(r"^(-?)(circle|annulus)\(([^)]*)\)", re.IGNORECASE)
+
+
+def _shapes(path) -> list[tuple[bool, str, list[float]]]:
+    with open(path) as handle:
+        found = []
+        for line in handle:
+            match = SHAPE.match(line.strip())
+            if match:
+                values = [float(v) for v in match.group(3).split(",")]
+                found.append((match.group(1) == "-", match.group(2).lower(), values))
+    return found
+
+
+def read_physical_regions(src_path, bkg_path) -> SourceRegions:
+    """Read back the physical-frame circle, annulus and exclusions that write_region_files
+    wrote."""
+
+    def first(shapes, name, path):
+        for excluded, shape, values in shapes:
+            if shape == name and not excluded:
+                return values
+        raise ValueError(f"{path}: no {name}(...) shape in physical coordinates")
+
+    x, y, radius = first(_shapes(src_path), "circle", src_path)
+    background = _shapes(bkg_path)
+    bx, by, inner, outer = first(background, "annulus", bkg_path)
+    if (bx, by) != (x, y):
+        raise ValueError(f"{src_path} and {bkg_path}: circle and annulus centres differ")
+    exclusions = tuple(
+        tuple(values) for excluded, shape, values in background if excluded and shape == "circle"
+    )
+    return SourceRegions(x, y, radius, inner, outer, exclusions)

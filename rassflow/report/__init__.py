@@ -1,0 +1,1 @@
+"""What a paper reads: the results table and the figures."""

@@ -1,0 +1,453 @@
+"""The photometry table: forced aperture photometry of every sample member, one row each.
+
+Each row is a member of the members table (rassflow.archive.coverage.members_table) in natural
+order of ``id_name``, with the measurement of :func:`rassflow.photometry.aperture.measure` --
+broad-band (2RXS PI 11-235, 0.1-2.4 keV) counts, the PSF-corrected net rate with its KBN
+(Kraft, Burrows & Nousek 1991) shortest interval and upper limit, detection, 2RXS hardness
+ratios (Boller et al. 2016) and fluxes in every flux band (rate x ECF) -- and a ``status``:
+
+- ``ok``: measured;
+- ``not_covered``: the member lies outside the survey (no skyfield; every number NaN);
+- ``failed``: the member is covered but its photometry JSON is a failure marker (the reason
+  recorded by the stage that failed, rassflow.status) or does not exist; ``reason`` says why.
+
+With a parallax (mas, d = 1000 / parallax) or else a distance (pc) column of the members table,
+the table has ``distance_pc`` and L_X = 4 pi d^2 F (erg/s, 1 pc = 3.0857e18 cm) beside every
+band flux: ``lx_{band}``, ``_lo``, ``_hi`` (the flux interval at the catalogue distance, whose
+error is not included) and ``lx_ul_{band}``; a missing or non-positive parallax or distance
+gives NaN.
+
+The CSV is byte-stable (floats as ``%.10g``, fixed column order, ``\\n`` line ends); the FITS
+table (EXTNAME PHOTOMETRY) has a unit and a description (TCOMMn) for every column and the
+shared measurement settings and provenance as keywords.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from rassflow.catalog.sample import natural_key, read_sample
+from rassflow.files import atomic_path, stamp, write_fits
+from rassflow.photometry.aperture import band_label
+from rassflow.pspc import BROAD_BAND, HR_BANDS
+
+__all__ = [
+    "PARSEC_CM",
+    "build_photometry_table",
+    "column_description",
+    "photometry_columns",
+    "photometry_hdu",
+    "write_photometry",
+]
+
+PARSEC_CM = 3.0857e18  # cm per parsec
+CSV_FLOAT_FORMAT = "%.10g"
+MEMBER_COLUMNS = ("id_name", "name", "ra", "dec", "ra_rass", "dec_rass", "seq_id", "matched_2rxs")
+REQUIRED_COLUMNS = ("id_name", "name", "ra", "dec", "seq_id", "matched_2rxs", "status")
+MEASURED_COLUMNS = (
+    "counts_src",
+    "counts_bkg",
+    "backscal_ratio",
+    "bkg_expected",
+    "exposure_s",
+    "eef",
+    "psf_corrected",
+    "arf_method",
+    "net_counts",
+    "net_rate",
+    "net_rate_lo",
+    "net_rate_hi",
+    "detection_probability",
+    "detection_sigma",
+    "detected",
+    "rate_ul",
+    *(f"counts_{which}_{band}" for band in HR_BANDS for which in ("src", "bkg")),
+    "hr1",
+    "hr1_lo",
+    "hr1_hi",
+    "hr2",
+    "hr2_lo",
+    "hr2_hi",
+)
+BOOL_COLUMNS = ("psf_corrected", "detected")
+STRING_COLUMNS = ("id_name", "name", "seq_id", "arf_method", "status", "reason")
+SHARED_SETTINGS = (
+    "confidence",
+    "upper_limit_confidence",
+    "detection_threshold_sigma",
+    "ecf_model",
+    "ecf_shape",
+    "broad_band_pi",
+)
+"""Settings recorded in every photometry JSON that must agree within one table."""
+DISTANCE_COLUMN = "distance_pc"
+NO_FILE_REASON = "no photometry file for this member"
+NOT_COVERED_REASON = "outside the RASS coverage (no skyfield)"
+
+
+def band_columns(lo: float, hi: float) -> list[str]:
+    """The columns of one flux band, as :func:`rassflow.photometry.aperture.measure` names
+    them: ecf, flux with its interval, flux upper limit."""
+    label = band_label(lo, hi)
+    return [f"ecf_{label}", f"flux_{label}", f"flux_{label}_lo", f"flux_{label}_hi",
+            f"flux_ul_{label}"]
+
+
+def luminosity_columns(lo: float, hi: float) -> list[str]:
+    label = band_label(lo, hi)
+    return [f"lx_{label}", f"lx_{label}_lo", f"lx_{label}_hi", f"lx_ul_{label}"]
+
+
+def photometry_columns(bands_keV, distances: bool = False, extra_columns=()) -> list[str]:
+    """Every column of the table, in order."""
+    bands = [(float(lo), float(hi)) for lo, hi in bands_keV]
+    columns = list(MEMBER_COLUMNS) + list(MEASURED_COLUMNS)
+    for lo, hi in bands:
+        columns += band_columns(lo, hi)
+    if distances:
+        columns.append(DISTANCE_COLUMN)
+        for lo, hi in bands:
+            columns += luminosity_columns(lo, hi)
+    return columns + ["status", "reason"] + list(extra_columns)
+
+
+# ---------------------------------------------------------------------------------------------
+# reading
+# ---------------------------------------------------------------------------------------------
+
+
+def _as_bool(value) -> bool:
+    if isinstance(value, bool | np.bool_):
+        return bool(value)
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return False
+    if isinstance(value, int | float | np.integer | np.floating):
+        return bool(value)
+    text = str(value).strip().lower()
+    if text in ("true", "t", "1", "yes", "y"):
+        return True
+    if text in ("false", "f", "0", "no", "n", ""):
+        return False
+    raise ValueError(f"not a boolean: {value!r}")
+
+
+def _read_members(members_csv, extra_columns) -> pd.DataFrame:
+    members = read_sample(members_csv, REQUIRED_COLUMNS + tuple(extra_columns))
+    for column in ("id_name", "name", "seq_id", "status"):
+        members[column] = [
+            "" if value is None or (isinstance(value, float) and math.isnan(value)) else str(value)
+            for value in members[column]
+        ]
+    try:
+        members["matched_2rxs"] = [_as_bool(v) for v in members["matched_2rxs"]]
+    except ValueError as exc:
+        raise ValueError(f"members table {members_csv}: matched_2rxs: {exc}") from exc
+    unknown = sorted(set(members["status"]) - {"covered", "not_covered"})
+    if unknown:
+        raise ValueError(
+            f"members table {members_csv}: status must be covered or not_covered, got "
+            f"{', '.join(map(repr, unknown))}"
+        )
+    return members
+
+
+def _read_photometry(path, id_name: str):
+    """(content or None, reason): the measurement of one covered member."""
+    if path is None:
+        return None, NO_FILE_REASON
+    path = Path(path)
+    if not path.is_file():
+        return None, f"photometry file {path} does not exist"
+    try:
+        content = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        return None, f"photometry file {path} is unreadable: {exc}"
+    if not isinstance(content, dict):
+        return None, f"photometry file {path} does not hold a JSON object"
+    recorded = str(content.get("id_name") or "")
+    if recorded and recorded != id_name:
+        raise ValueError(f"photometry file {path} is for {recorded!r}, not {id_name!r}")
+    if "rassflow_failed" in content:
+        return None, str(content["rassflow_failed"])
+    return content, ""
+
+
+def _distances(members: pd.DataFrame, parallax_column, distance_column, members_csv):
+    """Distance (pc) per member: 1000 / parallax (mas) if ``parallax_column``, else the
+    ``distance_column``; NaN where missing, not a number or not positive. None: no column."""
+    if parallax_column:
+        column, to_pc = parallax_column, lambda plx: 1000.0 / plx
+    elif distance_column:
+        column, to_pc = distance_column, lambda distance: distance
+    else:
+        return None
+    if column not in members.columns:
+        what = "parallax" if parallax_column else "distance"
+        raise ValueError(f"members table {members_csv} lacks the {what} column {column!r}")
+    values = pd.to_numeric(members[column], errors="coerce").astype(float)
+    values = values.where(np.isfinite(values) & (values > 0))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return to_pc(values)
+
+
+def _number(value) -> float:
+    if value is None or isinstance(value, bool | str):
+        return math.nan
+    return float(value)
+
+
+def build_photometry_table(members_csv, photometry_paths: dict, bands_keV, parallax_column=None,
+                           distance_column=None, extra_columns=()) -> pd.DataFrame:
+    """One row per member of ``members_csv`` (natural order of id_name) with its photometry.
+
+    ``photometry_paths``: {id_name: photometry JSON path or None}; covered members that are not
+    in it, or whose path is None or missing, are ``failed`` with the reason; the paths of
+    ``not_covered`` members are not read. ``bands_keV``: the flux bands, each of which every
+    measured JSON must hold. ``parallax_column`` (mas) or else ``distance_column`` (pc): the
+    members-table column that gives L_X. ``extra_columns``: members-table columns copied to the
+    end of the table as they are. The shared settings of the measurements (confidence levels,
+    detection threshold, ECF model) are kept in ``DataFrame.attrs`` for
+    :func:`write_photometry`; ValueError if they differ between members.
+    """
+    extra_columns = tuple(extra_columns)
+    clash = [c for c in extra_columns if c in photometry_columns(bands_keV, True)]
+    if clash:
+        raise ValueError(f"extra_columns {clash} are columns of the photometry table already")
+    members = _read_members(members_csv, extra_columns)
+    bands = [(float(lo), float(hi)) for lo, hi in bands_keV]
+    unknown = sorted(set(photometry_paths) - set(members["id_name"]), key=natural_key)
+    if unknown:
+        raise ValueError(
+            f"photometry for {', '.join(unknown)}, which the members table {members_csv} lacks"
+        )
+    distances = _distances(members, parallax_column, distance_column, members_csv)
+    columns = photometry_columns(bands, distances is not None, extra_columns)
+    settings: dict = {}
+    rows = []
+    order = sorted(range(len(members)), key=lambda i: natural_key(members["id_name"].iloc[i]))
+    for i in order:
+        member = members.iloc[i]
+        id_name = member["id_name"]
+        row = {column: member[column] if column in member.index else math.nan
+               for column in MEMBER_COLUMNS}
+        row.update({column: member[column] for column in extra_columns})
+        content = None
+        if member["status"] == "not_covered":
+            row["status"], row["reason"] = "not_covered", NOT_COVERED_REASON
+        else:
+            path = photometry_paths.get(id_name)
+            content, reason = _read_photometry(path, id_name)
+            row["status"], row["reason"] = ("ok", "") if content is not None else ("failed", reason)
+        if content is not None:
+            _check_settings(content, settings, path)
+            for column in MEASURED_COLUMNS:
+                row[column] = content.get(column)
+            for lo, hi in bands:
+                for column in band_columns(lo, hi):
+                    if column not in content:
+                        raise ValueError(
+                            f"photometry file {path} has no {column}; it was measured for the "
+                            f"bands {content.get('bands_keV')} keV"
+                        )
+                    row[column] = content[column]
+        if distances is not None:
+            distance = float(distances.iloc[i])
+            row[DISTANCE_COLUMN] = distance
+            factor = 4.0 * math.pi * (distance * PARSEC_CM) ** 2
+            for lo, hi in bands:
+                for flux, lx in zip(band_columns(lo, hi)[1:], luminosity_columns(lo, hi),
+                                    strict=True):
+                    row[lx] = factor * _number(row.get(flux))
+        rows.append(row)
+
+    table = pd.DataFrame(rows, columns=columns)
+    for column in columns:
+        if column in extra_columns:
+            continue
+        if column in STRING_COLUMNS:
+            table[column] = [
+                "" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v)
+                for v in table[column]
+            ]
+        elif column == "matched_2rxs":
+            table[column] = table[column].astype(bool)
+        elif column in BOOL_COLUMNS:
+            table[column] = pd.array(
+                [None if v is None or (isinstance(v, float) and math.isnan(v)) else bool(v)
+                 for v in table[column]],
+                dtype="boolean",
+            )
+        else:
+            table[column] = [_number(v) for v in table[column]]
+            table[column] = table[column].astype(float)
+    table.attrs = {
+        "flux_bands_keV": bands,
+        "settings": settings,
+        "distance_source": (
+            f"parallax column {parallax_column} (mas)" if parallax_column
+            else f"distance column {distance_column} (pc)" if distance_column else None
+        ),
+        "extra_columns": list(extra_columns),
+    }
+    return table
+
+
+def _check_settings(content: dict, settings: dict, path) -> None:
+    for key in SHARED_SETTINGS:
+        value = content.get(key)
+        if value is None:
+            continue
+        known = settings.setdefault(key, value)
+        if known != value:
+            raise ValueError(
+                f"photometry file {path}: {key} = {value!r} differs from {known!r} in the other "
+                "members; one table needs one photometry setup"
+            )
+
+
+# ---------------------------------------------------------------------------------------------
+# writing
+# ---------------------------------------------------------------------------------------------
+
+COUNT, RATE, FLUX, LUMINOSITY = "count", "count/s", "erg/(cm2 s)", "erg/s"
+COLUMN_DESCRIPTIONS = {
+    "id_name": ("", "member identifier in the sample"),
+    "name": ("", "member name"),
+    "ra": ("deg", "sample right ascension (J2000)"),
+    "dec": ("deg", "sample declination (J2000)"),
+    "ra_rass": ("deg", "right ascension at the RASS epoch (proper motion)"),
+    "dec_rass": ("deg", "declination at the RASS epoch (proper motion)"),
+    "seq_id": ("", "RASS skyfield measured (empty: not covered)"),
+    "matched_2rxs": ("", "T if the member has a 2RXS counterpart"),
+    "counts_src": (COUNT, "counts in the source circle, PI 11-235 (0.1-2.4 keV)"),
+    "counts_bkg": (COUNT, "counts in the background region, PI 11-235"),
+    "backscal_ratio": ("", "BACKSCAL source / BACKSCAL background"),
+    "bkg_expected": (COUNT, "background expected in the circle, counts_bkg x backscal_ratio"),
+    "exposure_s": ("s", "exposure map value at the source"),
+    "eef": ("", "fraction of the source counts kept: ARF / on-axis folded counts"),
+    "psf_corrected": ("", "T if the ARF carries the survey-PSF correction (PSFCORR)"),
+    "arf_method": ("", "ARF method (onaxis or pcarf)"),
+    "net_counts": (COUNT, "counts_src - bkg_expected"),
+    "net_rate": (RATE, "net rate, KBN posterior mode / (exposure x eef)"),
+    "net_rate_lo": (RATE, "lower end of the KBN shortest rate interval"),
+    "net_rate_hi": (RATE, "upper end of the KBN shortest rate interval"),
+    "detection_probability": ("", "P(>= counts_src | background only)"),
+    "detection_sigma": ("", "Gaussian significance of detection_probability (NaN at 0 or 1)"),
+    "detected": ("", "T if detection_sigma reaches the threshold (DETSIGMA)"),
+    "rate_ul": (RATE, "KBN one-sided rate upper limit (ULCONF)"),
+    "hr1": ("", "2RXS HR1 = (B-A)/(B+A), posterior median"),
+    "hr1_lo": ("", "HR1 equal-tail interval, lower end"),
+    "hr1_hi": ("", "HR1 equal-tail interval, upper end"),
+    "hr2": ("", "2RXS HR2 = (D-C)/(D+C), posterior median"),
+    "hr2_lo": ("", "HR2 equal-tail interval, lower end"),
+    "hr2_hi": ("", "HR2 equal-tail interval, upper end"),
+    DISTANCE_COLUMN: ("pc", "distance (1000/parallax or the catalogue's)"),
+    "status": ("", "ok, not_covered or failed"),
+    "reason": ("", "why the member was not measured"),
+}
+for _band, (_lo, _hi) in HR_BANDS.items():
+    COLUMN_DESCRIPTIONS[f"counts_src_{_band}"] = (COUNT, f"source counts, 2RXS band {_band} "
+                                                         f"(PI {_lo}-{_hi})")
+    COLUMN_DESCRIPTIONS[f"counts_bkg_{_band}"] = (COUNT, f"background counts, 2RXS band {_band} "
+                                                         f"(PI {_lo}-{_hi})")
+
+
+def column_description(column: str, bands_keV=(), extra_columns=()) -> tuple[str, str]:
+    """(unit, description) of a table column."""
+    if column in COLUMN_DESCRIPTIONS:
+        return COLUMN_DESCRIPTIONS[column]
+    for lo, hi in bands_keV:
+        band = f"{float(lo):g}-{float(hi):g} keV"
+        ecf, flux, flux_lo, flux_hi, flux_ul = band_columns(lo, hi)
+        lx, lx_lo, lx_hi, lx_ul = luminosity_columns(lo, hi)
+        descriptions = {
+            ecf: ("erg/(cm2 count)", f"energy flux {band} per PSF-corrected broad-band count"),
+            flux: (FLUX, f"energy flux {band}, net_rate x ECF"),
+            flux_lo: (FLUX, f"energy flux {band}, lower end (net_rate_lo x ECF)"),
+            flux_hi: (FLUX, f"energy flux {band}, upper end (net_rate_hi x ECF)"),
+            flux_ul: (FLUX, f"energy flux {band}, upper limit (rate_ul x ECF)"),
+            lx: (LUMINOSITY, f"luminosity {band}, 4 pi d^2 flux"),
+            lx_lo: (LUMINOSITY, f"luminosity {band}, lower end"),
+            lx_hi: (LUMINOSITY, f"luminosity {band}, upper end"),
+            lx_ul: (LUMINOSITY, f"luminosity {band}, upper limit"),
+        }
+        if column in descriptions:
+            return descriptions[column]
+    if column in extra_columns:
+        return "", f"members table column {column}"
+    raise KeyError(f"no description for column {column!r}")
+
+
+def photometry_hdu(table: pd.DataFrame, provenance: dict | None = None):
+    """The table as a FITS BinTable HDU (EXTNAME PHOTOMETRY) with units and descriptions."""
+    from astropy.io import fits
+    from astropy.table import Table
+
+    bands = table.attrs.get("flux_bands_keV", [])
+    settings = table.attrs.get("settings", {})
+    extra = table.attrs.get("extra_columns", [])
+    out = Table()
+    for column in table.columns:
+        series = table[column]
+        if column in BOOL_COLUMNS:
+            values = series.fillna(False).to_numpy(dtype=bool)
+        elif series.dtype == bool:
+            values = series.to_numpy(dtype=bool)
+        elif pd.api.types.is_numeric_dtype(series):
+            values = series.to_numpy(dtype=float)
+        else:
+            text = ["" if pd.isna(v) else str(v) for v in series]
+            width = max(1, max((len(v) for v in text), default=1))
+            values = np.array(text, dtype=f"U{width}")
+        out[column] = values
+    descriptions = {name: column_description(name, bands, extra) for name in out.colnames}
+    for name, (unit, _) in descriptions.items():
+        out[name].unit = unit or None
+    hdu = fits.table_to_hdu(out)
+    hdu.name = "PHOTOMETRY"
+    header = hdu.header
+    for number, name in enumerate(out.colnames, start=1):
+        header[f"TCOMM{number}"] = descriptions[name][1]
+    status = table["status"] if "status" in table else pd.Series([], dtype=str)
+    header["NMEMBERS"] = (len(table), "rows (sample members) in this table")
+    header["NMEASURD"] = (int((status == "ok").sum()), "members measured (status ok)")
+    header["NDETECT"] = (
+        int(table["detected"].fillna(False).astype(bool).sum()) if "detected" in table else 0,
+        "members detected",
+    )
+    header["BROADPI"] = (f"{BROAD_BAND[0]}-{BROAD_BAND[1]}", "2RXS broad band, PI channels")
+    header["FLUXBAND"] = (",".join(band_label(lo, hi) for lo, hi in bands), "flux bands")
+    if "confidence" in settings:
+        header["CONFLEV"] = (float(settings["confidence"]), "[%] rate and HR interval level")
+    if "upper_limit_confidence" in settings:
+        header["ULCONF"] = (float(settings["upper_limit_confidence"]), "[%] upper limit level")
+    if "detection_threshold_sigma" in settings:
+        header["DETSIGMA"] = (
+            float(settings["detection_threshold_sigma"]), "detection threshold (sigma)"
+        )
+    if "ecf_model" in settings:
+        header["ECFMODEL"] = (str(settings["ecf_model"]), "spectral model of the ECF")
+    if "ecf_shape" in settings:
+        header["ECFSHAPE"] = (float(settings["ecf_shape"]), "kT (keV) or photon index of it")
+    source = table.attrs.get("distance_source")
+    if source:
+        header["DISTSRC"] = (source, "where distance_pc comes from")
+    header["METHOD"] = ("KBN 1991", "Kraft, Burrows & Nousek 1991, ApJ 374, 344")
+    stamp(header, **(provenance or {}))
+    return hdu
+
+
+def write_photometry(table: pd.DataFrame, csv_path, fits_path, provenance: dict | None = None):
+    """Write the table as CSV (same table -> same bytes) and as FITS, each atomically."""
+    from astropy.io import fits
+
+    with atomic_path(csv_path) as tmp:
+        table.to_csv(tmp, index=False, float_format=CSV_FLOAT_FORMAT, lineterminator="\n")
+    hdus = fits.HDUList([fits.PrimaryHDU(), photometry_hdu(table, provenance)])
+    stamp(hdus[0].header, **(provenance or {}))
+    write_fits(hdus, Path(fits_path))

@@ -1,0 +1,14 @@
+from rassflow.report.photometry import build_photometry_table, write_photometry
+
+from rassflow.logs import logged
+
+with logged(snakemake.log[0]):
+    table = build_photometry_table(
+        snakemake.input.members,
+        snakemake.params.photometry,
+        snakemake.params.bands,
+        **snakemake.params.distance,
+    )
+    write_photometry(
+        table, snakemake.output.csv, snakemake.output.fits, snakemake.params.provenance
+    )
