@@ -33,7 +33,9 @@ try:
     TOOLS, RESOLVED_NOW = rassflow.backends.resolve_tools_once(
         config["tools"]["products"], config["tools"]["fitter"]
     )
-except RuntimeError as error:  # BackendUnavailable, or a HEASoft that fails to report its version
+except (
+    RuntimeError
+) as error:  # BackendUnavailable, or a HEASoft that fails to report its version
     raise WorkflowError(f"tools: {error}") from None
 config["tools"].update(products=TOOLS["products"], fitter=TOOLS["fitter"])
 if RESOLVED_NOW:
@@ -74,6 +76,6 @@ include: "rules/report.smk"
 
 
 rule all:
+    default_target: True
     input:
         all_targets,
-    default_target: True

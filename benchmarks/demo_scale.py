@@ -51,8 +51,15 @@ def main():
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="rassflow-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "bench.yaml").write_text(CONFIG)
-    base = ["snakemake", "--snakefile", str(REPO / "Snakefile"), "--configfile", "bench.yaml",
-            "--cores", str(args.cores)]
+    base = [
+        "snakemake",
+        "--snakefile",
+        str(REPO / "Snakefile"),
+        "--configfile",
+        "bench.yaml",
+        "--cores",
+        str(args.cores),
+    ]
     # the sample is a checkpoint: a dry run plans the whole DAG only once it exists
     run(base + ["--until", "match_sample"], workdir)
     dry, out = run(base + ["-n", "--quiet", "rules"], workdir)

@@ -93,7 +93,9 @@ def dry_run(workdir, snakefile, timeout):
         raise RuntimeError(f"snakemake -n in {workdir} failed:\n{proc.stdout[-3000:]}")
     total = re.search(r"^total\s+(\d+)", proc.stdout, re.MULTILINE)
     if total is None:
-        raise RuntimeError(f"no job count in the output of snakemake -n in {workdir}:\n{proc.stdout}")
+        raise RuntimeError(
+            f"no job count in the output of snakemake -n in {workdir}:\n{proc.stdout}"
+        )
     return seconds, int(total.group(1))
 
 

@@ -19,7 +19,9 @@ log = logging.getLogger(__name__)
 
 def _sources(sources: list[dict]) -> list[Source]:
     return [
-        Source(s["id_name"], s["ra"], s["dec"], s["paths"], tuple(map(tuple, s.get("neighbours", ()))))
+        Source(
+            s["id_name"], s["ra"], s["dec"], s["paths"], tuple(map(tuple, s.get("neighbours", ())))
+        )
         for s in sources
     ]
 

@@ -61,7 +61,9 @@ def stage_settings(config: dict) -> dict:
             "min_counts": config["grouping"]["min_counts"],
             # channels outside the fit's noticed range are bad before grouping (or None)
             "energy_range_keV": (
-                config["fit"]["energy_range_keV"] if config["grouping"]["within_fit_range"] else None
+                config["fit"]["energy_range_keV"]
+                if config["grouping"]["within_fit_range"]
+                else None
             ),
             # what a grouped spectrum depends on: the grouping section and the noticed range
             "provenance": {
@@ -157,7 +159,12 @@ def stage_inputs(stage: str, skyfield: Skyfield | None, source: Source, response
             paths["arf"],
             responses.rmf,
         ],
-        "fit_spectrum": lambda: [paths["grouped"], paths["background"], responses.rmf, paths["arf"]],
+        "fit_spectrum": lambda: [
+            paths["grouped"],
+            paths["background"],
+            responses.rmf,
+            paths["arf"],
+        ],
         "measure_photometry": lambda: [
             paths["spectrum"],
             paths["background"],

@@ -28,7 +28,9 @@ def load_schema(path: str | Path = SCHEMA_PATH) -> dict:
 def section_defaults(section: str) -> dict:
     """The schema's default of every key of one config section: the one place defaults live."""
     properties = load_schema()["properties"][section]["properties"]
-    return {key: copy.deepcopy(sub["default"]) for key, sub in properties.items() if "default" in sub}
+    return {
+        key: copy.deepcopy(sub["default"]) for key, sub in properties.items() if "default" in sub
+    }
 
 
 def _key_path(parts) -> str:
@@ -94,7 +96,7 @@ def _check_yaml_booleans(config: dict) -> None:
                 raise ConfigError(
                     f"config key '{section}.{key}' is the YAML boolean {value}: YAML reads an "
                     f"unquoted {YAML_BOOLEAN_WORDS[value]} as a boolean. Quote the column "
-                    f"name, e.g. {key.split('.')[-1]}: \"No\""
+                    f'name, e.g. {key.split(".")[-1]}: "No"'
                 )
 
 
@@ -152,7 +154,6 @@ def export_library_path(basedir) -> None:
 
     parts = [str(basedir)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
     os.environ["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(parts))
-
 
 
 RUNTIME_ENV = "RASSFLOW_RUNTIME"

@@ -71,7 +71,9 @@ def read_json(path: str | os.PathLike):
         return json.load(handle)
 
 
-def provenance_cards(backend: str = "native", tool: str = "rassflow", config_hash: str = "") -> list:
+def provenance_cards(
+    backend: str = "native", tool: str = "rassflow", config_hash: str = ""
+) -> list:
     """FITS header cards that stamp a product with what made it."""
     return [
         ("CREATOR", f"rassflow {__version__}", "software that wrote this file"),

@@ -14,8 +14,11 @@ def logged(log_path: str | Path):
     """Send stdout, stderr and logging of a job to ``log_path``; log any exception, re-raise it."""
     log_path = Path(log_path)
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(log_path, "w") as handle, contextlib.redirect_stdout(handle), \
-            contextlib.redirect_stderr(handle):
+    with (
+        open(log_path, "w") as handle,
+        contextlib.redirect_stdout(handle),
+        contextlib.redirect_stderr(handle),
+    ):
         root = logging.getLogger()
         handler = logging.StreamHandler(handle)
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))

@@ -69,7 +69,7 @@ def marker_reason(path) -> str | None:
     with open(path, errors="replace") as handle:
         first = handle.readline()
     if first.startswith(TEXT_MARKER):
-        return str(json.loads(first[len(TEXT_MARKER):]))
+        return str(json.loads(first[len(TEXT_MARKER) :]))
     return None
 
 

@@ -12,17 +12,19 @@ rule make_skyfield_products:
         specresp=SPECRESP,
     output:
         products=directory(SOURCES_DIR),
-    params:
-        sources=skyfield_sources,
-        settings={stage: STAGE_SETTINGS[stage] for stage in rassflow.chain.PRODUCT_STAGES},
-    conda:
-        PRODUCTS_ENV
     log:
         f"{LOGS}/make_skyfield_products/{{seq}}.log",
     benchmark:
         f"{BENCH}/make_skyfield_products/{{seq}}.tsv"
+    conda:
+        PRODUCTS_ENV
     resources:
         mem_mb=2000,
+    params:
+        sources=skyfield_sources,
+        settings={
+            stage: STAGE_SETTINGS[stage] for stage in rassflow.chain.PRODUCT_STAGES
+        },
     script:
         "../scripts/make_skyfield_products.py"
 
@@ -35,16 +37,18 @@ rule fit_skyfield:
         specresp=SPECRESP,
     output:
         fits=directory(FITS_DIR),
-    params:
-        sources=skyfield_sources,
-        settings={stage: STAGE_SETTINGS[stage] for stage in rassflow.chain.MEASURE_STAGES},
-    conda:
-        FIT_ENV
     log:
         f"{LOGS}/fit_skyfield/{{seq}}.log",
     benchmark:
         f"{BENCH}/fit_skyfield/{{seq}}.tsv"
+    conda:
+        FIT_ENV
     resources:
         mem_mb=2000,
+    params:
+        sources=skyfield_sources,
+        settings={
+            stage: STAGE_SETTINGS[stage] for stage in rassflow.chain.MEASURE_STAGES
+        },
     script:
         "../scripts/fit_skyfield.py"

@@ -1,6 +1,7 @@
 # The sample (from VizieR, a file or the simulated survey), matched with 2RXS locally or on
 # HEASARC's TAP service: the checkpoint that fixes the per-source targets.
 
+
 # Network jobs stay on the machine that runs Snakemake (compute nodes may have no network).
 localrules:
     fetch_sample,
@@ -9,17 +10,17 @@ localrules:
 rule fetch_sample:
     output:
         table=vizier_sample(),
+    log:
+        f"{LOGS}/fetch_sample.log",
+    benchmark:
+        f"{BENCH}/fetch_sample.tsv"
+    conda:
+        "../envs/python.yaml"
     params:
         # the content: a mirror (sample.vizier.server) is read from the config in the job,
         # so that switching it does not fetch again
         catalog=config["sample"]["vizier"]["catalog"],
         table=config["sample"]["vizier"]["table"],
-    conda:
-        "../envs/python.yaml"
-    log:
-        f"{LOGS}/fetch_sample.log",
-    benchmark:
-        f"{BENCH}/fetch_sample.tsv"
     script:
         "../scripts/fetch_sample.py"
 
@@ -33,18 +34,18 @@ checkpoint match_sample:
         table=SAMPLE,
         members=MEMBERS,
         neighbours=NEIGHBOURS,
+    log:
+        f"{LOGS}/match_sample.log",
+    benchmark:
+        f"{BENCH}/match_sample.tsv"
+    conda:
+        "../envs/python.yaml"
     params:
         sample=sample_settings(),
         crossmatch=matching_settings(),
         neighbour_radius_arcsec=neighbour_radius_arcsec(),
         # a local archive gives every skyfield's coverage and epoch; None: HEASARC's field list
-        archive_root=archive_root() if config["archive"]["source"] != "heasarc" else None,
-    conda:
-        "../envs/python.yaml"
-    log:
-        f"{LOGS}/match_sample.log",
-    benchmark:
-        f"{BENCH}/match_sample.tsv"
+        archive_root=match_archive_root,
     script:
         "../scripts/match_sample.py"
 

@@ -12,6 +12,7 @@ SIMULATED = f"{R}/simulated"
 LOGS = f"{R}/logs"
 BENCH = f"{R}/benchmarks"
 
+
 wildcard_constraints:
     seq=r"RS\d{6}N00",
     src=r"[A-Za-z0-9][A-Za-z0-9_.+-]*",
@@ -31,9 +32,7 @@ STEM = f"{SOURCES_DIR}/{{src}}/{NAME}"
 # log and benchmark names of per-source jobs (they need every wildcard of the outputs)
 SOURCE_TAG = "{seq}/{src}-ra{ra}-dec{dec}-radius{rad}deg"
 SKYFIELD = f"{R}/skyfields/{{seq}}/{{seq}}"
-IMAGE = (
-    f"{R}/skyfields/{{seq}}/images/rosat-pspc-seqid{{seq}}-en{{lo}}-{{hi}}keV-bin{{binning}}-image.fits"
-)
+IMAGE = f"{R}/skyfields/{{seq}}/images/rosat-pspc-seqid{{seq}}-en{{lo}}-{{hi}}keV-bin{{binning}}-image.fits"
 # per-source products: key (as rassflow.chain.Source.paths has them) -> path template
 PRODUCT = {
     key: f"{STEM}{suffix}"
@@ -75,14 +74,20 @@ def sample_input():
     source = config["sample"]["source"]
     if source == "vizier":
         return vizier_sample()
-    return f"{SIMULATED}/sample.csv" if source == "simulated" else config["sample"]["file"]
+    return (
+        f"{SIMULATED}/sample.csv" if source == "simulated" else config["sample"]["file"]
+    )
 
 
 def rxs_input():
     source = config["crossmatch"]["source"]
     if source == "heasarc":
         return []  # the 2RXS table stays on the TAP service
-    return f"{SIMULATED}/rass2rxs.fits" if source == "simulated" else config["crossmatch"]["file"]
+    return (
+        f"{SIMULATED}/rass2rxs.fits"
+        if source == "simulated"
+        else config["crossmatch"]["file"]
+    )
 
 
 def caldb_root():
@@ -91,7 +96,9 @@ def caldb_root():
     if caldb_remote():
         return None
     return rassflow.calibration.caldb.resolve_root(
-        config["caldb"]["root"], f"{SIMULATED}/caldb", config["archive"]["source"] == "simulated"
+        config["caldb"]["root"],
+        f"{SIMULATED}/caldb",
+        config["archive"]["source"] == "simulated",
     )
 
 
@@ -113,7 +120,9 @@ def _read_sample(path, mtime, members_path, neighbours_path):
     near = {}
     with open(neighbours_path) as handle:
         for entry in csv.DictReader(handle):
-            near.setdefault(entry["id_name"], []).append((float(entry["ra"]), float(entry["dec"])))
+            near.setdefault(entry["id_name"], []).append(
+                (float(entry["ra"]), float(entry["dec"]))
+            )
     members = rassflow.catalog.sample.read_sample(members_path, ("id_name", "status"))
     analysed = members[members["status"] == "covered"].to_dict("records")
     by_id, by_seq = {}, {}
@@ -153,15 +162,29 @@ def region_centre(row):
     return float(row["ra"]), float(row["dec"])
 
 
+def match_archive_root(wildcards, input):
+    """The archive whose exposure maps and epochs the match reads; None: HEASARC's field list."""
+    if config["archive"]["source"] == "heasarc":
+        return None
+    return input.archive[0] if input.archive else archive_root()
+
+
 def match_archive_input():
     """The simulated archive, whose exposure maps (coverage) and epochs the match reads."""
-    return [f"{SIMULATED}/archive"] if config["archive"]["source"] == "simulated" else []
+    return (
+        [f"{SIMULATED}/archive"] if config["archive"]["source"] == "simulated" else []
+    )
 
 
 def source_wildcards(row):
     ra, dec = region_centre(row)
-    return dict(src=row["id_name"], seq=row["seq_id"], ra=f"{ra:.5f}", dec=f"{dec:.5f}",
-                rad=radius_deg())
+    return dict(
+        src=row["id_name"],
+        seq=row["seq_id"],
+        ra=f"{ra:.5f}",
+        dec=f"{dec:.5f}",
+        rad=radius_deg(),
+    )
 
 
 def source_paths(row):
@@ -237,7 +260,12 @@ def image_paths(seq):
 
 
 def all_targets(wildcards):
-    return [RESULTS_CSV, RESULTS_FITS, PHOTOMETRY_CSV, PHOTOMETRY_FITS] + report_targets()
+    return [
+        RESULTS_CSV,
+        RESULTS_FITS,
+        PHOTOMETRY_CSV,
+        PHOTOMETRY_FITS,
+    ] + report_targets()
 
 
 def archive_input(wildcards):
@@ -269,9 +297,15 @@ def report_targets():
 # Conda environments of the rules that run HEASoft tasks (products) or PyXspec (fits),
 # chosen by the backends resolved at start.
 PRODUCTS_ENV = (
-    "../envs/heasoft.yaml" if config["tools"]["products"] == "heasoft" else "../envs/python.yaml"
+    "../envs/heasoft.yaml"
+    if config["tools"]["products"] == "heasoft"
+    else "../envs/python.yaml"
 )
-FIT_ENV = "../envs/heasoft.yaml" if config["tools"]["fitter"] == "xspec" else "../envs/python.yaml"
+FIT_ENV = (
+    "../envs/heasoft.yaml"
+    if config["tools"]["fitter"] == "xspec"
+    else "../envs/python.yaml"
+)
 
 
 # --- network sources: VizieR sample, HEASARC TAP cross-match, archive and CALDB downloads ---
@@ -280,7 +314,9 @@ FIT_ENV = "../envs/heasoft.yaml" if config["tools"]["fitter"] == "xspec" else ".
 def vizier_sample():
     """Cache of the VizieR table, named by catalog and table (a changed catalog is a new file)."""
     vizier = config["sample"]["vizier"]
-    name = rassflow.catalog.sample.clean_id("", f"{vizier['catalog']}-{vizier['table']}")
+    name = rassflow.catalog.sample.clean_id(
+        "", f"{vizier['catalog']}-{vizier['table']}"
+    )
     return f"{R}/sample/vizier/{name}.csv"
 
 
@@ -289,7 +325,9 @@ def sample_settings():
     column names, and a format applies only to a local file."""
     settings = dict(config["sample"])
     if settings["source"] == "simulated":
-        settings.update(id_column="No", name_column="Name", ra_column="RAdeg", dec_column="DEdeg")
+        settings.update(
+            id_column="No", name_column="Name", ra_column="RAdeg", dec_column="DEdeg"
+        )
     if settings["source"] != "file":
         settings["format"] = "auto"
     return settings
@@ -313,9 +351,14 @@ def distance_columns():
     """(parallax column, distance column) of the sample for L_X; the simulated catalog has
     its distances in Dist (pc)."""
     sample = config["sample"]
-    if sample["source"] == "simulated" and not (sample["parallax_column"] or sample["distance_column"]):
+    if sample["source"] == "simulated" and not (
+        sample["parallax_column"] or sample["distance_column"]
+    ):
         return {"parallax_column": None, "distance_column": "Dist"}
-    return {"parallax_column": sample["parallax_column"], "distance_column": sample["distance_column"]}
+    return {
+        "parallax_column": sample["parallax_column"],
+        "distance_column": sample["distance_column"],
+    }
 
 
 def neighbour_radius_arcsec():
@@ -329,7 +372,11 @@ def neighbour_radius_arcsec():
 
 def matching_settings():
     """crossmatch settings that decide the match (not the service's URL or request size)."""
-    return {k: v for k, v in config["crossmatch"].items() if k not in ("tap_url", "chunk_size")}
+    return {
+        k: v
+        for k, v in config["crossmatch"].items()
+        if k not in ("tap_url", "chunk_size")
+    }
 
 
 STAGE_SETTINGS = rassflow.chain.stage_settings(config)

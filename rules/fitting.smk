@@ -10,17 +10,17 @@ rule fit_spectrum:
         sample=SAMPLE,  # params read the sample (the checkpoint)
     output:
         fit=PRODUCT["fit"],
-    params:
-        centre=source_centre,
-        settings=STAGE_SETTINGS["fit_spectrum"],
-    conda:
-        FIT_ENV
     log:
         f"{LOGS}/fit_spectrum/{SOURCE_TAG}.log",
     benchmark:
         f"{BENCH}/fit_spectrum/{SOURCE_TAG}.tsv"
+    conda:
+        FIT_ENV
     resources:
         mem_mb=1000,
+    params:
+        centre=source_centre,
+        settings=STAGE_SETTINGS["fit_spectrum"],
     script:
         "../scripts/run_stage.py"
 
@@ -34,13 +34,13 @@ rule measure_photometry:
         arf=PRODUCT["arf"],
     output:
         photometry=PRODUCT["photometry"],
-    params:
-        settings=STAGE_SETTINGS["measure_photometry"],
-    conda:
-        "../envs/python.yaml"
     log:
         f"{LOGS}/measure_photometry/{SOURCE_TAG}.log",
     benchmark:
         f"{BENCH}/measure_photometry/{SOURCE_TAG}.tsv"
+    conda:
+        "../envs/python.yaml"
+    params:
+        settings=STAGE_SETTINGS["measure_photometry"],
     script:
         "../scripts/run_stage.py"

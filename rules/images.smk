@@ -6,19 +6,21 @@ rule make_images:
         events=f"{SKYFIELD}_bas.fits",
     output:
         [
-            IMAGE.replace("{lo}", str(lo)).replace("{hi}", str(hi)).replace("{binning}", str(b))
+            IMAGE.replace("{lo}", str(lo))
+            .replace("{hi}", str(hi))
+            .replace("{binning}", str(b))
             for lo, hi in config["images"]["bands_keV"]
             for b in config["images"]["binnings"]
         ],
-    params:
-        images=config["images"],
-        backend=config["tools"]["products"],
-        provenance=provenance("rassflow.products.images", "images"),
-    conda:
-        PRODUCTS_ENV
     log:
         f"{LOGS}/make_images/{{seq}}.log",
     benchmark:
         f"{BENCH}/make_images/{{seq}}.tsv"
+    conda:
+        PRODUCTS_ENV
+    params:
+        images=config["images"],
+        backend=config["tools"]["products"],
+        provenance=provenance("rassflow.products.images", "images"),
     script:
         "../scripts/make_images.py"

@@ -10,15 +10,15 @@ rule make_regions:
         bkg=PRODUCT["bkg"],
         src_phys=PRODUCT["src_phys"],
         bkg_phys=PRODUCT["bkg_phys"],
-    params:
-        centre=source_centre,
-        neighbours=source_neighbours,
-        settings=STAGE_SETTINGS["make_regions"],
-    conda:
-        "../envs/python.yaml"
     log:
         f"{LOGS}/make_regions/{SOURCE_TAG}.log",
     benchmark:
         f"{BENCH}/make_regions/{SOURCE_TAG}.tsv"
+    conda:
+        "../envs/python.yaml"
+    params:
+        centre=source_centre,
+        neighbours=source_neighbours,
+        settings=STAGE_SETTINGS["make_regions"],
     script:
         "../scripts/run_stage.py"

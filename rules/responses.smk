@@ -8,6 +8,12 @@ rule get_responses:
     output:
         rmf=RMF,
         specresp=SPECRESP,
+    log:
+        f"{LOGS}/get_responses.log",
+    benchmark:
+        f"{BENCH}/get_responses.tsv"
+    conda:
+        "../envs/python.yaml"
     params:
         # a remote CALDB's URL and the retry settings are read from the config in the job,
         # so that switching a mirror does not re-run every response and fit
@@ -15,12 +21,6 @@ rule get_responses:
         remote=caldb_remote(),
         mirror=f"{R}/caldb/remote",
         expression=config["caldb"]["rmf_expression"],
-    conda:
-        "../envs/python.yaml"
-    log:
-        f"{LOGS}/get_responses.log",
-    benchmark:
-        f"{BENCH}/get_responses.tsv"
     script:
         "../scripts/get_responses.py"
 
@@ -43,17 +43,16 @@ if config["granularity"] != "per_skyfield":
             specresp=SPECRESP,
         output:
             arf=PRODUCT["arf"],
-        params:
-            settings=STAGE_SETTINGS["make_arf"],
-        conda:
-            PRODUCTS_ENV
         log:
             f"{LOGS}/make_arf/{SOURCE_TAG}.log",
         benchmark:
             f"{BENCH}/make_arf/{SOURCE_TAG}.tsv"
+        conda:
+            PRODUCTS_ENV
+        params:
+            settings=STAGE_SETTINGS["make_arf"],
         script:
             "../scripts/run_stage.py"
-
 
     rule group_spectrum:
         input:
@@ -63,13 +62,13 @@ if config["granularity"] != "per_skyfield":
             rmf=RMF,
         output:
             grouped=PRODUCT["grouped"],
-        params:
-            settings=STAGE_SETTINGS["group_spectrum"],
-        conda:
-            PRODUCTS_ENV
         log:
             f"{LOGS}/group_spectrum/{SOURCE_TAG}.log",
         benchmark:
             f"{BENCH}/group_spectrum/{SOURCE_TAG}.tsv"
+        conda:
+            PRODUCTS_ENV
+        params:
+            settings=STAGE_SETTINGS["group_spectrum"],
         script:
             "../scripts/run_stage.py"

@@ -7,16 +7,16 @@ rule simulate_survey:
         rxs=f"{SIMULATED}/rass2rxs.fits",
         truth=f"{SIMULATED}/truth.csv",
         archive=directory(f"{SIMULATED}/archive"),
-    params:
-        settings=config["simulation"],
-    conda:
-        "../envs/python.yaml"
     log:
         f"{LOGS}/simulate_survey.log",
     benchmark:
         f"{BENCH}/simulate_survey.tsv"
+    conda:
+        "../envs/python.yaml"
     resources:
         mem_mb=2000,
+    params:
+        settings=config["simulation"],
     script:
         "../scripts/simulate_survey.py"
 
@@ -24,11 +24,11 @@ rule simulate_survey:
 rule make_caldb:
     output:
         caldb=directory(f"{SIMULATED}/caldb"),
-    conda:
-        "../envs/python.yaml"
     log:
         f"{LOGS}/make_caldb.log",
     benchmark:
         f"{BENCH}/make_caldb.tsv"
+    conda:
+        "../envs/python.yaml"
     script:
         "../scripts/make_caldb.py"

@@ -11,14 +11,14 @@ rule extract_spectra:
     output:
         spectrum=PRODUCT["spectrum"],
         background=PRODUCT["background"],
-    params:
-        centre=source_centre,
-        settings=STAGE_SETTINGS["extract_spectra"],
-    conda:
-        PRODUCTS_ENV
     log:
         f"{LOGS}/extract_spectra/{SOURCE_TAG}.log",
     benchmark:
         f"{BENCH}/extract_spectra/{SOURCE_TAG}.tsv"
+    conda:
+        PRODUCTS_ENV
+    params:
+        centre=source_centre,
+        settings=STAGE_SETTINGS["extract_spectra"],
     script:
         "../scripts/run_stage.py"

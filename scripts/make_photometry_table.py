@@ -1,6 +1,5 @@
-from rassflow.report.photometry import build_photometry_table, write_photometry
-
 from rassflow.logs import logged
+from rassflow.report.photometry import build_photometry_table, write_photometry
 
 with logged(snakemake.log[0]):
     table = build_photometry_table(

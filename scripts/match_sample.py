@@ -15,14 +15,22 @@ with logged(snakemake.log[0]) as log:
     stars = read_prepared_sample(snakemake.input.sample, params.sample)
     motion = params.sample["pm_ra_column"] and params.sample["pm_dec_column"]
     if motion:
-        stars = with_rass_positions(stars, params.sample["pm_ra_column"],
-                                    params.sample["pm_dec_column"], params.sample["epoch"],
-                                    str(snakemake.input.sample))
+        stars = with_rass_positions(
+            stars,
+            params.sample["pm_ra_column"],
+            params.sample["pm_dec_column"],
+            params.sample["epoch"],
+            str(snakemake.input.sample),
+        )
     tap_url = runtime("crossmatch.tap_url")
     rxs = None if params.crossmatch["source"] == "heasarc" else read_table(snakemake.input.rxs)
     if rxs is None:
-        log.info("matching %d sources with %s at %s", len(stars), params.crossmatch["table"],
-                 tap_url or TAP_URL)
+        log.info(
+            "matching %d sources with %s at %s",
+            len(stars),
+            params.crossmatch["table"],
+            tap_url or TAP_URL,
+        )
     table, neighbours = match_sample(
         stars,
         params.crossmatch,
@@ -41,8 +49,10 @@ with logged(snakemake.log[0]) as log:
         from rassflow.archive.skyfield import archive_epoch
 
         covered = members["status"] == "covered"
-        epochs = {seq: archive_epoch(params.archive_root, seq)
-                  for seq in members.loc[covered, "seq_id"].unique()}
+        epochs = {
+            seq: archive_epoch(params.archive_root, seq)
+            for seq in members.loc[covered, "seq_id"].unique()
+        }
         moved = at_epochs(members[covered], members.loc[covered, "seq_id"].map(epochs).to_numpy())
         members.loc[covered, ["ra_rass", "dec_rass", "epoch_rass"]] = moved[
             ["ra_rass", "dec_rass", "epoch_rass"]
@@ -50,10 +60,16 @@ with logged(snakemake.log[0]) as log:
         refined = members.set_index("id_name")
         for column in ("ra_rass", "dec_rass", "epoch_rass"):
             table[column] = table["id_name"].map(refined[column]).to_numpy(float)
-    log.info("%d of %d sources matched in %d skyfields; %d members covered by the survey; "
-             "%d neighbours within %g arcsec", len(table), len(members), table["seq_id"].nunique(),
-             int((members["status"] == "covered").sum()), len(neighbours),
-             params.neighbour_radius_arcsec)
+    log.info(
+        "%d of %d sources matched in %d skyfields; %d members covered by the survey; "
+        "%d neighbours within %g arcsec",
+        len(table),
+        len(members),
+        table["seq_id"].nunique(),
+        int((members["status"] == "covered").sum()),
+        len(neighbours),
+        params.neighbour_radius_arcsec,
+    )
     write_sample(table, snakemake.output.table)
     write_sample(members, snakemake.output.members)
     write_sample(neighbours, snakemake.output.neighbours)

@@ -35,7 +35,9 @@ def local_skyfields(root) -> list[str]:
     if not root.is_dir():
         raise ArchiveError(f"archive root {root} is not a directory")
     return sorted(
-        f"RS{m.group(1)}N00" for p in root.iterdir() if p.is_dir() and (m := SKYFIELD_DIR.match(p.name))
+        f"RS{m.group(1)}N00"
+        for p in root.iterdir()
+        if p.is_dir() and (m := SKYFIELD_DIR.match(p.name))
     )
 
 
@@ -104,17 +106,16 @@ def local_coverage(members: pd.DataFrame, root, ra_column="ra", dec_column="dec"
     return _choose(exposures, seqs)
 
 
-def field_list_coverage(members: pd.DataFrame, fields: pd.DataFrame, ra_column="ra",
-                        dec_column="dec") -> pd.DataFrame:
+def field_list_coverage(
+    members: pd.DataFrame, fields: pd.DataFrame, ra_column="ra", dec_column="dec"
+) -> pd.DataFrame:
     """Coverage from a RASS field list (``seq_id``, ``ra``, ``dec``, ``exposure`` columns, as
     HEASARC's rassmaster table has them): inside a field's square, the largest exposure."""
     ra = members[ra_column].to_numpy(float)
     dec = members[dec_column].to_numpy(float)
     seqs = [str(s).strip().upper() for s in fields["seq_id"]]
     exposures = np.zeros((len(members), len(seqs)))
-    for j, (ra0, dec0, exposure) in enumerate(
-        fields[["ra", "dec", "exposure"]].to_numpy(float)
-    ):
+    for j, (ra0, dec0, exposure) in enumerate(fields[["ra", "dec", "exposure"]].to_numpy(float)):
         xi, eta = _tangent_offsets(ra0, dec0, ra, dec)
         inside = (np.abs(xi) < FIELD_HALF_WIDTH_DEG) & (np.abs(eta) < FIELD_HALF_WIDTH_DEG)
         exposures[inside, j] = max(exposure, 1e-9)
@@ -139,8 +140,13 @@ def rassmaster_fields(tap_url: str | None = None) -> pd.DataFrame:
     return frame
 
 
-def members_table(stars: pd.DataFrame, matched: pd.DataFrame, coverage: pd.DataFrame,
-                  ra_column: str = "ra", dec_column: str = "dec") -> pd.DataFrame:
+def members_table(
+    stars: pd.DataFrame,
+    matched: pd.DataFrame,
+    coverage: pd.DataFrame,
+    ra_column: str = "ra",
+    dec_column: str = "dec",
+) -> pd.DataFrame:
     """Every sample member with its skyfield: the 2RXS one when matched, else the covering
     one with the most exposure; ``status`` covered or not_covered."""
     from rassflow.catalog.sample import natural_key
@@ -152,10 +158,12 @@ def members_table(stars: pd.DataFrame, matched: pd.DataFrame, coverage: pd.DataF
     for column in ("ra_rass", "dec_rass", "epoch_rass"):
         if column in matched.columns:  # matched members: their skyfield's epoch
             refined = dict(zip(matched["id_name"], matched[column], strict=True))
-            out[column] = [refined.get(i, v) for i, v in zip(out["id_name"], out[column],
-                                                               strict=True)]
-    out["seq_id"] = [matched_seq.get(i, s) for i, s in zip(out["id_name"], out["seq_id"],
-                                                           strict=True)]
+            out[column] = [
+                refined.get(i, v) for i, v in zip(out["id_name"], out[column], strict=True)
+            ]
+    out["seq_id"] = [
+        matched_seq.get(i, s) for i, s in zip(out["id_name"], out["seq_id"], strict=True)
+    ]
     out["status"] = np.where(out["seq_id"].astype(str) != "", "covered", "not_covered")
     out = out.sort_values("id_name", key=lambda ids: ids.map(natural_key), kind="stable")
     return out.reset_index(drop=True)

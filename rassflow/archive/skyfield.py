@@ -69,7 +69,9 @@ def prepare_skyfield(root: str | Path, seq: str, targets: dict[str, str | Path])
                     _ = [hdu.data for hdu in hdul]  # every byte present, once per skyfield
         except Exception as exc:  # noqa: BLE001 - any read failure means unusable
             Path(target).unlink(missing_ok=True)
-            raise ArchiveError(f"skyfield {seq}: {source} is not a readable FITS file: {exc}") from exc
+            raise ArchiveError(
+                f"skyfield {seq}: {source} is not a readable FITS file: {exc}"
+            ) from exc
 
 
 @dataclass
@@ -96,7 +98,9 @@ class EventList:
 
     def pi_range(self) -> tuple[int, int]:
         number = self.pi_column
-        return int(self.header.get(f"TLMIN{number}", 1)), int(self.header.get(f"TLMAX{number}", 256))
+        return int(self.header.get(f"TLMIN{number}", 1)), int(
+            self.header.get(f"TLMAX{number}", 256)
+        )
 
     pi_column: int = 0
 
@@ -160,8 +164,15 @@ def read_events(path: str | Path, apply_gti: bool = True, geometry_only: bool = 
         keep = in_gti(time, gti)
         x, y, pi, time = x[keep], y[keep], pi[keep], time[keep]
     return EventList(
-        x=x, y=y, pi=pi, time=time, header=header, primary_header=primary, gti=gti,
-        path=str(path), xy_columns=(columns.index("X") + 1, columns.index("Y") + 1),
+        x=x,
+        y=y,
+        pi=pi,
+        time=time,
+        header=header,
+        primary_header=primary,
+        gti=gti,
+        path=str(path),
+        xy_columns=(columns.index("X") + 1, columns.index("Y") + 1),
         pi_column=columns.index("PI") + 1,
     )
 

@@ -196,8 +196,9 @@ def extract_spectrum(
         return _finish(workdir / name, out, "extractor", config_hash, round(exposure, 5))
 
 
-def _run_to_file(task: str, out, output: tuple, inputs: dict, config_hash: str, edit=None,
-                 **params) -> Path:
+def _run_to_file(
+    task: str, out, output: tuple, inputs: dict, config_hash: str, edit=None, **params
+) -> Path:
     """Run ``task`` in a private directory with ``inputs`` ({parameter: path}) given by
     relative paths and its output parameter ``output`` = (name, file name); move the product
     to ``out``, stamped (and changed by ``edit``)."""

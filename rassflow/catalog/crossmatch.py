@@ -29,8 +29,9 @@ TAP_ROW_CAP = 100000  # rows HEASARC TAP returns at most per request (astroquery
 ROW_COLUMN = "__row"  # HEASARC's row number in every table; not catalog data
 
 
-def crossmatch(sample: pd.DataFrame, rxs: pd.DataFrame, radius_arcsec: float,
-               columns: dict) -> pd.DataFrame:
+def crossmatch(
+    sample: pd.DataFrame, rxs: pd.DataFrame, radius_arcsec: float, columns: dict
+) -> pd.DataFrame:
     """Match every sample position with the nearest 2RXS source within ``radius_arcsec``.
 
     2RXS columns are kept with the ``rasscat_`` prefix the HEASARC TAP service uses;
@@ -45,16 +46,25 @@ def crossmatch(sample: pd.DataFrame, rxs: pd.DataFrame, radius_arcsec: float,
                 f"2RXS table: column {columns[key]!r} (crossmatch.columns.{key}) not found"
             )
     stars = SkyCoord(sample["ra"].to_numpy() * u.deg, sample["dec"].to_numpy() * u.deg)
-    xray = SkyCoord(rxs[columns["ra"]].to_numpy(float) * u.deg,
-                    rxs[columns["dec"]].to_numpy(float) * u.deg)
+    xray = SkyCoord(
+        rxs[columns["ra"]].to_numpy(float) * u.deg, rxs[columns["dec"]].to_numpy(float) * u.deg
+    )
     index, separation, _ = stars.match_to_catalog_sky(xray)
     separation = separation.to_value(u.arcsec)
     matched = separation <= radius_arcsec
     left = sample.loc[matched].reset_index(drop=True)
     right = rxs.iloc[index[matched]].reset_index(drop=True)
-    right = right.rename(columns={columns[k]: v for k, v in
-                                  (("name", "name"), ("ra", "ra"), ("dec", "dec"),
-                                   ("skyfield", "skyfield_number"))})
+    right = right.rename(
+        columns={
+            columns[k]: v
+            for k, v in (
+                ("name", "name"),
+                ("ra", "ra"),
+                ("dec", "dec"),
+                ("skyfield", "skyfield_number"),
+            )
+        }
+    )
     right.columns = [RXS_PREFIX + str(c) for c in right.columns]
     out = pd.concat([left, right], axis=1)
     out["sep_arcsec"] = np.round(separation[matched], 4)
@@ -65,9 +75,15 @@ def crossmatch(sample: pd.DataFrame, rxs: pd.DataFrame, radius_arcsec: float,
 def read_prepared_sample(sample_path, sample_cfg: dict) -> pd.DataFrame:
     """The sample catalog with clean ids and positions (see :func:`prepare_sample`)."""
     frame = read_table(sample_path, sample_cfg.get("format", "auto"))
-    return prepare_sample(frame, sample_cfg["id_column"], sample_cfg["name_column"],
-                          sample_cfg["ra_column"], sample_cfg["dec_column"],
-                          sample_cfg["id_prefix"], source=str(sample_path))
+    return prepare_sample(
+        frame,
+        sample_cfg["id_column"],
+        sample_cfg["name_column"],
+        sample_cfg["ra_column"],
+        sample_cfg["dec_column"],
+        sample_cfg["id_prefix"],
+        source=str(sample_path),
+    )
 
 
 def build_sample(sample_path, sample_cfg: dict, rxs_path, crossmatch_cfg: dict) -> pd.DataFrame:
@@ -202,7 +218,6 @@ def _decoded_frame(table) -> pd.DataFrame:
     return frame
 
 
-
 # --- neighbours: the other 2RXS sources near each sample source ---------------------------
 
 NEIGHBOUR_COLUMNS = ("id_name", "neighbour", "ra", "dec", "sep_arcsec")
@@ -258,19 +273,29 @@ def neighbours(pairs: pd.DataFrame, matched: pd.DataFrame, radius_arcsec: float)
         }
     )
     counterpart = dict(
-        zip(matched["id_name"].astype(str), matched[f"{RXS_PREFIX}name"].astype(str).str.strip(),
-            strict=True)
+        zip(
+            matched["id_name"].astype(str),
+            matched[f"{RXS_PREFIX}name"].astype(str).str.strip(),
+            strict=True,
+        )
     )
     own = table["neighbour"].to_numpy() == table["id_name"].map(counterpart).to_numpy()
     table = table[~own & (table["sep_arcsec"] <= radius_arcsec)]
-    table = table.sort_values(["id_name", "sep_arcsec"], kind="stable",
-                              key=lambda c: c.map(natural_key) if c.name == "id_name" else c)
+    table = table.sort_values(
+        ["id_name", "sep_arcsec"],
+        kind="stable",
+        key=lambda c: c.map(natural_key) if c.name == "id_name" else c,
+    )
     return table.reset_index(drop=True)
 
 
 def match_sample(
-    stars: pd.DataFrame, settings: dict, rxs: pd.DataFrame | None, neighbour_radius_arcsec: float,
-    chunk_size: int = 5000, tap_url: str | None = None,
+    stars: pd.DataFrame,
+    settings: dict,
+    rxs: pd.DataFrame | None,
+    neighbour_radius_arcsec: float,
+    chunk_size: int = 5000,
+    tap_url: str | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The matched sample and the neighbour table of a prepared sample, from a local 2RXS
     table (``rxs``) or, when ``rxs`` is None, from HEASARC's TAP service (one query per chunk

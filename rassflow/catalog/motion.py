@@ -48,8 +48,9 @@ def propagate(ra_deg, dec_deg, pm_ra_masyr, pm_dec_masyr, epoch_from, epoch_to):
 MOTION_COLUMNS = ("pm_ra", "pm_dec", "epoch", "ra_rass", "dec_rass", "epoch_rass")
 
 
-def with_rass_positions(stars, pm_ra_column: str, pm_dec_column: str, epoch: float,
-                        source: str = "sample"):
+def with_rass_positions(
+    stars, pm_ra_column: str, pm_dec_column: str, epoch: float, source: str = "sample"
+):
     """The prepared sample with its proper motions (``pm_ra`` incl. cos dec, ``pm_dec``,
     mas/yr), the catalog ``epoch`` and the positions at the RASS mid-epoch (``ra_rass``,
     ``dec_rass``, ``epoch_rass``)."""

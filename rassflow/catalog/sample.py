@@ -30,8 +30,14 @@ def read_table(path: str | Path, fmt: str = "auto") -> pd.DataFrame:
         raise CatalogError(f"catalog file {path} does not exist")
     if fmt == "auto":
         suffix = path.suffix.lower()
-        fmt = {".csv": "csv", ".fits": "fits", ".fit": "fits", ".fz": "fits", ".xml": "votable",
-               ".vot": "votable"}.get(suffix, "csv")
+        fmt = {
+            ".csv": "csv",
+            ".fits": "fits",
+            ".fit": "fits",
+            ".fz": "fits",
+            ".xml": "votable",
+            ".vot": "votable",
+        }.get(suffix, "csv")
     try:
         if fmt == "csv":
             return pd.read_csv(path)
@@ -60,8 +66,15 @@ def clean_id(prefix: str, value) -> str:
     return text
 
 
-def prepare_sample(frame: pd.DataFrame, id_column: str, name_column: str, ra_column: str,
-                   dec_column: str, id_prefix: str, source: str = "sample") -> pd.DataFrame:
+def prepare_sample(
+    frame: pd.DataFrame,
+    id_column: str,
+    name_column: str,
+    ra_column: str,
+    dec_column: str,
+    id_prefix: str,
+    source: str = "sample",
+) -> pd.DataFrame:
     """Check positions, add ``id_name``, ``name``, ``ra``, ``dec``; keep every other column.
 
     Rows with unusable positions are an error naming the row, since a silently dropped
@@ -86,7 +99,9 @@ def prepare_sample(frame: pd.DataFrame, id_column: str, name_column: str, ra_col
     duplicated = pd.Series(ids)[pd.Series(ids).duplicated(keep=False)]
     if len(duplicated):
         clashes = sorted(set(duplicated))[:5]
-        raise CatalogError(f"{source}: cleaned ids collide: {', '.join(clashes)} (column {id_column!r})")
+        raise CatalogError(
+            f"{source}: cleaned ids collide: {', '.join(clashes)} (column {id_column!r})"
+        )
     out = frame.copy()
     out.insert(0, "id_name", ids)
     out.insert(1, "name", frame[name_column].astype(str).str.strip())

@@ -179,8 +179,10 @@ INTERVAL_ATTRIBUTES = ("value", "lower", "upper", "err_minus", "err_plus")
 
 
 def _interval_json(result) -> dict:
-    return {key: getattr(result, name) for key, name in zip(INTERVAL_KEYS, INTERVAL_ATTRIBUTES,
-                                                              strict=True)}
+    return {
+        key: getattr(result, name)
+        for key, name in zip(INTERVAL_KEYS, INTERVAL_ATTRIBUTES, strict=True)
+    }
 
 
 def _interval_fields(fields) -> dict:
@@ -209,16 +211,21 @@ class ParameterResult:
     @classmethod
     def from_bounds(cls, value, lower, upper, flags: str, unit: str) -> ParameterResult:
         """The entry of a fitted parameter; a bound that was not found is None."""
-        return cls(**_interval(value, lower, upper), good_err=flags == FLAGS_OK, flags=flags,
-                   unit=unit)
+        return cls(
+            **_interval(value, lower, upper), good_err=flags == FLAGS_OK, flags=flags, unit=unit
+        )
 
     @classmethod
     def unfitted(cls, unit: str) -> ParameterResult:
         return cls(None, None, None, None, None, good_err=False, flags=None, unit=unit)
 
     def to_json(self) -> dict:
-        return {**_interval_json(self), "good_err": self.good_err, "flags": self.flags,
-                "unit": self.unit}
+        return {
+            **_interval_json(self),
+            "good_err": self.good_err,
+            "flags": self.flags,
+            "unit": self.unit,
+        }
 
     @classmethod
     def from_json(cls, data, where: str = "parameter") -> ParameterResult:
@@ -251,13 +258,19 @@ class FluxResult:
 
     @classmethod
     def from_bounds(
-        cls, value, lower, upper, confidence, unit: str = FLUX_UNIT,
+        cls,
+        value,
+        lower,
+        upper,
+        confidence,
+        unit: str = FLUX_UNIT,
         method: str = LEGACY_FLUX_METHOD,
     ) -> FluxResult:
         """The flux entry; a range that could not be computed is None."""
         _check_flux_method(method, "method")
-        return cls(**_interval(value, lower, upper), confidence=float(confidence), unit=unit,
-                   method=method)
+        return cls(
+            **_interval(value, lower, upper), confidence=float(confidence), unit=unit, method=method
+        )
 
     @classmethod
     def profile(cls, value, lower, upper, confidence, unit: str = FLUX_UNIT) -> FluxResult:
@@ -276,8 +289,12 @@ class FluxResult:
         return cls.from_bounds(value, lower, upper, confidence, unit, method="profile")
 
     def to_json(self) -> dict:
-        return {**_interval_json(self), "confidence": self.confidence, "method": self.method,
-                "unit": self.unit}
+        return {
+            **_interval_json(self),
+            "confidence": self.confidence,
+            "method": self.method,
+            "unit": self.unit,
+        }
 
     @classmethod
     def from_json(cls, data, where: str = "flux") -> FluxResult:
@@ -293,8 +310,10 @@ class FluxResult:
         if method == "profile":
             for bound, inside in (("lower", lambda b, v: b <= v), ("upper", lambda b, v: b >= v)):
                 limit = getattr(result, bound)
-                if limit is not None and result.value is not None and not inside(
-                    limit, result.value
+                if (
+                    limit is not None
+                    and result.value is not None
+                    and not inside(limit, result.value)
                 ):
                     raise FitResultError(
                         f"{fields.path(bound)}: a profile bound on the wrong side of the value "

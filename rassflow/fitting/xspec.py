@@ -366,7 +366,11 @@ def fit_source(spectrum, background, rmf, arf, settings, source_id: str) -> dict
                 f"{len(noticed)} group(s) with QUALITY 0 noticed in {lo}-{hi} keV; "
                 f"a fit needs more than {needed}"
             )
-            plot = _plot(xs, with_model=False) if noticed else fit_result.PlotData.from_arrays([], [], [], [])
+            plot = (
+                _plot(xs, with_model=False)
+                if noticed
+                else fit_result.PlotData.from_arrays([], [], [], [])
+            )
             for name in settings["models"]:
                 models[name] = fit_result.ModelResult.unfitted(name, "not_fitted", reason, plot)
             return result.replace(models=models).to_json()

@@ -215,9 +215,7 @@ def _onaxis_conversion(rmf_key, specresp_key, model: str, shape: float, bands: t
         flux, response.energ_lo, response.energ_hi, onaxis, response.matrix,
         response.channels, BROAD_BAND,
     )  # fmt: skip
-    ecfs = tuple(
-        energy_flux(flux, lo, hi) / rate if rate > 0 else None for lo, hi in bands
-    )
+    ecfs = tuple(energy_flux(flux, lo, hi) / rate if rate > 0 else None for lo, hi in bands)
     return rate, ecfs
 
 
@@ -255,8 +253,7 @@ def _settings(settings: dict) -> tuple[float, float, float, str, float]:
     )
 
 
-def measure(spectrum, background, rmf, specresp, arf, settings: dict, bands_keV,
-            source_id) -> dict:
+def measure(spectrum, background, rmf, specresp, arf, settings: dict, bands_keV, source_id) -> dict:
     """Forced aperture photometry of one member (see the module docstring for the method).
 
     Parameters
@@ -389,8 +386,16 @@ def measure(spectrum, background, rmf, specresp, arf, settings: dict, bands_keV,
         ecf_model=model,
         ecf_shape=shape,
     )
-    for key in ("net_counts", "net_counts_mode", "net_counts_lo", "net_counts_hi", "counts_ul",
-                "detection_probability", "bkg_expected", "backscal_ratio"):
+    for key in (
+        "net_counts",
+        "net_counts_mode",
+        "net_counts_lo",
+        "net_counts_hi",
+        "counts_ul",
+        "detection_probability",
+        "bkg_expected",
+        "backscal_ratio",
+    ):
         result[key] = _finite(result[key])
     return {key: result[key] for key in result_keys(bands)}
 
@@ -399,4 +404,3 @@ def clear_cache() -> None:
     """Forget the cached calibration reads (for tests that rewrite files in place)."""
     _calibration.cache_clear()
     _onaxis_conversion.cache_clear()
-

@@ -67,9 +67,17 @@ def _rounded(value: float) -> float:
     return round(float(value), PRECISION)
 
 
-def source_regions(wcs, ra_deg: float, dec_deg: float, radius_arcmin: float,
-                   inner_factor: float, outer_factor: float, pixel_deg: float,
-                   neighbours=(), exclusion_radius_arcmin: float = 0.0) -> SourceRegions:
+def source_regions(
+    wcs,
+    ra_deg: float,
+    dec_deg: float,
+    radius_arcmin: float,
+    inner_factor: float,
+    outer_factor: float,
+    pixel_deg: float,
+    neighbours=(),
+    exclusion_radius_arcmin: float = 0.0,
+) -> SourceRegions:
     """Regions at (ra, dec) in the physical pixels of an event file's sky WCS (1-based).
 
     ``neighbours``: (ra, dec) of other catalogued sources; those whose exclusion circle
@@ -84,12 +92,26 @@ def source_regions(wcs, ra_deg: float, dec_deg: float, radius_arcmin: float,
             distance = np.hypot(nx - x, ny - y)
             if inner - cut < distance < outer + cut:
                 exclusions.append((_rounded(nx), _rounded(ny), _rounded(cut)))
-    return SourceRegions(_rounded(x), _rounded(y), _rounded(radius), _rounded(inner),
-                         _rounded(outer), tuple(exclusions))
+    return SourceRegions(
+        _rounded(x),
+        _rounded(y),
+        _rounded(radius),
+        _rounded(inner),
+        _rounded(outer),
+        tuple(exclusions),
+    )
 
 
-def write_region_files(regions: SourceRegions, ra_deg: float, dec_deg: float, radius_arcmin: float,
-                       inner_factor: float, outer_factor: float, paths: dict, wcs=None) -> None:
+def write_region_files(
+    regions: SourceRegions,
+    ra_deg: float,
+    dec_deg: float,
+    radius_arcmin: float,
+    inner_factor: float,
+    outer_factor: float,
+    paths: dict,
+    wcs=None,
+) -> None:
     """DS9 files: 'src'/'bkg' in fk5 (RA/Dec in deg, radii in arcsec), 'src_phys'/'bkg_phys'
     in physical sky pixels, the frame extractor filters events in. Exclusions are written in
     both frames (``wcs``, the event file's sky WCS, converts them to RA/Dec)."""
@@ -108,8 +130,10 @@ def write_region_files(regions: SourceRegions, ra_deg: float, dec_deg: float, ra
         paths["bkg"],
     )
     physical = f"{DS9_HEADER}physical\n"
-    write_text(f"{physical}circle({regions.x:.4f},{regions.y:.4f},{regions.radius:.4f})\n",
-               paths["src_phys"])
+    write_text(
+        f"{physical}circle({regions.x:.4f},{regions.y:.4f},{regions.radius:.4f})\n",
+        paths["src_phys"],
+    )
     cuts = "".join(f"-circle({ex:.4f},{ey:.4f},{er:.4f})\n" for ex, ey, er in regions.exclusions)
     write_text(
         f"{physical}annulus({regions.x:.4f},{regions.y:.4f},{regions.inner:.4f},"

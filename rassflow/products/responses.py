@@ -229,8 +229,14 @@ def make_arf(
 # --- aperture correction for the RASS survey PSF -------------------------------------------
 
 
-def psf_kept_fraction(energy_keV, radius_arcmin: float, inner_arcmin: float, outer_arcmin: float,
-                      backscal_ratio: float, annulus_kept: float = 1.0):
+def psf_kept_fraction(
+    energy_keV,
+    radius_arcmin: float,
+    inner_arcmin: float,
+    outer_arcmin: float,
+    backscal_ratio: float,
+    annulus_kept: float = 1.0,
+):
     """Fraction of a point source's photons that remain after background subtraction.
 
     The source circle holds EEF(E, r); the background region holds the annulus fraction
@@ -245,8 +251,9 @@ def psf_kept_fraction(energy_keV, radius_arcmin: float, inner_arcmin: float, out
     return np.clip(inside - backscal_ratio * in_background, 0.0, 1.0)
 
 
-def apply_psf_correction(arf_path, spectrum_path, background_path, regions: dict,
-                         provenance: dict | None = None) -> Path:
+def apply_psf_correction(
+    arf_path, spectrum_path, background_path, regions: dict, provenance: dict | None = None
+) -> Path:
     """Rewrite an ARF with SPECRESP times :func:`psf_kept_fraction` for this source's regions.
 
     ``regions``: the ``regions`` config section (radii). The BACKSCAL values and the

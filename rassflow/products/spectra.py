@@ -83,8 +83,15 @@ def wmap_image(events: EventList, regions: SourceRegions, which: str, selected, 
     return image, header, len(lx)
 
 
-def extract_spectrum(events: EventList, regions: SourceRegions, which: str, wmap_binning: int,
-                     exposure_s: float, source: str, provenance: dict):
+def extract_spectrum(
+    events: EventList,
+    regions: SourceRegions,
+    which: str,
+    wmap_binning: int,
+    exposure_s: float,
+    source: str,
+    provenance: dict,
+):
     """The OGIP spectrum (HDUList) of one region: WMAP primary, SPECTRUM, GTI extensions."""
     from astropy.io import fits
 
@@ -110,9 +117,26 @@ def extract_spectrum(events: EventList, regions: SourceRegions, which: str, wmap
     ]
     spectrum = fits.BinTableHDU.from_columns(columns, name="SPECTRUM")
     h = spectrum.header
-    for key in ("TELESCOP", "INSTRUME", "DETNAM", "OBJECT", "DATAMODE", "OBS_MODE", "DATE-OBS",
-                "DATE-END", "MJDREFI", "MJDREFF", "TSTART", "TSTOP", "ONTIME", "LIVETIME",
-                "RA_NOM", "DEC_NOM", "EQUINOX", "RADECSYS"):
+    for key in (
+        "TELESCOP",
+        "INSTRUME",
+        "DETNAM",
+        "OBJECT",
+        "DATAMODE",
+        "OBS_MODE",
+        "DATE-OBS",
+        "DATE-END",
+        "MJDREFI",
+        "MJDREFF",
+        "TSTART",
+        "TSTOP",
+        "ONTIME",
+        "LIVETIME",
+        "RA_NOM",
+        "DEC_NOM",
+        "EQUINOX",
+        "RADECSYS",
+    ):
         if key in events.header:
             h[key] = events.header[key]
     filt = str(events.header.get("FILTER", "NONE")).strip()
@@ -144,10 +168,17 @@ def extract_spectrum(events: EventList, regions: SourceRegions, which: str, wmap
     stamp(h, **provenance)
 
     gti = fits.BinTableHDU.from_columns(
-        [fits.Column("START", "D", unit="s", array=events.gti[:, 0]),
-         fits.Column("STOP", "D", unit="s", array=events.gti[:, 1])], name="GTI")
+        [
+            fits.Column("START", "D", unit="s", array=events.gti[:, 0]),
+            fits.Column("STOP", "D", unit="s", array=events.gti[:, 1]),
+        ],
+        name="GTI",
+    )
     primary = fits.PrimaryHDU(wmap, wmap_header)
     for hdu in (primary, spectrum, gti):
-        hdu.header["EXPOSURE"] = (round(float(exposure_s), 5), "[s] exposure map value at the source")
+        hdu.header["EXPOSURE"] = (
+            round(float(exposure_s), 5),
+            "[s] exposure map value at the source",
+        )
     stamp(primary.header, **provenance)
     return fits.HDUList([primary, spectrum, gti])

@@ -94,8 +94,13 @@ def band_columns(lo: float, hi: float) -> list[str]:
     """The columns of one flux band, as :func:`rassflow.photometry.aperture.measure` names
     them: ecf, flux with its interval, flux upper limit."""
     label = band_label(lo, hi)
-    return [f"ecf_{label}", f"flux_{label}", f"flux_{label}_lo", f"flux_{label}_hi",
-            f"flux_ul_{label}"]
+    return [
+        f"ecf_{label}",
+        f"flux_{label}",
+        f"flux_{label}_lo",
+        f"flux_{label}_hi",
+        f"flux_ul_{label}",
+    ]
 
 
 def luminosity_columns(lo: float, hi: float) -> list[str]:
@@ -201,8 +206,14 @@ def _number(value) -> float:
     return float(value)
 
 
-def build_photometry_table(members_csv, photometry_paths: dict, bands_keV, parallax_column=None,
-                           distance_column=None, extra_columns=()) -> pd.DataFrame:
+def build_photometry_table(
+    members_csv,
+    photometry_paths: dict,
+    bands_keV,
+    parallax_column=None,
+    distance_column=None,
+    extra_columns=(),
+) -> pd.DataFrame:
     """One row per member of ``members_csv`` (natural order of id_name) with its photometry.
 
     ``photometry_paths``: {id_name: photometry JSON path or None}; covered members that are not
@@ -233,8 +244,10 @@ def build_photometry_table(members_csv, photometry_paths: dict, bands_keV, paral
     for i in order:
         member = members.iloc[i]
         id_name = member["id_name"]
-        row = {column: member[column] if column in member.index else math.nan
-               for column in MEMBER_COLUMNS}
+        row = {
+            column: member[column] if column in member.index else math.nan
+            for column in MEMBER_COLUMNS
+        }
         row.update({column: member[column] for column in extra_columns})
         content = None
         if member["status"] == "not_covered":
@@ -260,8 +273,9 @@ def build_photometry_table(members_csv, photometry_paths: dict, bands_keV, paral
             row[DISTANCE_COLUMN] = distance
             factor = 4.0 * math.pi * (distance * PARSEC_CM) ** 2
             for lo, hi in bands:
-                for flux, lx in zip(band_columns(lo, hi)[1:], luminosity_columns(lo, hi),
-                                    strict=True):
+                for flux, lx in zip(
+                    band_columns(lo, hi)[1:], luminosity_columns(lo, hi), strict=True
+                ):
                     row[lx] = factor * _number(row.get(flux))
         rows.append(row)
 
@@ -278,8 +292,10 @@ def build_photometry_table(members_csv, photometry_paths: dict, bands_keV, paral
             table[column] = table[column].astype(bool)
         elif column in BOOL_COLUMNS:
             table[column] = pd.array(
-                [None if v is None or (isinstance(v, float) and math.isnan(v)) else bool(v)
-                 for v in table[column]],
+                [
+                    None if v is None or (isinstance(v, float) and math.isnan(v)) else bool(v)
+                    for v in table[column]
+                ],
                 dtype="boolean",
             )
         else:
@@ -289,8 +305,11 @@ def build_photometry_table(members_csv, photometry_paths: dict, bands_keV, paral
         "flux_bands_keV": bands,
         "settings": settings,
         "distance_source": (
-            f"parallax column {parallax_column} (mas)" if parallax_column
-            else f"distance column {distance_column} (pc)" if distance_column else None
+            f"parallax column {parallax_column} (mas)"
+            if parallax_column
+            else f"distance column {distance_column} (pc)"
+            if distance_column
+            else None
         ),
         "extra_columns": list(extra_columns),
     }
@@ -351,10 +370,14 @@ COLUMN_DESCRIPTIONS = {
     "reason": ("", "why the member was not measured"),
 }
 for _band, (_lo, _hi) in HR_BANDS.items():
-    COLUMN_DESCRIPTIONS[f"counts_src_{_band}"] = (COUNT, f"source counts, 2RXS band {_band} "
-                                                         f"(PI {_lo}-{_hi})")
-    COLUMN_DESCRIPTIONS[f"counts_bkg_{_band}"] = (COUNT, f"background counts, 2RXS band {_band} "
-                                                         f"(PI {_lo}-{_hi})")
+    COLUMN_DESCRIPTIONS[f"counts_src_{_band}"] = (
+        COUNT,
+        f"source counts, 2RXS band {_band} (PI {_lo}-{_hi})",
+    )
+    COLUMN_DESCRIPTIONS[f"counts_bkg_{_band}"] = (
+        COUNT,
+        f"background counts, 2RXS band {_band} (PI {_lo}-{_hi})",
+    )
 
 
 def column_description(column: str, bands_keV=(), extra_columns=()) -> tuple[str, str]:
@@ -428,7 +451,8 @@ def photometry_hdu(table: pd.DataFrame, provenance: dict | None = None):
         header["ULCONF"] = (float(settings["upper_limit_confidence"]), "[%] upper limit level")
     if "detection_threshold_sigma" in settings:
         header["DETSIGMA"] = (
-            float(settings["detection_threshold_sigma"]), "detection threshold (sigma)"
+            float(settings["detection_threshold_sigma"]),
+            "detection threshold (sigma)",
         )
     if "ecf_model" in settings:
         header["ECFMODEL"] = (str(settings["ecf_model"]), "spectral model of the ECF")

@@ -18,7 +18,10 @@ from tests.support.servers import HeasarcApp, LocalServer
 def archive_with_two_fields(tmp_path):
     """Two overlapping skyfields (centres 4 deg apart), the second with more exposure."""
     root = tmp_path / "archive"
-    for number, centre, value in (("930001", (150.0, 20.0), 300.0), ("930002", (154.0, 20.0), 500.0)):
+    for number, centre, value in (
+        ("930001", (150.0, 20.0), 300.0),
+        ("930002", (154.0, 20.0), 500.0),
+    ):
         directory = root / f"rs{number}n00"
         directory.mkdir(parents=True)
         plain = write_expmap(tmp_path / f"{number}_mex.fits", value=value, centre=centre)
@@ -28,8 +31,9 @@ def archive_with_two_fields(tmp_path):
 
 def test_local_coverage_picks_the_most_exposure_and_records_the_others(tmp_path):
     root = archive_with_two_fields(tmp_path)
-    members = pd.DataFrame({"id_name": ["A", "B", "C"], "ra": [149.0, 152.1, 170.0],
-                            "dec": [20.5, 20.0, -30.0]})
+    members = pd.DataFrame(
+        {"id_name": ["A", "B", "C"], "ra": [149.0, 152.1, 170.0], "dec": [20.5, 20.0, -30.0]}
+    )
     coverage = local_coverage(members, root)
     assert list(coverage["seq_id"]) == ["RS930001N00", "RS930002N00", ""]
     assert list(coverage["other_seq_ids"]) == ["", "RS930001N00", ""]
@@ -38,8 +42,14 @@ def test_local_coverage_picks_the_most_exposure_and_records_the_others(tmp_path)
 
 def test_members_keep_their_2rxs_skyfield_and_the_rest_are_flagged(tmp_path):
     root = archive_with_two_fields(tmp_path)
-    stars = pd.DataFrame({"id_name": ["S2", "S10", "S1"], "name": ["b", "c", "a"],
-                          "ra": [152.1, 170.0, 152.0], "dec": [20.0, -30.0, 20.1]})
+    stars = pd.DataFrame(
+        {
+            "id_name": ["S2", "S10", "S1"],
+            "name": ["b", "c", "a"],
+            "ra": [152.1, 170.0, 152.0],
+            "dec": [20.0, -30.0, 20.1],
+        }
+    )
     matched = pd.DataFrame({"id_name": ["S1"], "seq_id": ["RS930001N00"]})
     members = members_table(stars, matched, local_coverage(stars, root))
     assert list(members["id_name"]) == ["S1", "S2", "S10"]  # natural order
@@ -49,9 +59,15 @@ def test_members_keep_their_2rxs_skyfield_and_the_rest_are_flagged(tmp_path):
 
 
 def test_rassmaster_coverage_over_tap():
-    fields = Table({"seq_id": ["RS930001N00", "RS930002N00"], "ra": [150.0, 154.0],
-                    "dec": [20.0, 20.0], "exposure": [300.0, 500.0],
-                    "instrument": ["PSPC", "PSPC"]})
+    fields = Table(
+        {
+            "seq_id": ["RS930001N00", "RS930002N00"],
+            "ra": [150.0, 154.0],
+            "dec": [20.0, 20.0],
+            "exposure": [300.0, 500.0],
+            "instrument": ["PSPC", "PSPC"],
+        }
+    )
     with LocalServer(HeasarcApp({"rassmaster": fields})) as server:
         listed = rassmaster_fields(f"{server.url}/tap")
     assert list(listed["seq_id"]) == ["RS930001N00", "RS930002N00"]

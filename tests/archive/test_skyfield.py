@@ -22,21 +22,31 @@ def test_pi_limits_match_the_notebook():
 
 
 def test_read_events_applies_gti_and_reads_geometry(tmp_path):
-    path = write_events(tmp_path / "ev.fits", x=[1, 2, 3], y=[1, 2, 3], pi=[10, 20, 30],
-                        time=[5.0, 15.0, 25.0], gti=[(0, 10), (20, 30)])
+    path = write_events(
+        tmp_path / "ev.fits",
+        x=[1, 2, 3],
+        y=[1, 2, 3],
+        pi=[10, 20, 30],
+        time=[5.0, 15.0, 25.0],
+        gti=[(0, 10), (20, 30)],
+    )
     events = read_events(path)
     assert list(events.time) == [5.0, 25.0]
     assert events.axis_range("X") == (1, 46080)
     assert events.pixel_scale_deg == pytest.approx(1.388889e-4)
 
 
-@pytest.mark.parametrize("columns, extname, message", [
-    (["X", "Y", "TIME"], "STDEVT", "lacks column"),
-    (None, "EVENTS", "no STDEVT"),
-])
+@pytest.mark.parametrize(
+    "columns, extname, message",
+    [
+        (["X", "Y", "TIME"], "STDEVT", "lacks column"),
+        (None, "EVENTS", "no STDEVT"),
+    ],
+)
 def test_read_events_errors_name_the_file(tmp_path, columns, extname, message):
-    path = write_events(tmp_path / "bad.fits", [1], [1], [1], [1.0], columns=columns,
-                        extname=extname)
+    path = write_events(
+        tmp_path / "bad.fits", [1], [1], [1], [1.0], columns=columns, extname=extname
+    )
     with pytest.raises(ArchiveError, match=message):
         read_events(path)
 
@@ -60,8 +70,9 @@ def test_prepare_skyfield_expands_compressed_files(tmp_path):
     write_expmap(root / "rs930001n00_mex.fits")
     assert find_archive_file(tmp_path / "archive", "RS930001N00", "mex").name.endswith("_mex.fits")
     out = tmp_path / "cache"
-    prepare_skyfield(tmp_path / "archive", "RS930001N00",
-                     {"bas": out / "bas.fits", "mex": out / "mex.fits"})
+    prepare_skyfield(
+        tmp_path / "archive", "RS930001N00", {"bas": out / "bas.fits", "mex": out / "mex.fits"}
+    )
     assert read_events(out / "bas.fits").x.tolist() == [5]
     with pytest.raises(ArchiveError, match="RS930001N00: no rs930001n00_im1"):
         prepare_skyfield(tmp_path / "archive", "RS930001N00", {"im1": out / "im1.fits"})
@@ -69,8 +80,13 @@ def test_prepare_skyfield_expands_compressed_files(tmp_path):
 
 def test_image_geometry_follows_extractor(tmp_path):
     # events at the field centre pixel and one at the first pixel
-    path = write_events(tmp_path / "ev.fits", x=[23040, 23041, 1, 46080], y=[23040, 23041, 1, 46080],
-                        pi=[60, 60, 60, 300], time=[1.0] * 4)
+    path = write_events(
+        tmp_path / "ev.fits",
+        x=[23040, 23041, 1, 46080],
+        y=[23040, 23041, 1, 46080],
+        pi=[60, 60, 60, 300],
+        time=[1.0] * 4,
+    )
     events = read_events(path)
     image, header = bin_image(events, 50, 203, 270)
     assert image.shape == (170, 170)  # 46080 // 270
@@ -88,12 +104,22 @@ def test_image_geometry_follows_extractor(tmp_path):
 
 
 def test_make_images_writes_every_band_and_binning(tmp_path):
-    path = write_events(tmp_path / "ev.fits", x=[100, 20000], y=[100, 20000], pi=[60, 120],
-                        time=[1.0, 2.0])
-    outputs = {(lo, hi, b): tmp_path / f"im_{lo}_{hi}_{b}.fits"
-               for lo, hi in ((0.5, 2.0), (1.0, 2.0)) for b in (180, 270)}
-    make_images(path, "RS930001N00", [[0.5, 2.0], [1.0, 2.0]], [180, 270], outputs,
-                {"backend": "native", "tool": "test", "config_hash": "abc"})
+    path = write_events(
+        tmp_path / "ev.fits", x=[100, 20000], y=[100, 20000], pi=[60, 120], time=[1.0, 2.0]
+    )
+    outputs = {
+        (lo, hi, b): tmp_path / f"im_{lo}_{hi}_{b}.fits"
+        for lo, hi in ((0.5, 2.0), (1.0, 2.0))
+        for b in (180, 270)
+    }
+    make_images(
+        path,
+        "RS930001N00",
+        [[0.5, 2.0], [1.0, 2.0]],
+        [180, 270],
+        outputs,
+        {"backend": "native", "tool": "test", "config_hash": "abc"},
+    )
     with fits.open(outputs[(1.0, 2.0, 180)]) as hdul:
         assert hdul[0].data.sum() == 1
         assert hdul[0].header["RFBACKND"] == "native"

@@ -274,10 +274,19 @@ def native_products(survey, tmp_path):
     """The native backend's spectra of the survey source, as the workflow makes them."""
     from rassflow.chain import Skyfield, Source, extract_spectra
 
-    out = {"spectrum": tmp_path / "native" / "src.fits", "background": tmp_path / "native" / "bkg.fits"}
+    out = {
+        "spectrum": tmp_path / "native" / "src.fits",
+        "background": tmp_path / "native" / "bkg.fits",
+    }
     paths = {"src_phys": survey["src"], "bkg_phys": survey["bkg"], **out}
-    settings = {"backend": "native", "wmap_binning": 8, "provenance": {"tool": "rassflow.products.spectra"}}
-    extract_spectra(Skyfield(survey["events"], survey["expmap"]), Source("S1", 150.0, 20.0, paths), settings)
+    settings = {
+        "backend": "native",
+        "wmap_binning": 8,
+        "provenance": {"tool": "rassflow.products.spectra"},
+    }
+    extract_spectra(
+        Skyfield(survey["events"], survey["expmap"]), Source("S1", 150.0, 20.0, paths), settings
+    )
     return {"src": out["spectrum"], "bkg": out["background"]}
 
 

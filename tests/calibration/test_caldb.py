@@ -152,10 +152,7 @@ def test_query_picks_the_256_channel_rmf_not_the_decoy(tmp_path):
     index = write_index_with_decoys(root)
     rmf = root / caldb.RMF_DIR / caldb.RMF_FILE
     assert find_file(LocalCaldb(root), "MATRIX", "pich.eq.256") == rmf
-    assert (
-        find_file(LocalCaldb(index), "matrix", "PICH.EQ.256.AND.detchans.eq.256")
-        == rmf
-    )
+    assert find_file(LocalCaldb(index), "matrix", "PICH.EQ.256.AND.detchans.eq.256") == rmf
     # without the expression the newest valid entry wins: the 34-channel file (fact sheet §3.1)
     assert find_file(LocalCaldb(root), "MATRIX").name == "pspcc_gain1_34.rmf"
     # ... unless the observation predates it
@@ -199,6 +196,7 @@ def small_fits(path, value: float, extname: str = "DATA"):
     hdul = fits.HDUList([fits.PrimaryHDU(), fits.ImageHDU(np.full((2, 2), value), name=extname)])
     hdul.writeto(path, overwrite=True)
     return hdul
+
 
 # --- CALDB --------------------------------------------------------------------------------
 
@@ -263,7 +261,11 @@ def test_remote_caldb_downloads_once_and_selects_as_the_local_one(caldb_tree, tm
         with pytest.raises(CaldbError, match="caldb.indx"):
             find_file(RemoteCaldb(server.url + "/nowhere", tmp_path / "other", 1, 10), "MATRIX")
         # one selection: the local CALDB picks the same rows
-        for codename, expr in (("MATRIX", "pich.eq.256"), ("MATRIX", "pich.eq.34"), ("SPECRESP", None)):
+        for codename, expr in (
+            ("MATRIX", "pich.eq.256"),
+            ("MATRIX", "pich.eq.34"),
+            ("SPECRESP", None),
+        ):
             local = find_file(LocalCaldb(caldb_tree), codename, expr)
             assert find_file(remote, codename, expr) == cache / local.relative_to(caldb_tree)
     assert again == rmf == cache / "data/rosat/pspc/cpf/matrices/pspcc_gain1_256.rmf"
@@ -291,7 +293,10 @@ def test_index_is_read_in_both_cal_cbd_forms(tmp_path, cbd_form, tform, tdim):
             caldb.RMF_DIR, "pspcc_gain1_34.rmf", "MATRIX", ("PICH(0-34)", "DETCHANS(34)")
         ),
         caldb.cif_entry(
-            caldb.RMF_DIR, caldb.RMF_FILE, "MATRIX", ("PICH(0-256)", "DETCHANS(256)"),
+            caldb.RMF_DIR,
+            caldb.RMF_FILE,
+            "MATRIX",
+            ("PICH(0-256)", "DETCHANS(256)"),
             valid_from="1990-01-01",
         ),
     ]
@@ -302,8 +307,17 @@ def test_index_is_read_in_both_cal_cbd_forms(tmp_path, cbd_form, tform, tdim):
         assert header[f"TFORM{number}"] == tform
         assert header.get(f"TDIM{number}") == tdim
     rows = read_index(index)
-    assert rows[0]["CAL_CBD"] == ["PICH(0-34)", "DETCHANS(34)", "NONE", "NONE", "NONE", "NONE",
-                                  "NONE", "NONE", "NONE"]
+    assert rows[0]["CAL_CBD"] == [
+        "PICH(0-34)",
+        "DETCHANS(34)",
+        "NONE",
+        "NONE",
+        "NONE",
+        "NONE",
+        "NONE",
+        "NONE",
+        "NONE",
+    ]
     assert rows[1]["CAL_CBD"][:2] == ["PICH(0-256)", "DETCHANS(256)"]
     assert find_file(LocalCaldb(root), "MATRIX", "pich.eq.256").name == caldb.RMF_FILE
     assert find_file(LocalCaldb(root), "MATRIX", "pich.eq.34").name == "pspcc_gain1_34.rmf"

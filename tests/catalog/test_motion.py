@@ -13,8 +13,14 @@ from rassflow.catalog.sample import read_table
 from rassflow.config import validate
 from rassflow.simulate.survey import simulate_survey
 
-SAMPLE_CFG = {"format": "auto", "id_column": "No", "name_column": "Name", "ra_column": "RAdeg",
-              "dec_column": "DEdeg", "id_prefix": "CARMENES-"}
+SAMPLE_CFG = {
+    "format": "auto",
+    "id_column": "No",
+    "name_column": "Name",
+    "ra_column": "RAdeg",
+    "dec_column": "DEdeg",
+    "id_prefix": "CARMENES-",
+}
 
 
 def test_propagate_moves_by_pm_times_years():
@@ -30,9 +36,18 @@ def test_propagate_moves_by_pm_times_years():
 @pytest.fixture(scope="module")
 def moving_survey(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("motion")
-    simulate_survey(tmp, {"seed": 5, "n_skyfields": 6, "n_stars": 30, "xray_fraction": 1.0,
-                          "n_unrelated_per_field": 0, "neighbour_fraction": 0.0,
-                          "pm_fraction": 1.0})
+    simulate_survey(
+        tmp,
+        {
+            "seed": 5,
+            "n_skyfields": 6,
+            "n_stars": 30,
+            "xray_fraction": 1.0,
+            "n_unrelated_per_field": 0,
+            "neighbour_fraction": 0.0,
+            "pm_fraction": 1.0,
+        },
+    )
     return tmp
 
 
@@ -50,13 +65,18 @@ def test_fast_movers_are_matched_and_centred_at_their_skyfield_epoch(moving_surv
     moving = with_rass_positions(stars, "pmRA", "pmDE", 2000.0)
     matched, _ = match_sample(moving, crossmatch, rxs, 0.0)
     assert len(matched) >= 0.9 * len(targets) > len(still)
-    epochs = matched["seq_id"].map({s: archive_epoch(tmp / "archive", s)
-                                    for s in matched["seq_id"].unique()})
+    epochs = matched["seq_id"].map(
+        {s: archive_epoch(tmp / "archive", s) for s in matched["seq_id"].unique()}
+    )
     assert np.all(np.abs(epochs - RASS_MID_EPOCH) < 0.5)
     refined = at_epochs(matched, epochs.to_numpy(float))
     true = targets.loc[refined["No"].astype(int)]
-    offset = SkyCoord(refined["ra_rass"].to_numpy() * u.deg, refined["dec_rass"].to_numpy() * u.deg
-                      ).separation(SkyCoord(true["ra_rass"].to_numpy() * u.deg,
-                                            true["dec_rass"].to_numpy() * u.deg)).arcsec
+    offset = (
+        SkyCoord(refined["ra_rass"].to_numpy() * u.deg, refined["dec_rass"].to_numpy() * u.deg)
+        .separation(
+            SkyCoord(true["ra_rass"].to_numpy() * u.deg, true["dec_rass"].to_numpy() * u.deg)
+        )
+        .arcsec
+    )
     assert offset.max() < 3.0, offset.max()
     assert list(refined["ra"]) == list(stars.set_index("id_name").loc[refined["id_name"], "ra"])

@@ -5,8 +5,9 @@ from astropy.table import Table
 from rassflow.catalog.crossmatch import build_sample
 from rassflow.catalog.sample import CatalogError, clean_id, prepare_sample, read_table
 
-COLS = dict(id_column="No", name_column="Name", ra_column="RAdeg", dec_column="DEdeg",
-            id_prefix="CARMENES-")
+COLS = dict(
+    id_column="No", name_column="Name", ra_column="RAdeg", dec_column="DEdeg", id_prefix="CARMENES-"
+)
 
 
 def test_clean_id_is_file_name_safe():
@@ -17,15 +18,22 @@ def test_clean_id_is_file_name_safe():
 
 
 def test_prepare_sample_rejects_bad_positions_naming_the_row():
-    frame = pd.DataFrame({"No": [1, 2, 3], "Name": ["a", "b", "c"],
-                          "RAdeg": [10.0, "x", 370.0], "DEdeg": [0.0, 1.0, 2.0]})
+    frame = pd.DataFrame(
+        {
+            "No": [1, 2, 3],
+            "Name": ["a", "b", "c"],
+            "RAdeg": [10.0, "x", 370.0],
+            "DEdeg": [0.0, 1.0, 2.0],
+        }
+    )
     with pytest.raises(CatalogError, match=r"row 2 .*row 3"):
         prepare_sample(frame, **COLS)
 
 
 def test_prepare_sample_rejects_colliding_ids():
-    frame = pd.DataFrame({"No": ["a b", "a/b"], "Name": ["x", "y"], "RAdeg": [1.0, 2.0],
-                          "DEdeg": [0.0, 0.0]})
+    frame = pd.DataFrame(
+        {"No": ["a b", "a/b"], "Name": ["x", "y"], "RAdeg": [1.0, 2.0], "DEdeg": [0.0, 0.0]}
+    )
     with pytest.raises(CatalogError, match="collide: CARMENES-a_b"):
         prepare_sample(frame, **COLS)
 
@@ -38,21 +46,36 @@ def test_missing_column_is_named():
 
 @pytest.mark.parametrize("fmt", ["csv", "fits", "votable"])
 def test_crossmatch_keeps_nearest_within_radius(tmp_path, fmt):
-    sample = Table({"No": [1, 2, 10], "Name": ["GJ 1", "GJ 2", "GJ 10"],
-                    "RAdeg": [10.0, 20.0, 30.0], "DEdeg": [5.0, -5.0, 0.0]})
+    sample = Table(
+        {
+            "No": [1, 2, 10],
+            "Name": ["GJ 1", "GJ 2", "GJ 10"],
+            "RAdeg": [10.0, 20.0, 30.0],
+            "DEdeg": [5.0, -5.0, 0.0],
+        }
+    )
     path = tmp_path / f"sample.{ {'csv': 'csv', 'fits': 'fits', 'votable': 'xml'}[fmt] }"
     sample.write(path, format={"csv": "ascii.csv", "fits": "fits", "votable": "votable"}[fmt])
     arcsec = 1 / 3600
-    rxs = Table({"name": ["2RXS A", "2RXS B", "2RXS C", "2RXS D"],
-                 "ra": [10.0 + 3 * arcsec, 10.0 + 7 * arcsec, 20.0 + 9 * arcsec, 30.0],
-                 "dec": [5.0, 5.0, -5.0, 0.0 - 7.9 * arcsec],
-                 "skyfield_number": [930001, 930001, 930002, 930003],
-                 "count_rate": [0.1, 0.2, 0.3, 0.4]})
+    rxs = Table(
+        {
+            "name": ["2RXS A", "2RXS B", "2RXS C", "2RXS D"],
+            "ra": [10.0 + 3 * arcsec, 10.0 + 7 * arcsec, 20.0 + 9 * arcsec, 30.0],
+            "dec": [5.0, 5.0, -5.0, 0.0 - 7.9 * arcsec],
+            "skyfield_number": [930001, 930001, 930002, 930003],
+            "count_rate": [0.1, 0.2, 0.3, 0.4],
+        }
+    )
     rxs.write(tmp_path / "rxs.fits")
-    table = build_sample(path, {**COLS, "format": "auto"}, tmp_path / "rxs.fits",
-                         {"radius_arcsec": 8.0,
-                          "columns": {"name": "name", "ra": "ra", "dec": "dec",
-                                      "skyfield": "skyfield_number"}})
+    table = build_sample(
+        path,
+        {**COLS, "format": "auto"},
+        tmp_path / "rxs.fits",
+        {
+            "radius_arcsec": 8.0,
+            "columns": {"name": "name", "ra": "ra", "dec": "dec", "skyfield": "skyfield_number"},
+        },
+    )
     assert list(table["id_name"]) == ["CARMENES-1", "CARMENES-10"]  # natural order, GJ 2 at 9"
     assert list(table["rasscat_name"]) == ["2RXS A", "2RXS D"]
     assert list(table["seq_id"]) == ["RS930001N00", "RS930003N00"]

@@ -14,8 +14,9 @@ PROV = {"backend": "native", "tool": "test", "config_hash": "0"}
 
 
 def test_regions_off_the_field_edge_are_clipped_in_backscal(tmp_path):
-    events = read_events(write_events(tmp_path / "ev.fits", [100, 46000], [23340, 23040], [50, 50],
-                                      [1.0, 2.0]))
+    events = read_events(
+        write_events(tmp_path / "ev.fits", [100, 46000], [23340, 23040], [50, 50], [1.0, 2.0])
+    )
     centre = source_regions(events.wcs(), 150.0, 20.0, 2.0, 1.05, 1.5, events.pixel_scale_deg)
     # 100 sky pixels (50") from the X = 1 edge: most of the annulus lies outside the field
     ra, dec = events.wcs().all_pix2world([[100.0, 23040.5]], 1)[0]
@@ -30,23 +31,33 @@ def test_regions_off_the_field_edge_are_clipped_in_backscal(tmp_path):
 
 
 def test_a_source_in_two_fields_is_analysed_in_its_2rxs_skyfield():
-    sample = prepare_sample(pd.DataFrame({"No": [1], "Name": ["GJ 1"], "RAdeg": [10.0],
-                                          "DEdeg": [0.0]}),
-                            "No", "Name", "RAdeg", "DEdeg", "X-")
+    sample = prepare_sample(
+        pd.DataFrame({"No": [1], "Name": ["GJ 1"], "RAdeg": [10.0], "DEdeg": [0.0]}),
+        "No",
+        "Name",
+        "RAdeg",
+        "DEdeg",
+        "X-",
+    )
     # the 2RXS entry names field 930002 although field 930001 covers the position too
-    rxs = pd.DataFrame({"name": ["2RXS A"], "ra": [10.0], "dec": [0.0],
-                        "skyfield_number": [930002]})
-    table = crossmatch(sample, rxs, 8.0, {"name": "name", "ra": "ra", "dec": "dec",
-                                          "skyfield": "skyfield_number"})
+    rxs = pd.DataFrame(
+        {"name": ["2RXS A"], "ra": [10.0], "dec": [0.0], "skyfield_number": [930002]}
+    )
+    table = crossmatch(
+        sample, rxs, 8.0, {"name": "name", "ra": "ra", "dec": "dec", "skyfield": "skyfield_number"}
+    )
     assert list(table["seq_id"]) == ["RS930002N00"]
 
 
-@pytest.mark.parametrize("raw, clean", [
-    ("../../etc/passwd", "X-.._.._etc_passwd"),
-    ("/abs/path", "X-_abs_path"),
-    ('quote"s and spaces', "X-quote_s_and_spaces"),
-    ("Ünïcødé", "X-Unicde"),  # letters without an ASCII form are dropped
-])
+@pytest.mark.parametrize(
+    "raw, clean",
+    [
+        ("../../etc/passwd", "X-.._.._etc_passwd"),
+        ("/abs/path", "X-_abs_path"),
+        ('quote"s and spaces', "X-quote_s_and_spaces"),
+        ("Ünïcødé", "X-Unicde"),  # letters without an ASCII form are dropped
+    ],
+)
 def test_hostile_names_become_one_safe_path_component(raw, clean):
     value = clean_id("X-", raw)
     assert value == clean

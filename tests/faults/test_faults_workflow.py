@@ -69,8 +69,9 @@ def break_skyfields(workdir):
     truncated, zero_exposure = seqs[0], seqs[1]
     events = archive / truncated.lower() / f"{truncated.lower()}_bas.fits.Z"
     events.write_bytes(events.read_bytes()[: events.stat().st_size // 3])
-    with fits.open(archive / zero_exposure.lower() / f"{zero_exposure.lower()}_mex.fits",
-                   mode="update") as hdul:
+    with fits.open(
+        archive / zero_exposure.lower() / f"{zero_exposure.lower()}_mex.fits", mode="update"
+    ) as hdul:
         hdul[0].data[:] = 0.0
     return sample, truncated, zero_exposure
 
@@ -133,8 +134,12 @@ def test_faults_give_the_same_table_in_both_granularities(fault_runs):
 
 def kill_when(workdir, pattern, timeout=600):
     """Start a run and SIGKILL its whole process group once ``pattern`` files appear."""
-    proc = subprocess.Popen(command(workdir), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        command(workdir),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     deadline = time.monotonic() + timeout
     try:
         while time.monotonic() < deadline and proc.poll() is None:
@@ -153,8 +158,11 @@ def kill_when(workdir, pattern, timeout=600):
 def test_sigkill_and_restart_give_the_same_table(tmp_path_factory, reference):
     workdir = workdir_with_config(tmp_path_factory, "killed")
     kills = 0
-    for pattern in ("sources/*/*/*-enALL-spectrum.fits", "fits/*/*-fit.json",
-                    "logs/make_results_table.log"):
+    for pattern in (
+        "sources/*/*/*-enALL-spectrum.fits",
+        "fits/*/*-fit.json",
+        "logs/make_results_table.log",
+    ):
         kills += kill_when(workdir, pattern)
         run(workdir, "--unlock")
     assert kills >= 2, "the run finished before it could be killed"
@@ -163,7 +171,10 @@ def test_sigkill_and_restart_give_the_same_table(tmp_path_factory, reference):
     # FITS table values
     assert (workdir / TABLE).read_bytes() == (reference / TABLE).read_bytes()
     table_fits = "results/results/rass-spectral-results.fits"
-    resumed, uninterrupted = fits.getdata(workdir / table_fits), fits.getdata(reference / table_fits)
+    resumed, uninterrupted = (
+        fits.getdata(workdir / table_fits),
+        fits.getdata(reference / table_fits),
+    )
     for name in uninterrupted.names:
         a, b = np.asarray(resumed[name]), np.asarray(uninterrupted[name])
         assert np.array_equal(a, b, equal_nan=a.dtype.kind == "f"), name

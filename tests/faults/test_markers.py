@@ -24,9 +24,11 @@ def test_real_products_are_not_markers(tmp_path):
 
 
 def job(tmp_path, inputs, outputs):
-    return SimpleNamespace(input=[tmp_path / i for i in inputs],
-                           output=[tmp_path / o for o in outputs],
-                           wildcards=SimpleNamespace(src="S1"))
+    return SimpleNamespace(
+        input=[tmp_path / i for i in inputs],
+        output=[tmp_path / o for o in outputs],
+        wildcards=SimpleNamespace(src="S1"),
+    )
 
 
 def test_data_error_writes_markers_and_job_succeeds(tmp_path):
@@ -35,8 +37,10 @@ def test_data_error_writes_markers_and_job_succeeds(tmp_path):
     def work():
         raise ValueError("no STDEVT extension in in.fits")
 
-    assert run_guarded(job(tmp_path, ["in.fits"], ["out.fits", "out.reg"]), "make_regions",
-                       work) is False
+    assert (
+        run_guarded(job(tmp_path, ["in.fits"], ["out.fits", "out.reg"]), "make_regions", work)
+        is False
+    )
     assert marker_reason(tmp_path / "out.fits") == "make_regions: no STDEVT extension in in.fits"
     assert marker_reason(tmp_path / "out.reg") == "make_regions: no STDEVT extension in in.fits"
 
@@ -44,8 +48,10 @@ def test_data_error_writes_markers_and_job_succeeds(tmp_path):
 def test_failed_input_is_passed_on_without_running(tmp_path):
     write_marker(tmp_path / "in.fits", "prepare_skyfield: truncated file")
     ran = []
-    assert run_guarded(job(tmp_path, ["in.fits"], ["out.json"]), "fit_spectrum",
-                       lambda: ran.append(1)) is False
+    assert (
+        run_guarded(job(tmp_path, ["in.fits"], ["out.json"]), "fit_spectrum", lambda: ran.append(1))
+        is False
+    )
     assert ran == []
     assert marker_reason(tmp_path / "out.json") == "prepare_skyfield: truncated file"
 

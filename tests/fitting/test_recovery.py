@@ -25,10 +25,22 @@ from rassflow.simulate.caldb import write_caldb
 from rassflow.simulate.survey import simulate_survey
 
 SHAPE = {"bbody": "kT", "powerlaw": "PhoIndex"}
-SAMPLE_CFG = {"format": "auto", "id_column": "No", "name_column": "Name", "ra_column": "RAdeg",
-              "dec_column": "DEdeg", "id_prefix": "CARMENES-"}
-SURVEY = {"seed": 2024, "n_skyfields": 16, "n_stars": 72, "xray_fraction": 1.0,
-          "n_unrelated_per_field": 0, "neighbour_fraction": 0.25}
+SAMPLE_CFG = {
+    "format": "auto",
+    "id_column": "No",
+    "name_column": "Name",
+    "ra_column": "RAdeg",
+    "dec_column": "DEdeg",
+    "id_prefix": "CARMENES-",
+}
+SURVEY = {
+    "seed": 2024,
+    "n_skyfields": 16,
+    "n_stars": 72,
+    "xray_fraction": 1.0,
+    "n_unrelated_per_field": 0,
+    "neighbour_fraction": 0.25,
+}
 
 
 def recover(tmp, simulation: dict) -> list[dict]:
@@ -37,16 +49,19 @@ def recover(tmp, simulation: dict) -> list[dict]:
     write_caldb(tmp / "caldb")
     rmf, specresp = tmp / "rmf.fits", tmp / "specresp.fits"
     fetch_responses(LocalCaldb(tmp / "caldb"), "pich.eq.256", rmf, specresp)
-    config = validate({"tools": {"products": "native", "fitter": "sherpa"},
-                       "fit": {"flux_confidence": 90}})
+    config = validate(
+        {"tools": {"products": "native", "fitter": "sherpa"}, "fit": {"flux_confidence": 90}}
+    )
     settings = stage_settings(config)
     stars = read_prepared_sample(tmp / "sample.csv", SAMPLE_CFG)
-    matched, neighbours = match_sample(stars, config["crossmatch"], read_table(tmp / "rass2rxs.fits"),
-                                       300.0)
+    matched, neighbours = match_sample(
+        stars, config["crossmatch"], read_table(tmp / "rass2rxs.fits"), 300.0
+    )
     truth = pd.read_csv(tmp / "truth.csv")
     truth = truth[truth["kind"] == "target"].set_index("star_no")
-    near = {k: [tuple(p) for p in g[["ra", "dec"]].to_numpy()]
-            for k, g in neighbours.groupby("id_name")}
+    near = {
+        k: [tuple(p) for p in g[["ra", "dec"]].to_numpy()] for k, g in neighbours.groupby("id_name")
+    }
     rows = []
     for seq, group in matched.groupby("seq_id"):
         cache = tmp / "cache" / seq
@@ -56,26 +71,55 @@ def recover(tmp, simulation: dict) -> list[dict]:
         for _, source in group.iterrows():
             star = truth.loc[int(source["No"])]
             stem = tmp / "products" / seq / source["id_name"]
-            paths = {key: f"{stem}-{key}.fits" for key in
-                     ("src", "bkg", "src_phys", "bkg_phys", "spectrum", "background", "arf",
-                      "grouped", "photometry")}
+            paths = {
+                key: f"{stem}-{key}.fits"
+                for key in (
+                    "src",
+                    "bkg",
+                    "src_phys",
+                    "bkg_phys",
+                    "spectrum",
+                    "background",
+                    "arf",
+                    "grouped",
+                    "photometry",
+                )
+            }
             paths["fit"] = f"{stem}-fit.json"
-            sources.append({"id_name": source["id_name"], "ra": source["ra"], "dec": source["dec"],
-                            "paths": paths, "neighbours": near.get(source["id_name"], [])})
+            sources.append(
+                {
+                    "id_name": source["id_name"],
+                    "ra": source["ra"],
+                    "dec": source["dec"],
+                    "paths": paths,
+                    "neighbours": near.get(source["id_name"], []),
+                }
+            )
             models[source["id_name"]] = star
-        make_skyfield_products(files["bas"], files["mex"], rmf, specresp, sources,
-                               settings, tmp / "products" / seq)
+        make_skyfield_products(
+            files["bas"], files["mex"], rmf, specresp, sources, settings, tmp / "products" / seq
+        )
         for entry in sources:  # each source fitted with its injected model
             star = models[entry["id_name"]]
-            fit = {**settings["fit_spectrum"],
-                   "fit": {**settings["fit_spectrum"]["fit"], "models": [star["model"]]}}
-            measure_skyfield(rmf, specresp, [entry],
-                             {"fit_spectrum": fit,
-                              "measure_photometry": settings["measure_photometry"]},
-                             tmp / "products" / seq)
-            rows.append({"id_name": entry["id_name"], "truth": star,
-                         "fit": pd.read_json(entry["paths"]["fit"], typ="series").to_dict(),
-                         "neighbours": len(entry["neighbours"])})
+            fit = {
+                **settings["fit_spectrum"],
+                "fit": {**settings["fit_spectrum"]["fit"], "models": [star["model"]]},
+            }
+            measure_skyfield(
+                rmf,
+                specresp,
+                [entry],
+                {"fit_spectrum": fit, "measure_photometry": settings["measure_photometry"]},
+                tmp / "products" / seq,
+            )
+            rows.append(
+                {
+                    "id_name": entry["id_name"],
+                    "truth": star,
+                    "fit": pd.read_json(entry["paths"]["fit"], typ="series").to_dict(),
+                    "neighbours": len(entry["neighbours"]),
+                }
+            )
     return rows
 
 
@@ -86,8 +130,13 @@ def recovered(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def recovered_real_response(tmp_path_factory, reference_dir):
-    survey = {**SURVEY, "seed": 77, "n_skyfields": 10, "n_stars": 40,
-              "response_file": str(reference_dir / "pspcc_gain1_256.rsp")}
+    survey = {
+        **SURVEY,
+        "seed": 77,
+        "n_skyfields": 10,
+        "n_stars": 40,
+        "response_file": str(reference_dir / "pspcc_gain1_256.rsp"),
+    }
     return recover(tmp_path_factory.mktemp("recovery-rsp"), survey)
 
 
@@ -97,8 +146,11 @@ def fitted(rows):
 
 def covers(entry, truth) -> bool:
     """The interval contains the truth; a bound that was not found never covers."""
-    return entry["lower"] is not None and entry["upper"] is not None and \
-        entry["lower"] <= truth <= entry["upper"]
+    return (
+        entry["lower"] is not None
+        and entry["upper"] is not None
+        and entry["lower"] <= truth <= entry["upper"]
+    )
 
 
 def flux_ratios(rows, band="0.5-2.0keV", min_counts=100):

@@ -162,9 +162,10 @@ def test_a_flux_without_method_reads_as_draws():
     legacy.update({"lower": 6.0e-12, "err-": 5.6497e-12 - 6.0e-12})
     flux = FitResult.from_json(data).models["bbody"].fluxes["0.5-2.0keV"]
     assert flux.method == "draws" and flux.lower == 6.0e-12 and flux.err_minus < 0
-    assert FitResult.from_json(data).to_json()["models"]["bbody"]["fluxes"]["0.5-2.0keV"][
-        "method"
-    ] == "draws"
+    assert (
+        FitResult.from_json(data).to_json()["models"]["bbody"]["fluxes"]["0.5-2.0keV"]["method"]
+        == "draws"
+    )
 
 
 def test_profile_bounds_always_contain_the_value():

@@ -66,7 +66,10 @@ def write_arf(path):
             fits.Column("ENERG_LO", "E", unit="keV", array=energ_lo),
             fits.Column("ENERG_HI", "E", unit="keV", array=energ_hi),
             fits.Column(
-                "SPECRESP", "E", unit="cm2", array=instrument.onaxis_area(0.5 * (energ_lo + energ_hi))
+                "SPECRESP",
+                "E",
+                unit="cm2",
+                array=instrument.onaxis_area(0.5 * (energ_lo + energ_hi)),
             ),
         ],
         name="SPECRESP",
@@ -401,9 +404,12 @@ def test_flux_bounds_are_where_the_profile_rises_by_the_delta_stat(bright, respo
     for band, edges in BANDS.items():
         flux = fitted["fluxes"][band]
         for bound in ("lower", "upper"):
-            rise = _profile_statistic(
-                (source, background), responses, model, edges, math.log10(flux[bound])
-            ) - fitted["statistic"]
+            rise = (
+                _profile_statistic(
+                    (source, background), responses, model, edges, math.log10(flux[bound])
+                )
+                - fitted["statistic"]
+            )
             assert rise == pytest.approx(delta, abs=0.05), (band, bound)
 
 

@@ -426,9 +426,11 @@ def test_both_fitters_start_at_the_same_point(fake_xs, files, monkeypatch):
         assert start == grid[best]  # the same start value
         assert norm == pytest.approx(norms[best], rel=1e-3)
         # the same parameters, in the same order, with the same units
-        assert list(ours["models"][name]["parameters"]) == list(
-            theirs["models"][name]["parameters"]
-        ) == list(models.MODELS[name]["parameters"])
+        assert (
+            list(ours["models"][name]["parameters"])
+            == list(theirs["models"][name]["parameters"])
+            == list(models.MODELS[name]["parameters"])
+        )
         for par, entry in ours["models"][name]["parameters"].items():
             assert entry["unit"] == theirs["models"][name]["parameters"][par]["unit"]
 

@@ -82,13 +82,29 @@ def write_spectrum(path, counts=None, exposure=EXPOSURE, backscal=1e-4, npix=0.0
     return path
 
 
-def run(tmp_path, calibration, src=None, bkg=None, settings=None, arf=None, ratio=0.25,
-        exposure=EXPOSURE):
+def run(
+    tmp_path,
+    calibration,
+    src=None,
+    bkg=None,
+    settings=None,
+    arf=None,
+    ratio=0.25,
+    exposure=EXPOSURE,
+):
     rmf, specresp, onaxis = calibration
     spectrum = write_spectrum(tmp_path / "src.pi", src, exposure, 1e-4)
     background = write_spectrum(tmp_path / "bkg.pi", bkg, exposure, 1e-4 / ratio)
-    return measure(spectrum, background, rmf, specresp, arf or onaxis,
-                   {**SETTINGS, **(settings or {})}, BANDS, "GJ 1")
+    return measure(
+        spectrum,
+        background,
+        rmf,
+        specresp,
+        arf or onaxis,
+        {**SETTINGS, **(settings or {})},
+        BANDS,
+        "GJ 1",
+    )
 
 
 def hpd_reference(n, b, cl):
@@ -107,9 +123,7 @@ def hpd_reference(n, b, cl):
         )
 
     ul = tail_limit()
-    if n <= b or (b > 0 and n * math.log(b) - b >= n * math.log(ul) - ul) or (
-        b == 0 and n == 0
-    ):
+    if n <= b or (b > 0 and n * math.log(b) - b >= n * math.log(ul) - ul) or (b == 0 and n == 0):
         return 0.0, ul - b
     lo_edge = max(b, 1e-12)
 
@@ -130,8 +144,12 @@ def hpd_reference(n, b, cl):
     [(0, (0.00, 2.30), 1.841), (1, (0.08, 3.93), 3.300), (5, (2.13, 9.72), 8.382)],
 )
 def test_no_background_matches_kbn_and_gehrels(tmp_path, calibration, n, kbn90, gehrels):
-    result = run(tmp_path, calibration, src={100: n},
-                 settings={"confidence": 90.0, "upper_limit_confidence": 84.13})
+    result = run(
+        tmp_path,
+        calibration,
+        src={100: n},
+        settings={"confidence": 90.0, "upper_limit_confidence": 84.13},
+    )
     assert result["counts_src"] == n and result["counts_bkg"] == 0
     assert result["bkg_expected"] == 0.0
     assert result["eef"] == pytest.approx(1.0, abs=1e-6)
@@ -159,8 +177,7 @@ def test_known_background(tmp_path, calibration, n, kbn90):
     # PI 11-235 (channels 5 and 240) are not counted
     src = {60: n, 5: 3, 240: 4}
     bkg = {30: 3, 150: 5, 2: 10, 250: 7}
-    result = run(tmp_path, calibration, src=src, bkg=bkg, ratio=0.25,
-                 settings={"confidence": 90.0})
+    result = run(tmp_path, calibration, src=src, bkg=bkg, ratio=0.25, settings={"confidence": 90.0})
     assert (result["counts_src"], result["counts_bkg"]) == (n, 8)
     assert result["backscal_ratio"] == pytest.approx(0.25)
     assert result["bkg_expected"] == pytest.approx(2.0)
@@ -178,14 +195,18 @@ def test_known_background(tmp_path, calibration, n, kbn90):
     # 99.73 % upper limit: Q(N + 1, B + UL) = (1 - CL) Q(N + 1, B), solved independently
     ul = optimize.brentq(
         lambda s: special.gammaincc(n + 1, 2.0 + s) - 0.0027 * special.gammaincc(n + 1, 2.0),
-        0.0, 100.0, xtol=1e-13,
+        0.0,
+        100.0,
+        xtol=1e-13,
     )
     assert result["rate_ul"] / rate_unit == pytest.approx(ul, rel=1e-8)
     # the 68.27 % interval, independently
     result = run(tmp_path, calibration, src=src, bkg=bkg, ratio=0.25)
     np.testing.assert_allclose(
         (result["net_rate_lo"] / rate_unit, result["net_rate_hi"] / rate_unit),
-        hpd_reference(n, 2.0, 0.6827), rtol=1e-7, atol=1e-9,
+        hpd_reference(n, 2.0, 0.6827),
+        rtol=1e-7,
+        atol=1e-9,
     )
 
 
@@ -226,8 +247,18 @@ def test_zero_counts(tmp_path, calibration, bkg):
 def test_keys_are_the_documented_ones(tmp_path, calibration):
     result = run(tmp_path, calibration, src={100: 3})
     assert list(result) == aperture.result_keys(BANDS)
-    for key in ("flux_0.1-2.4keV", "flux_0.5-2.0keV_lo", "flux_ul_0.5-2.0keV", "ecf_0.1-2.4keV",
-                "hr1_hi", "hr2_lo", "rate_ul", "net_rate_hi", "eef", "detected"):
+    for key in (
+        "flux_0.1-2.4keV",
+        "flux_0.5-2.0keV_lo",
+        "flux_ul_0.5-2.0keV",
+        "ecf_0.1-2.4keV",
+        "hr1_hi",
+        "hr2_lo",
+        "rate_ul",
+        "net_rate_hi",
+        "eef",
+        "detected",
+    ):
         assert key in result
     assert result["id_name"] == "GJ 1"
     assert (result["confidence"], result["upper_limit_confidence"]) == (68.27, 99.73)
@@ -290,8 +321,14 @@ def test_eef_is_the_arf_over_onaxis_count_ratio(tmp_path, calibration):
     assert corrected["eef"] == pytest.approx(expected, rel=1e-5)
     # rates, limits and fluxes are divided by eef; counts are not
     assert corrected["counts_src"] == plain["counts_src"]
-    for key in ("net_rate", "net_rate_lo", "net_rate_hi", "rate_ul", "flux_0.1-2.4keV",
-                "flux_ul_0.5-2.0keV"):
+    for key in (
+        "net_rate",
+        "net_rate_lo",
+        "net_rate_hi",
+        "rate_ul",
+        "flux_0.1-2.4keV",
+        "flux_ul_0.5-2.0keV",
+    ):
         assert corrected[key] == pytest.approx(plain[key] / expected, rel=1e-5)
     # the ECF is per unit PSF-corrected rate: the same with either ARF
     assert corrected["ecf_0.1-2.4keV"] == plain["ecf_0.1-2.4keV"]
@@ -302,8 +339,11 @@ def test_eef_of_the_survey_psf_correction(tmp_path, calibration):
     """The real correction (apply_psf_correction) on a spectrum pair: eef equals the ratio of
     the folded counts with the two ARFs, and is a plausible kept fraction."""
     rmf, specresp, _ = calibration
-    regions = {"source_radius_arcmin": 2.0, "background_inner_factor": 1.05,
-               "background_outer_factor": 1.5}
+    regions = {
+        "source_radius_arcmin": 2.0,
+        "background_inner_factor": 1.05,
+        "background_outer_factor": 1.5,
+    }
     annulus_pixels = math.pi * (3.0**2 - 2.1**2) / (1.388889e-4 * 60) ** 2
     src = write_spectrum(tmp_path / "s.pi", {100: 9}, backscal=1e-4)
     bkg = write_spectrum(tmp_path / "b.pi", {100: 4}, backscal=1.1475e-4, npix=annulus_pixels)
@@ -369,10 +409,18 @@ def test_ecf_of_a_gamma_2_power_law(tmp_path, calibration):
 
 
 def test_ecf_depends_on_the_model(tmp_path, calibration):
-    hot = run(tmp_path, calibration, src={100: 5}, settings={"ecf_model": {"model": "bbody",
-                                                                           "shape": 1.0}})
-    cool = run(tmp_path, calibration, src={100: 5}, settings={"ecf_model": {"model": "bbody",
-                                                                            "shape": 0.1}})
+    hot = run(
+        tmp_path,
+        calibration,
+        src={100: 5},
+        settings={"ecf_model": {"model": "bbody", "shape": 1.0}},
+    )
+    cool = run(
+        tmp_path,
+        calibration,
+        src={100: 5},
+        settings={"ecf_model": {"model": "bbody", "shape": 0.1}},
+    )
     assert hot["ecf_model"] == "bbody" and hot["ecf_shape"] == 1.0
     assert hot["ecf_0.5-2.0keV"] > cool["ecf_0.5-2.0keV"]
 
@@ -400,11 +448,15 @@ def test_measures_extracted_spectra(tmp_path, calibration):
     paths = {k: tmp_path / f"{k}.reg" for k in ("src", "bkg", "src_phys", "bkg_phys")}
     write_region_files(regions, 150.0, 20.0, 2.0, 1.05, 1.5, paths)
     paths.update(spectrum=tmp_path / "src.fits", background=tmp_path / "bkg.fits")
-    settings = {"backend": "native", "wmap_binning": 90,
-                "provenance": {"backend": "native", "tool": "test", "config_hash": "0"}}
+    settings = {
+        "backend": "native",
+        "wmap_binning": 90,
+        "provenance": {"backend": "native", "tool": "test", "config_hash": "0"},
+    }
     extract_spectra(Skyfield(ev, mex), Source("S1", 150.0, 20.0, paths), settings)
-    result = measure(paths["spectrum"], paths["background"], rmf, specresp, onaxis, SETTINGS,
-                     BANDS, "S1")
+    result = measure(
+        paths["spectrum"], paths["background"], rmf, specresp, onaxis, SETTINGS, BANDS, "S1"
+    )
     with fits.open(paths["spectrum"]) as src, fits.open(paths["background"]) as bkg:
         ratio = src["SPECTRUM"].header["BACKSCAL"] / bkg["SPECTRUM"].header["BACKSCAL"]
     assert (result["counts_src"], result["counts_bkg"]) == (4, 3)

@@ -69,7 +69,12 @@ def test_spectrum_selects_region_channels_and_gti(tmp_path):
     for hdu in hdul:
         assert hdu.header["EXPOSURE"] == 412.34568
     h = spectrum.header
-    assert (h["HDUCLAS1"], h["HDUCLAS2"], h["CHANTYPE"], h["DETCHANS"]) == ("SPECTRUM", "TOTAL", "PI", 256)
+    assert (h["HDUCLAS1"], h["HDUCLAS2"], h["CHANTYPE"], h["DETCHANS"]) == (
+        "SPECTRUM",
+        "TOTAL",
+        "PI",
+        256,
+    )
     assert h["POISSERR"] is True and h["TOTCTS"] == 3
     wmap = hdul[0]
     assert wmap.header["HDUCLAS2"] == "WMAP" and wmap.header["WMREBIN"] == 90

@@ -37,8 +37,7 @@ MEMBERS = [
 def write_members(path, rows=MEMBERS):
     frame = pd.DataFrame(
         rows,
-        columns=["id_name", "name", "ra", "dec", "seq_id", "matched_2rxs", "status", "plx",
-                 "Dist"],
+        columns=["id_name", "name", "ra", "dec", "seq_id", "matched_2rxs", "status", "plx", "Dist"],
     )
     frame["ra_rass"] = frame["ra"] + 0.001
     frame["dec_rass"] = frame["dec"] - 0.001
@@ -51,13 +50,30 @@ def fake_result(id_name, flux=1e-13, detected=True, **changes):
     """A photometry JSON as measure() writes it, with round numbers."""
     result = {key: 0.5 for key in result_keys(BANDS)}
     result.update(
-        id_name=id_name, counts_src=12, counts_bkg=8, backscal_ratio=0.25, bkg_expected=2.0,
-        exposure_s=400.0, eef=0.8, psf_corrected=True, arf_method="onaxis", net_counts=10.0,
-        net_rate=10.0 / 320.0, net_rate_lo=7.0 / 320.0, net_rate_hi=13.0 / 320.0,
-        rate_ul=20.0 / 320.0, detection_probability=1e-6, detection_sigma=4.75,
-        detected=detected, broad_band_pi=[11, 235], bands_keV=[list(b) for b in BANDS],
-        confidence=68.27, upper_limit_confidence=99.73, detection_threshold_sigma=3.0,
-        ecf_model="powerlaw", ecf_shape=2.0,
+        id_name=id_name,
+        counts_src=12,
+        counts_bkg=8,
+        backscal_ratio=0.25,
+        bkg_expected=2.0,
+        exposure_s=400.0,
+        eef=0.8,
+        psf_corrected=True,
+        arf_method="onaxis",
+        net_counts=10.0,
+        net_rate=10.0 / 320.0,
+        net_rate_lo=7.0 / 320.0,
+        net_rate_hi=13.0 / 320.0,
+        rate_ul=20.0 / 320.0,
+        detection_probability=1e-6,
+        detection_sigma=4.75,
+        detected=detected,
+        broad_band_pi=[11, 235],
+        bands_keV=[list(b) for b in BANDS],
+        confidence=68.27,
+        upper_limit_confidence=99.73,
+        detection_threshold_sigma=3.0,
+        ecf_model="powerlaw",
+        ecf_shape=2.0,
     )
     for lo, hi in BANDS:
         label = f"{lo!r}-{hi!r}keV"
@@ -83,10 +99,10 @@ def inputs(tmp_path):
         "CARM-11": tmp_path / "CARM-11-photometry.json",  # never written
     }
     write_json(fake_result("CARM-10", flux=1e-13), paths["CARM-10"])
-    write_json(fake_result("CARM-2", flux=4e-14, detected=False, detection_sigma=None),
-               paths["CARM-2"])
-    write_marker(paths["CARM-4"], "extract_spectra: exposure map value 0 is not positive",
-                 "CARM-4")
+    write_json(
+        fake_result("CARM-2", flux=4e-14, detected=False, detection_sigma=None), paths["CARM-2"]
+    )
+    write_marker(paths["CARM-4"], "extract_spectra: exposure map value 0 is not positive", "CARM-4")
     return members, paths
 
 
@@ -96,8 +112,13 @@ def test_rows_statuses_and_order(inputs):
     assert list(table["id_name"]) == ["CARM-2", "CARM-3", "CARM-4", "CARM-10", "CARM-11"]
     assert list(table.columns) == photometry_columns(BANDS)
     status = dict(zip(table["id_name"], table["status"], strict=True))
-    assert status == {"CARM-2": "ok", "CARM-3": "not_covered", "CARM-4": "failed",
-                      "CARM-10": "ok", "CARM-11": "failed"}
+    assert status == {
+        "CARM-2": "ok",
+        "CARM-3": "not_covered",
+        "CARM-4": "failed",
+        "CARM-10": "ok",
+        "CARM-11": "failed",
+    }
     rows = table.set_index("id_name")
     assert rows.loc["CARM-4", "reason"] == "extract_spectra: exposure map value 0 is not positive"
     assert "does not exist" in rows.loc["CARM-11", "reason"]
@@ -169,8 +190,9 @@ def test_extra_columns_are_copied(inputs):
 
 def test_fits_units_descriptions_and_provenance(inputs, tmp_path):
     members, paths = inputs
-    table = build_photometry_table(members, paths, BANDS, parallax_column="plx",
-                                   extra_columns=["Vmag"])
+    table = build_photometry_table(
+        members, paths, BANDS, parallax_column="plx", extra_columns=["Vmag"]
+    )
     csv, fits_path = tmp_path / "out" / "phot.csv", tmp_path / "out" / "phot.fits"
     write_photometry(table, csv, fits_path, PROVENANCE)
     with fits.open(fits_path, checksum=True) as hdul:
@@ -186,12 +208,21 @@ def test_fits_units_descriptions_and_provenance(inputs, tmp_path):
         assert header["FLUXBAND"] == "0.1-2.4keV,0.5-2.0keV"
     back = Table.read(fits_path, hdu="PHOTOMETRY")
     expected = {
-        "ra": u.deg, "dec_rass": u.deg, "counts_src": u.ct, "counts_bkg_A": u.ct,
-        "bkg_expected": u.ct, "exposure_s": u.s, "net_rate": u.ct / u.s,
-        "net_rate_hi": u.ct / u.s, "rate_ul": u.ct / u.s,
-        "flux_0.1-2.4keV": u.erg / u.cm**2 / u.s, "flux_ul_0.5-2.0keV": u.erg / u.cm**2 / u.s,
-        "ecf_0.5-2.0keV": u.erg / u.cm**2 / u.ct, "lx_0.1-2.4keV": u.erg / u.s,
-        "lx_ul_0.5-2.0keV": u.erg / u.s, "distance_pc": u.pc,
+        "ra": u.deg,
+        "dec_rass": u.deg,
+        "counts_src": u.ct,
+        "counts_bkg_A": u.ct,
+        "bkg_expected": u.ct,
+        "exposure_s": u.s,
+        "net_rate": u.ct / u.s,
+        "net_rate_hi": u.ct / u.s,
+        "rate_ul": u.ct / u.s,
+        "flux_0.1-2.4keV": u.erg / u.cm**2 / u.s,
+        "flux_ul_0.5-2.0keV": u.erg / u.cm**2 / u.s,
+        "ecf_0.5-2.0keV": u.erg / u.cm**2 / u.ct,
+        "lx_0.1-2.4keV": u.erg / u.s,
+        "lx_ul_0.5-2.0keV": u.erg / u.s,
+        "distance_pc": u.pc,
     }
     for name, unit in expected.items():
         assert back[name].unit == unit, name
@@ -206,10 +237,18 @@ def test_fits_units_descriptions_and_provenance(inputs, tmp_path):
 def test_csv_is_byte_stable_and_reads_back(inputs, tmp_path):
     members, paths = inputs
     first, second = tmp_path / "a.csv", tmp_path / "b.csv"
-    write_photometry(build_photometry_table(members, paths, BANDS, parallax_column="plx"),
-                     first, tmp_path / "a.fits", PROVENANCE)
-    write_photometry(build_photometry_table(members, paths, BANDS, parallax_column="plx"),
-                     second, tmp_path / "b.fits", PROVENANCE)
+    write_photometry(
+        build_photometry_table(members, paths, BANDS, parallax_column="plx"),
+        first,
+        tmp_path / "a.fits",
+        PROVENANCE,
+    )
+    write_photometry(
+        build_photometry_table(members, paths, BANDS, parallax_column="plx"),
+        second,
+        tmp_path / "b.fits",
+        PROVENANCE,
+    )
     assert first.read_bytes() == second.read_bytes()
     assert (tmp_path / "a.fits").read_bytes() == (tmp_path / "b.fits").read_bytes()
     back = pd.read_csv(first, dtype={"seq_id": str}, keep_default_na=False, na_values=[""])

@@ -220,9 +220,16 @@ def test_histograms_with_one_model_only(tmp_path):
 
     from rassflow.report.plots import plot_parameter_histograms
 
-    table = pd.DataFrame({"id_name": ["S1", "S2"], "bbody_kT": [0.1, 0.2],
-                          "bbody_kT_err-": [0.01, 0.02], "bbody_kT_err+": [0.01, 0.02],
-                          "bbody_kT_good_err": [True, True], "bbody_status": ["ok", "ok"]})
+    table = pd.DataFrame(
+        {
+            "id_name": ["S1", "S2"],
+            "bbody_kT": [0.1, 0.2],
+            "bbody_kT_err-": [0.01, 0.02],
+            "bbody_kT_err+": [0.01, 0.02],
+            "bbody_kT_good_err": [True, True],
+            "bbody_status": ["ok", "ok"],
+        }
+    )
     table.to_csv(tmp_path / "results.csv", index=False)
     summary = plot_parameter_histograms(tmp_path / "results.csv", tmp_path / "h.png")
     assert list(summary) == ["bbody_kT"]

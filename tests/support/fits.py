@@ -10,8 +10,9 @@ from astropy.io import fits
 from rassflow.pspc import SKY_PIXEL_DEG as PIXEL_DEG
 
 
-def write_events(path, x, y, pi, time, gti=((0.0, 1000.0),), centre=(150.0, 20.0), columns=None,
-                 extname="STDEVT"):
+def write_events(
+    path, x, y, pi, time, gti=((0.0, 1000.0),), centre=(150.0, 20.0), columns=None, extname="STDEVT"
+):
     """A _bas-like file: STDEVT with X, Y first and their TC* keywords, then PI and TIME."""
     cols = [
         fits.Column("X", "J", array=np.asarray(x)),
@@ -26,8 +27,10 @@ def write_events(path, x, y, pi, time, gti=((0.0, 1000.0),), centre=(150.0, 20.0
     h = events.header
     names = [c.name for c in cols]
     if "X" in names and "Y" in names:
-        for n, ctype, crval, cdelt in ((1, "RA---TAN", centre[0], -PIXEL_DEG),
-                                             (2, "DEC--TAN", centre[1], PIXEL_DEG)):
+        for n, ctype, crval, cdelt in (
+            (1, "RA---TAN", centre[0], -PIXEL_DEG),
+            (2, "DEC--TAN", centre[1], PIXEL_DEG),
+        ):
             h[f"TCTYP{n}"], h[f"TCRVL{n}"], h[f"TCRPX{n}"] = ctype, crval, 23040.5
             h[f"TCDLT{n}"], h[f"TLMIN{n}"], h[f"TLMAX{n}"] = cdelt, 1, 46080
     if "PI" in names:
@@ -37,7 +40,8 @@ def write_events(path, x, y, pi, time, gti=((0.0, 1000.0),), centre=(150.0, 20.0
     gti = np.asarray(gti, float)
     gti_hdu = fits.BinTableHDU.from_columns(
         [fits.Column("START", "D", array=gti[:, 0]), fits.Column("STOP", "D", array=gti[:, 1])],
-        name="STDGTI")
+        name="STDGTI",
+    )
     fits.HDUList([fits.PrimaryHDU(), events, gti_hdu]).writeto(path, overwrite=True)
     return Path(path)
 

@@ -89,7 +89,9 @@ def listing(directory: Path) -> list[str]:
 
 
 def fit_jsons(workdir: Path, sources) -> list[Path]:
-    return [p for src in sources for p in (workdir / "results/fits").glob(f"*/*-name{src}-*-fit.json")]
+    return [
+        p for src in sources for p in (workdir / "results/fits").glob(f"*/*-name{src}-*-fit.json")
+    ]
 
 
 @pytest.fixture(scope="module")

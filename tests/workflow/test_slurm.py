@@ -184,8 +184,9 @@ def test_demo_workflow_on_slurm_matches_the_local_run(local_slurm, tmp_path):
         cwd=local, check=True, capture_output=True, timeout=600,
     )  # fmt: skip
 
-    run = run_snakemake_on_slurm(cluster, REPO / "Snakefile",
-                                 ["--configfile", "small.yaml"], timeout=900)
+    run = run_snakemake_on_slurm(
+        cluster, REPO / "Snakefile", ["--configfile", "small.yaml"], timeout=900
+    )
 
     assert run.returncode == 0, f"snakemake failed:\n{run.stdout[-6000:]}"
     job_ids = slurm_job_ids(run.stdout)

@@ -30,8 +30,11 @@ pytestmark = pytest.mark.slow
 def planned_rules(output: str) -> dict[str, int]:
     """Rule -> job count from the job-stats table of a dry run."""
     table = output.split("Job stats:", 1)[-1]
-    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)\s*$", table, re.M)
-            if m.group(1) != "total"}
+    return {
+        m.group(1): int(m.group(2))
+        for m in re.finditer(r"^(\w+)\s+(\d+)\s*$", table, re.M)
+        if m.group(1) != "total"
+    }
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +57,11 @@ def test_run_writes_table_figures_and_products(demo_run, run_workflow):
     assert len(list((results / "figures" / "spectra").glob("*.png"))) == len(table)
     assert (results / "caldb" / "pspcc_gain1_256.rmf").exists()
     # per-source products carry the notebook's file names and reference the one RMF
-    grouped = sorted(results.glob("sources/*/*/rosat-pspc-seqidRS*-name*-ra*-dec*-radius0.0333deg-enALL-grp.fits"))
+    grouped = sorted(
+        results.glob(
+            "sources/*/*/rosat-pspc-seqidRS*-name*-ra*-dec*-radius0.0333deg-enALL-grp.fits"
+        )
+    )
     assert len(grouped) == len(table)
     from astropy.io import fits
 
@@ -77,8 +84,13 @@ def test_fit_setting_change_reruns_only_fits_and_what_follows(demo_run, run_work
         rules = planned_rules(run_workflow(demo_run, None, "-n").stdout)
     finally:
         cfg.write_text(SMALL)
-    assert set(rules) == {"fit_spectrum", "make_results_table", "plot_spectra", "plot_histograms",
-                          "all"}
+    assert set(rules) == {
+        "fit_spectrum",
+        "make_results_table",
+        "plot_spectra",
+        "plot_histograms",
+        "all",
+    }
 
 
 def test_html_report(demo_run, run_workflow):

@@ -159,7 +159,8 @@ class Spectrum(_Settings):
         kept = []
         for number, (first, last, is_bad) in enumerate(zip(starts, stops, bad, strict=True), 1):
             inside = all(
-                (lo is None or float(e_min[first]) >= lo) and (hi is None or float(e_max[last]) < hi)
+                (lo is None or float(e_min[first]) >= lo)
+                and (hi is None or float(e_max[last]) < hi)
                 for lo, hi in self._ignored
             )
             if inside and not (is_bad and self._ignore_bad):
@@ -226,9 +227,7 @@ class Parameter:
         base = script[self.model.base]
         if self.name == "lg10Flux":
             flux = base["flux"]
-            return base.get(
-                "flux_error", (math.log10(flux[1]), math.log10(flux[2]), "FFFFFFFFF")
-            )
+            return base.get("flux_error", (math.log10(flux[1]), math.log10(flux[2]), "FFFFFFFFF"))
         return base["errors"][self.name]
 
 
