@@ -33,7 +33,7 @@ import pandas as pd
 
 from rassflow.catalog.sample import natural_key, read_sample
 from rassflow.files import atomic_path, stamp, write_fits
-from rassflow.photometry.aperture import band_label
+from rassflow.photometry.aperture import band_label, result_keys
 from rassflow.pspc import BROAD_BAND, HR_BANDS
 
 __all__ = [
@@ -49,31 +49,11 @@ PARSEC_CM = 3.0857e18  # cm per parsec
 CSV_FLOAT_FORMAT = "%.10g"
 MEMBER_COLUMNS = ("id_name", "name", "ra", "dec", "ra_rass", "dec_rass", "seq_id", "matched_2rxs")
 REQUIRED_COLUMNS = ("id_name", "name", "ra", "dec", "seq_id", "matched_2rxs", "status")
-MEASURED_COLUMNS = (
-    "counts_src",
-    "counts_bkg",
-    "backscal_ratio",
-    "bkg_expected",
-    "exposure_s",
-    "eef",
-    "psf_corrected",
-    "arf_method",
-    "net_counts",
-    "net_rate",
-    "net_rate_lo",
-    "net_rate_hi",
-    "detection_probability",
-    "detection_sigma",
-    "detected",
-    "rate_ul",
-    *(f"counts_{which}_{band}" for band in HR_BANDS for which in ("src", "bkg")),
-    "hr1",
-    "hr1_lo",
-    "hr1_hi",
-    "hr2",
-    "hr2_lo",
-    "hr2_hi",
-)
+# the measurement keys of rassflow.photometry.aperture, less its intermediate ones
+INTERMEDIATE_KEYS = (
+    "id_name", "backscal_src", "backscal_bkg", "net_counts_mode", "net_counts_lo",
+    "net_counts_hi", "counts_ul",
+)  # fmt: skip
 BOOL_COLUMNS = ("psf_corrected", "detected")
 STRING_COLUMNS = ("id_name", "name", "seq_id", "arf_method", "status", "reason")
 SHARED_SETTINGS = (
@@ -85,6 +65,9 @@ SHARED_SETTINGS = (
     "broad_band_pi",
 )
 """Settings recorded in every photometry JSON that must agree within one table."""
+MEASURED_COLUMNS = tuple(
+    k for k in result_keys(()) if k not in (*INTERMEDIATE_KEYS, *SHARED_SETTINGS, "bands_keV")
+)
 DISTANCE_COLUMN = "distance_pc"
 NO_FILE_REASON = "no photometry file for this member"
 NOT_COVERED_REASON = "outside the RASS coverage (no skyfield)"
