@@ -125,7 +125,16 @@ def runs(tmp_path_factory, run_workflow):
         {"mstars": vizier_table(survey["sample"]), "refs": Table({"Ref": ["a", "b"]})},
         sexagesimal=("RAJ2000", "DEJ2000"),
     )
-    tap = HeasarcApp({"rass2rxs": Table.read(survey["rxs"])})
+    fields = pd.read_csv(survey["truth_fields"])  # the RASS field list, as rassmaster has it
+    rassmaster = Table(
+        {
+            "seq_id": fields["seq_id"].to_numpy(str),
+            "ra": fields["ra"].to_numpy(float),
+            "dec": fields["dec"].to_numpy(float),
+            "exposure": fields["exposure_max_s"].to_numpy(float),
+        }
+    )
+    tap = HeasarcApp({"rass2rxs": Table.read(survey["rxs"]), "rassmaster": rassmaster})
     with (
         LocalServer(vizier, ssl_context=context) as vizier_server,
         LocalServer(tap) as tap_server,
@@ -212,8 +221,9 @@ def test_rerun_fetches_only_what_is_missing(runs):
     assert runs.hits_second[runs.faulty["cut"]] == 4
     assert runs.hits_second[runs.faulty["missing"]] == 2
     assert runs.hits_second[runs.faulty["retried"]] == 2  # kept from the first run
-    # the sample, the match and the CALDB files came once, in the first run
-    assert runs.services["vizier"] == 1 and runs.services["tap"] == 1
+    # the sample, the match (and the RASS field list for the coverage) and the CALDB files
+    # came once, in the first run
+    assert runs.services["vizier"] == 1 and runs.services["tap"] == 2
     assert runs.services["caldb"] == 3  # index, RMF, SPECRESP file
     for seq in (runs.retried, runs.cut, runs.missing):
         record = runs.network / "results/archive" / f"{seq}-download.json"
