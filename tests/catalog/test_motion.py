@@ -12,15 +12,9 @@ from rassflow.catalog.motion import RASS_MID_EPOCH, at_epochs, propagate, with_r
 from rassflow.catalog.sample import read_table
 from rassflow.config import validate
 from rassflow.simulate.survey import simulate_survey
+from tests.support import SIMULATED_SAMPLE
 
-SAMPLE_CFG = {
-    "format": "auto",
-    "id_column": "No",
-    "name_column": "Name",
-    "ra_column": "RAdeg",
-    "dec_column": "DEdeg",
-    "id_prefix": "CARMENES-",
-}
+SAMPLE_CFG = SIMULATED_SAMPLE
 
 
 def test_propagate_moves_by_pm_times_years():

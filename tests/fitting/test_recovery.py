@@ -23,16 +23,10 @@ from rassflow.chain import stage_settings
 from rassflow.config import validate
 from rassflow.simulate.caldb import write_caldb
 from rassflow.simulate.survey import simulate_survey
+from tests.support import SIMULATED_SAMPLE
 
 SHAPE = {"bbody": "kT", "powerlaw": "PhoIndex"}
-SAMPLE_CFG = {
-    "format": "auto",
-    "id_column": "No",
-    "name_column": "Name",
-    "ra_column": "RAdeg",
-    "dec_column": "DEdeg",
-    "id_prefix": "CARMENES-",
-}
+SAMPLE_CFG = SIMULATED_SAMPLE
 SURVEY = {
     "seed": 2024,
     "n_skyfields": 16,

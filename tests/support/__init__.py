@@ -5,3 +5,13 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 FAKES = REPO / "tests" / "fakes"  # stand-ins for heasoftpy and PyXspec
 SHARED_REFERENCE = REPO.parent / "shared" / "reference"
+
+# the simulated star catalog's columns, as the workflow reads them (rules/common.smk)
+SIMULATED_SAMPLE = {
+    "format": "auto",
+    "id_column": "No",
+    "name_column": "Name",
+    "ra_column": "RAdeg",
+    "dec_column": "DEdeg",
+    "id_prefix": "CARMENES-",
+}
