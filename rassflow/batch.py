@@ -12,7 +12,15 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from rassflow.chain import MEASURE_STAGES, PRODUCT_STAGES, Responses, Skyfield, Source, run
+from rassflow.chain import (
+    MEASURE_STAGES,
+    PRODUCT_STAGES,
+    Responses,
+    Skyfield,
+    Source,
+    run,
+    stages_for,
+)
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +37,8 @@ def _sources(sources: list[dict]) -> list[Source]:
 def make_skyfield_products(
     events_path, expmap_path, rmf, specresp, sources: list[dict], settings: dict, out_dir
 ) -> dict[str, str | None]:
-    """Regions, spectra, ARF and grouped spectrum of every source of one skyfield.
+    """Regions, spectra, ARF and (for fitted sources) grouped spectrum of every source of
+    one skyfield.
 
     ``sources``: dicts with ``id_name``, ``ra``, ``dec`` (region centre, deg) and ``paths``
     (the per-source file names, inside ``out_dir``). ``settings``: per stage, as the
@@ -39,9 +48,9 @@ def make_skyfield_products(
     skyfield = Skyfield(events_path, expmap_path)
     responses = Responses(str(rmf), str(specresp))
     failures = {}
-    for source in _sources(sources):
+    for entry, source in zip(sources, _sources(sources), strict=True):
         reason = None
-        for stage in PRODUCT_STAGES:
+        for stage in stages_for(PRODUCT_STAGES, entry.get("fit", True)):
             reason = run(stage, skyfield, source, settings[stage], responses) or reason
         failures[source.id_name] = reason
     log.info("%d sources, %d failed", len(failures), sum(r is not None for r in failures.values()))
@@ -57,8 +66,8 @@ def measure_skyfield(rmf, specresp, sources: list[dict], settings: dict, out_dir
     responses = Responses(str(rmf), str(specresp))
     outcome = {}
     for entry, source in zip(sources, _sources(sources), strict=True):
-        stages = MEASURE_STAGES if entry.get("fit", True) else ("measure_photometry",)
         outcome[source.id_name] = {
-            stage: run(stage, None, source, settings[stage], responses) for stage in stages
+            stage: run(stage, None, source, settings[stage], responses)
+            for stage in stages_for(MEASURE_STAGES, entry.get("fit", True))
         }
     return outcome

@@ -21,6 +21,14 @@ log = logging.getLogger(__name__)
 PRODUCT_STAGES = ("make_regions", "extract_spectra", "make_arf", "group_spectrum")
 MEASURE_STAGES = ("fit_spectrum", "measure_photometry")
 STAGES = (*PRODUCT_STAGES, *MEASURE_STAGES)
+FIT_ONLY_STAGES = ("group_spectrum", "fit_spectrum")
+"""Stages run only for sources that get a spectral fit (those matched with 2RXS); every
+member gets regions, spectra, an ARF and its aperture photometry."""
+
+
+def stages_for(stages: tuple[str, ...], fitted: bool) -> tuple[str, ...]:
+    """The stages of ``stages`` that a source runs: all of them when it is fitted."""
+    return stages if fitted else tuple(s for s in stages if s not in FIT_ONLY_STAGES)
 REGION_KEYS = ("src", "bkg", "src_phys", "bkg_phys")
 # what each stage writes, by the keys of Source.paths (the per-source file names)
 STAGE_OUTPUTS = {

@@ -134,8 +134,16 @@ def _check_semantics(config: dict) -> None:
 
 
 def section_hash(config: dict, *sections: str) -> str:
-    """A short, stable hash of some config sections, stamped into products."""
-    payload = json.dumps({s: config.get(s) for s in sections}, sort_keys=True, default=str)
+    """A short, stable hash of some config sections (or dotted keys, ``fit.flux_bands_keV``),
+    stamped into products."""
+
+    def value(key):
+        node = config
+        for part in key.split("."):
+            node = node.get(part) if isinstance(node, dict) else None
+        return node
+
+    payload = json.dumps({s: value(s) for s in sections}, sort_keys=True, default=str)
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 

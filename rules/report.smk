@@ -42,7 +42,9 @@ rule make_photometry_table:
         photometry=photometry_paths,
         bands=config["fit"]["flux_bands_keV"],
         distance=distance_columns(),
-        provenance=provenance("rassflow.report.photometry", "photometry", "fit"),
+        provenance=provenance(
+            "rassflow.report.photometry", "photometry", "fit.flux_bands_keV"
+        ),
     script:
         "../scripts/make_photometry_table.py"
 
