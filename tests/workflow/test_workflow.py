@@ -7,22 +7,7 @@ import re
 import pandas as pd
 import pytest
 
-SMALL = """\
-results_dir: results
-sample: {source: simulated}
-crossmatch: {source: simulated}
-archive: {source: simulated}
-simulation:
-  seed: 7
-  n_skyfields: 3
-  n_stars: 8
-  xray_fraction: 0.75
-  n_unrelated_per_field: 1
-images:
-  binnings: [180, 270]
-fit:
-  flux_samples: 30
-"""
+from tests.workflow.conftest import SMALL
 
 pytestmark = pytest.mark.slow
 
@@ -35,13 +20,6 @@ def planned_rules(output: str) -> dict[str, int]:
         for m in re.finditer(r"^(\w+)\s+(\d+)\s*$", table, re.M)
         if m.group(1) != "total"
     }
-
-
-@pytest.fixture(scope="module")
-def demo_run(tmp_path_factory, run_workflow):
-    workdir = tmp_path_factory.mktemp("workflow")
-    run_workflow(workdir, SMALL)
-    return workdir
 
 
 def test_run_writes_table_figures_and_products(demo_run, run_workflow):
