@@ -29,6 +29,8 @@ member gets regions, spectra, an ARF and its aperture photometry."""
 def stages_for(stages: tuple[str, ...], fitted: bool) -> tuple[str, ...]:
     """The stages of ``stages`` that a source runs: all of them when it is fitted."""
     return stages if fitted else tuple(s for s in stages if s not in FIT_ONLY_STAGES)
+
+
 REGION_KEYS = ("src", "bkg", "src_phys", "bkg_phys")
 # what each stage writes, by the keys of Source.paths (the per-source file names)
 STAGE_OUTPUTS = {
@@ -239,6 +241,8 @@ def extract_spectra(skyfield: Skyfield, source: Source, settings: dict, response
                 source.id_name,
                 settings["provenance"],
             )
+            if key == "background":
+                add_contamination(spectrum, skyfield, source, regions)
             write_fits(spectrum, paths[key])
         return
     from rassflow.backends import check_product_backend, heasoft
@@ -256,6 +260,35 @@ def extract_spectra(skyfield: Skyfield, source: Source, settings: dict, response
             chatter=runtime("tools.chatter", 0),
             config_hash=settings["provenance"]["config_hash"],
         )
+    if source.neighbours:
+        from astropy.io import fits
+
+        from rassflow.files import write_fits
+        from rassflow.products.regions import read_physical_regions
+
+        regions = read_physical_regions(paths["src_phys"], paths["bkg_phys"])
+        with fits.open(paths["background"]) as hdul:
+            background = fits.HDUList([hdu.copy() for hdu in hdul])
+        add_contamination(background, skyfield, source, regions)
+        write_fits(background, paths["background"])
+
+
+def add_contamination(background, skyfield: Skyfield, source: Source, regions) -> None:
+    """Append the CONTAMINATION table (the catalogued neighbours' expected counts in the
+    source circle, rassflow.products.contamination) to a background spectrum's HDUList;
+    nothing when the source has no catalogued neighbour."""
+    if not source.neighbours:
+        return
+    import numpy as np
+
+    from rassflow.products.contamination import contamination_hdu, neighbour_contamination
+
+    events = skyfield.events
+    pixels = events.wcs().all_world2pix(np.asarray(source.neighbours, float).reshape(-1, 2), 1)
+    channels, counts, info = neighbour_contamination(
+        events, regions, pixels, events.pixel_scale_deg
+    )
+    background.append(contamination_hdu(channels, counts, info))
 
 
 def make_arf(skyfield, source: Source, settings: dict, responses: Responses) -> None:

@@ -108,6 +108,50 @@ def fit_and_write(
 
     fitted = fit_source(spectrum, background, rmf, arf, settings, source_id, fitter=fitter)
     result = FitResult.from_json(fitted, source=f"{fitter} fit of {source_id}")
-    result = result.replace(backend=backend)
+    result = without_neighbours(result.replace(backend=backend), spectrum, background, settings)
     result.write(out_path)
     return result.to_json()
+
+
+def without_neighbours(result, spectrum, background, settings):
+    """The fit result of the source alone, when catalogued neighbours' PSF wings add counts
+    to its circle (the background file's CONTAMINATION table, rassflow.products.contamination):
+    each band flux, its interval and the model norm times (1 - the neighbours' share of the
+    net counts in that band, or in the fit range for the norm). The spectral shape is that
+    of the blend. Unchanged without such a table."""
+    import dataclasses
+
+    from rassflow.fitting.result import NeighbourResult, band_key
+    from rassflow.products.contamination import band_fraction, read_contamination
+
+    if not result.models or read_contamination(background) is None:
+        return result
+
+    def scaled(entry, factor):
+        values = {
+            key: None if getattr(entry, key) is None else getattr(entry, key) * factor
+            for key in ("value", "lower", "upper", "err_minus", "err_plus")
+        }
+        return dataclasses.replace(entry, **values)
+
+    keep = {
+        band_key(lo, hi): 1.0 - band_fraction(spectrum, background, (lo, hi))
+        for lo, hi in settings["flux_bands_keV"]
+    }
+    keep_fit = 1.0 - band_fraction(spectrum, background, tuple(settings["energy_range_keV"]))
+    models = {}
+    for name, model in result.models.items():
+        fluxes = {key: scaled(flux, keep.get(key, 1.0)) for key, flux in model.fluxes.items()}
+        parameters = {
+            key: scaled(value, keep_fit) if key == "norm" else value
+            for key, value in model.parameters.items()
+        }
+        models[name] = dataclasses.replace(model, fluxes=fluxes, parameters=parameters)
+    _, _, summary = read_contamination(background)
+    neighbours = NeighbourResult(
+        count=summary["neighbours"],
+        confused=summary["confused"],
+        unresolved=summary["unresolved"],
+        share=round(1.0 - keep_fit, 6),
+    )
+    return result.replace(models=models, neighbours=neighbours)

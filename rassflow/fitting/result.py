@@ -5,6 +5,7 @@ One JSON file per source (``{id_name}-fit.json``), laid out as::
     {"id_name", "fitter", "fitter_version", "statistic"*, "energy_range_keV"*,
      "error_delta_stat"*, "counts": {} | {"source", "background", "backscal_ratio"},
      "exposure_s", "noticed_groups", "noticed_channels", "backend"*,
+     "neighbours"*: {"count", "confused", "unresolved", "share"},
      "models": {name: {"status", "reason", "statistic", "dof", "nfev",
                        "parameters": {par: {"value", "lower", "upper", "err-", "err+",
                                             "good_err", "flags", "unit"}},
@@ -178,11 +179,14 @@ def _interval(value, lower, upper) -> dict:
 INTERVAL_ATTRIBUTES = ("value", "lower", "upper", "err_minus", "err_plus")
 
 
-def _interval_json(result) -> dict:
-    return {
+def _interval_json(result, *names) -> dict:
+    """The JSON of a parameter or flux: its interval, then the attributes ``names`` (their
+    JSON keys are their names)."""
+    data = {
         key: getattr(result, name)
         for key, name in zip(INTERVAL_KEYS, INTERVAL_ATTRIBUTES, strict=True)
     }
+    return data | {name: getattr(result, name) for name in names}
 
 
 def _interval_fields(fields) -> dict:
@@ -220,12 +224,7 @@ class ParameterResult:
         return cls(None, None, None, None, None, good_err=False, flags=None, unit=unit)
 
     def to_json(self) -> dict:
-        return {
-            **_interval_json(self),
-            "good_err": self.good_err,
-            "flags": self.flags,
-            "unit": self.unit,
-        }
+        return _interval_json(self, "good_err", "flags", "unit")
 
     @classmethod
     def from_json(cls, data, where: str = "parameter") -> ParameterResult:
@@ -289,12 +288,7 @@ class FluxResult:
         return cls.from_bounds(value, lower, upper, confidence, unit, method="profile")
 
     def to_json(self) -> dict:
-        return {
-            **_interval_json(self),
-            "confidence": self.confidence,
-            "method": self.method,
-            "unit": self.unit,
-        }
+        return _interval_json(self, "confidence", "method", "unit")
 
     @classmethod
     def from_json(cls, data, where: str = "flux") -> FluxResult:
@@ -469,7 +463,43 @@ class ModelResult:
 
 
 # Keys of the top level that are left out of the JSON when None.
-_OMITTED_WHEN_NONE = ("statistic", "energy_range_keV", "error_delta_stat", "backend")
+_OMITTED_WHEN_NONE = (
+    "statistic",
+    "energy_range_keV",
+    "error_delta_stat",
+    "backend",
+    "neighbours",
+)
+
+
+@dataclass(frozen=True)
+class NeighbourResult:
+    """Catalogued neighbours whose PSF wings reach the source circle (the background file's
+    CONTAMINATION table, rassflow.products.contamination) and their share of the source's
+    net counts in the fit range, taken out of its fluxes and norm."""
+
+    count: int  # neighbours deblended or left unresolved
+    confused: int  # those whose position lies inside the source circle
+    unresolved: int  # those too close to tell apart: their counts stay in the source's
+    share: float  # neighbours' fraction of the net counts in the fit range
+
+    def to_json(self) -> dict:
+        return {
+            "count": self.count,
+            "confused": self.confused,
+            "unresolved": self.unresolved,
+            "share": self.share,
+        }
+
+    @classmethod
+    def from_json(cls, data, where: str = "neighbours") -> NeighbourResult:
+        fields = _Fields(data, where, ("count", "confused", "unresolved", "share"))
+        return cls(
+            count=fields.integer("count", nullable=False),
+            confused=fields.integer("confused", nullable=False),
+            unresolved=fields.integer("unresolved", nullable=False),
+            share=fields.number("share", nullable=False),
+        )
 
 
 @dataclass(frozen=True)
@@ -488,6 +518,7 @@ class FitResult:
     energy_range_keV: tuple[float, float] | None = None
     error_delta_stat: float | None = None
     backend: str | None = None  # the tools that made the products (set when written)
+    neighbours: NeighbourResult | None = None  # None: no catalogued neighbour reaches it
 
     @classmethod
     def failed(
@@ -525,6 +556,7 @@ class FitResult:
             "noticed_channels": self.noticed_channels,
             "models": {name: model.to_json() for name, model in self.models.items()},
             "backend": self.backend,
+            "neighbours": None if self.neighbours is None else self.neighbours.to_json(),
         }
         return _without_none(data, _OMITTED_WHEN_NONE)
 
@@ -576,6 +608,9 @@ class FitResult:
                 else None
             ),
             backend=fields.string("backend") if "backend" in data else None,
+            neighbours=(
+                NeighbourResult.from_json(data["neighbours"]) if "neighbours" in data else None
+            ),
         )
 
     @classmethod

@@ -35,6 +35,8 @@ from rassflow.catalog.sample import natural_key, read_sample
 from rassflow.files import atomic_path, stamp, write_fits
 from rassflow.photometry.aperture import band_label, result_keys
 from rassflow.pspc import BROAD_BAND, HR_BANDS
+from rassflow.report import columns as colspec
+from rassflow.report.columns import COUNT, DISTANCE_COLUMN, FLUX, LUMINOSITY, PARSEC_CM
 
 __all__ = [
     "PARSEC_CM",
@@ -45,7 +47,6 @@ __all__ = [
     "write_photometry",
 ]
 
-PARSEC_CM = 3.0857e18  # cm per parsec
 CSV_FLOAT_FORMAT = "%.10g"
 MEMBER_COLUMNS = ("id_name", "name", "ra", "dec", "ra_rass", "dec_rass", "seq_id", "matched_2rxs")
 REQUIRED_COLUMNS = ("id_name", "name", "ra", "dec", "seq_id", "matched_2rxs", "status")
@@ -68,7 +69,6 @@ SHARED_SETTINGS = (
 MEASURED_COLUMNS = tuple(
     k for k in result_keys(()) if k not in (*INTERMEDIATE_KEYS, *SHARED_SETTINGS, "bands_keV")
 )
-DISTANCE_COLUMN = "distance_pc"
 NO_FILE_REASON = "no photometry file for this member"
 NOT_COVERED_REASON = "outside the RASS coverage (no skyfield)"
 
@@ -287,13 +287,7 @@ def build_photometry_table(
     table.attrs = {
         "flux_bands_keV": bands,
         "settings": settings,
-        "distance_source": (
-            f"parallax column {parallax_column} (mas)"
-            if parallax_column
-            else f"distance column {distance_column} (pc)"
-            if distance_column
-            else None
-        ),
+        "distance_source": colspec.distance_source(parallax_column, distance_column),
         "extra_columns": list(extra_columns),
     }
     return table
@@ -316,42 +310,41 @@ def _check_settings(content: dict, settings: dict, path) -> None:
 # writing
 # ---------------------------------------------------------------------------------------------
 
-COUNT, RATE, FLUX, LUMINOSITY = "count", "count/s", "erg/(cm2 s)", "erg/s"
-COLUMN_DESCRIPTIONS = {
-    "id_name": ("", "member identifier in the sample"),
-    "name": ("", "member name"),
-    "ra": ("deg", "sample right ascension (J2000)"),
-    "dec": ("deg", "sample declination (J2000)"),
-    "ra_rass": ("deg", "right ascension at the RASS epoch (proper motion)"),
-    "dec_rass": ("deg", "declination at the RASS epoch (proper motion)"),
-    "seq_id": ("", "RASS skyfield measured (empty: not covered)"),
-    "matched_2rxs": ("", "T if the member has a 2RXS counterpart"),
-    "counts_src": (COUNT, "counts in the source circle, PI 11-235 (0.1-2.4 keV)"),
-    "counts_bkg": (COUNT, "counts in the background region, PI 11-235"),
-    "backscal_ratio": ("", "BACKSCAL source / BACKSCAL background"),
-    "bkg_expected": (COUNT, "background expected in the circle, counts_bkg x backscal_ratio"),
-    "exposure_s": ("s", "exposure map value at the source"),
-    "eef": ("", "fraction of the source counts kept: ARF / on-axis folded counts"),
-    "psf_corrected": ("", "T if the ARF carries the survey-PSF correction (PSFCORR)"),
-    "arf_method": ("", "ARF method (onaxis or pcarf)"),
-    "net_counts": (COUNT, "counts_src - bkg_expected"),
-    "net_rate": (RATE, "net rate, KBN posterior mode / (exposure x eef)"),
-    "net_rate_lo": (RATE, "lower end of the KBN shortest rate interval"),
-    "net_rate_hi": (RATE, "upper end of the KBN shortest rate interval"),
-    "detection_probability": ("", "P(>= counts_src | background only)"),
-    "detection_sigma": ("", "Gaussian significance of detection_probability (NaN at 0 or 1)"),
-    "detected": ("", "T if detection_sigma reaches the threshold (DETSIGMA)"),
-    "rate_ul": (RATE, "KBN one-sided rate upper limit (ULCONF)"),
-    "hr1": ("", "2RXS HR1 = (B-A)/(B+A), posterior median"),
-    "hr1_lo": ("", "HR1 equal-tail interval, lower end"),
-    "hr1_hi": ("", "HR1 equal-tail interval, upper end"),
-    "hr2": ("", "2RXS HR2 = (D-C)/(D+C), posterior median"),
-    "hr2_lo": ("", "HR2 equal-tail interval, lower end"),
-    "hr2_hi": ("", "HR2 equal-tail interval, upper end"),
-    DISTANCE_COLUMN: ("pc", "distance (1000/parallax or the catalogue's)"),
-    "status": ("", "ok, not_covered or failed"),
-    "reason": ("", "why the member was not measured"),
-}
+COLUMN_DESCRIPTIONS = colspec.SAMPLE_POSITION | colspec.column_table(
+    """
+    id_name               |         | member identifier in the sample
+    name                  |         | member name
+    ra_rass               | deg     | right ascension at the RASS epoch (proper motion)
+    dec_rass              | deg     | declination at the RASS epoch (proper motion)
+    seq_id                |         | RASS skyfield measured (empty: not covered)
+    matched_2rxs          |         | T if the member has a 2RXS counterpart
+    counts_src            | count   | counts in the source circle, PI 11-235 (0.1-2.4 keV)
+    counts_bkg            | count   | counts in the background region, PI 11-235
+    backscal_ratio        |         | BACKSCAL source / BACKSCAL background
+    bkg_expected          | count   | background expected in the circle, counts_bkg x backscal_ratio
+    exposure_s            | s       | exposure map value at the source
+    eef                   |         | fraction of the source counts kept: ARF / on-axis folded counts
+    psf_corrected         |         | T if the ARF carries the survey-PSF correction (PSFCORR)
+    arf_method            |         | ARF method (onaxis or pcarf)
+    net_counts            | count   | counts_src - bkg_expected
+    net_rate              | count/s | net rate, KBN posterior mode / (exposure x eef)
+    net_rate_lo           | count/s | lower end of the KBN shortest rate interval
+    net_rate_hi           | count/s | upper end of the KBN shortest rate interval
+    detection_probability |         | P(>= counts_src | background only)
+    detection_sigma       |         | Gaussian significance of detection_probability (NaN at 0 or 1)
+    detected              |         | T if detection_sigma reaches the threshold (DETSIGMA)
+    rate_ul               | count/s | KBN one-sided rate upper limit (ULCONF)
+    hr1                   |         | 2RXS HR1 = (B-A)/(B+A), posterior median
+    hr1_lo                |         | HR1 equal-tail interval, lower end
+    hr1_hi                |         | HR1 equal-tail interval, upper end
+    hr2                   |         | 2RXS HR2 = (D-C)/(D+C), posterior median
+    hr2_lo                |         | HR2 equal-tail interval, lower end
+    hr2_hi                |         | HR2 equal-tail interval, upper end
+    status                |         | ok, not_covered or failed
+    reason                |         | why the member was not measured
+    """
+)
+COLUMN_DESCRIPTIONS[DISTANCE_COLUMN] = ("pc", "distance (1000/parallax or the catalogue's)")
 for _band, (_lo, _hi) in HR_BANDS.items():
     COLUMN_DESCRIPTIONS[f"counts_src_{_band}"] = (
         COUNT,
@@ -391,7 +384,6 @@ def column_description(column: str, bands_keV=(), extra_columns=()) -> tuple[str
 
 def photometry_hdu(table: pd.DataFrame, provenance: dict | None = None):
     """The table as a FITS BinTable HDU (EXTNAME PHOTOMETRY) with units and descriptions."""
-    from astropy.io import fits
     from astropy.table import Table
 
     bands = table.attrs.get("flux_bands_keV", [])
@@ -411,14 +403,10 @@ def photometry_hdu(table: pd.DataFrame, provenance: dict | None = None):
             width = max(1, max((len(v) for v in text), default=1))
             values = np.array(text, dtype=f"U{width}")
         out[column] = values
-    descriptions = {name: column_description(name, bands, extra) for name in out.colnames}
-    for name, (unit, _) in descriptions.items():
-        out[name].unit = unit or None
-    hdu = fits.table_to_hdu(out)
-    hdu.name = "PHOTOMETRY"
+    hdu = colspec.described_hdu(
+        out, lambda name: column_description(name, bands, extra), "PHOTOMETRY"
+    )
     header = hdu.header
-    for number, name in enumerate(out.colnames, start=1):
-        header[f"TCOMM{number}"] = descriptions[name][1]
     status = table["status"] if "status" in table else pd.Series([], dtype=str)
     header["NMEMBERS"] = (len(table), "rows (sample members) in this table")
     header["NMEASURD"] = (int((status == "ok").sum()), "members measured (status ok)")

@@ -26,54 +26,52 @@ from rassflow.catalog.sample import natural_key, read_sample
 from rassflow.files import atomic_path, stamp, write_fits
 from rassflow.fitting.models import MODELS
 from rassflow.fitting.result import FitResult, FluxResult, ModelResult, ParameterResult
+from rassflow.report import columns as colspec
+from rassflow.report.columns import DISTANCE_COLUMN, FLUX, LUMINOSITY, PARSEC_CM
 
 SAMPLE_COLUMNS = ("name", "ra", "dec", "seq_id", "rasscat_name", "sep_arcsec")
-DIAGNOSTIC_COLUMNS = (
-    "counts_src",
-    "counts_bkg",
-    "backscal_ratio",
-    "exposure_s",
-    "noticed_channels",
-    "noticed_groups",
-    "flux_method",
-    "fitter",
-    "fitter_version",
-    "backend",
+"""The catalog's identifying columns, in table order (after the index id_name)."""
+SAMPLE_DESCRIPTIONS = colspec.SAMPLE_POSITION | colspec.column_table(
+    """
+    name         |        | sample source name
+    seq_id       |        | RASS sequence ID of the skyfield
+    rasscat_name |        | matched 2RXS source name
+    sep_arcsec   | arcsec | separation sample - 2RXS position
+    """
 )
+DIAGNOSTIC_DESCRIPTIONS = colspec.column_table(
+    """
+    counts_src       | count | counts in the source region
+    counts_bkg       | count | counts in the background region
+    backscal_ratio   |       | source BACKSCAL / background BACKSCAL
+    exposure_s       | s     | exposure at the source position
+    noticed_channels |       | PI channels inside the fitted energy range
+    noticed_groups   |       | grouped bins inside the fitted energy range
+    neighbours       |       | catalogued 2RXS neighbours deblended from the source circle
+    neighbour_share  |       | neighbours' share of the net counts in the fit range (removed)
+    confused         |       | a catalogued neighbour inside the source circle or unresolved
+    flux_method      |       | how flux intervals were found: profile (likelihood) or draws
+    fitter           |       | spectral fitter (sherpa or xspec)
+    fitter_version   |       | version of the fitter
+    backend          |       | tools that made the spectra and responses (native or heasoft)
+    """
+)
+"""The fit diagnostics, in table order (the last columns)."""
+DIAGNOSTIC_COLUMNS = tuple(DIAGNOSTIC_DESCRIPTIONS)
+COLUMN_UNITS = {**SAMPLE_DESCRIPTIONS, **DIAGNOSTIC_DESCRIPTIONS}
 STRING_COLUMNS = (
     "name", "seq_id", "rasscat_name", "flux_method", "fitter", "fitter_version", "backend"
 )  # fmt: skip
 NOTEBOOK_MODELS = ("bbody", "powerlaw")
 NOTEBOOK_BANDS = ((0.5, 2.0),)
 MISSING_REASON = "no fit result file for this source"
-DISTANCE_COLUMN = "distance_pc"
-PARSEC_CM = 3.0857e18  # cm per parsec
-LUMINOSITY_UNIT = "erg/s"
+FLUX_UNIT, LUMINOSITY_UNIT = FLUX, LUMINOSITY
 
 PARAMETER_DESCRIPTIONS = {
     ("bbody", "kT"): ("keV", "blackbody temperature kT"),
     ("bbody", "norm"): ("", "blackbody norm L39/D10^2 (L in 1e39 erg/s, D in 10 kpc)"),
     ("powerlaw", "PhoIndex"): ("", "power-law photon index"),
     ("powerlaw", "norm"): ("photon/(cm2 s keV)", "power-law norm at 1 keV"),
-}
-FLUX_UNIT = "erg/(cm2 s)"
-COLUMN_UNITS = {
-    "ra": ("deg", "sample right ascension (J2000)"),
-    "dec": ("deg", "sample declination (J2000)"),
-    "sep_arcsec": ("arcsec", "separation sample - 2RXS position"),
-    "counts_src": ("count", "counts in the source region"),
-    "counts_bkg": ("count", "counts in the background region"),
-    "backscal_ratio": ("", "source BACKSCAL / background BACKSCAL"),
-    "exposure_s": ("s", "exposure at the source position"),
-    "noticed_channels": ("", "PI channels inside the fitted energy range"),
-    "noticed_groups": ("", "grouped bins inside the fitted energy range"),
-    "flux_method": ("", "how flux intervals were found: profile (likelihood) or draws"),
-    "name": ("", "sample source name"),
-    "seq_id": ("", "RASS sequence ID of the skyfield"),
-    "rasscat_name": ("", "matched 2RXS source name"),
-    "fitter": ("", "spectral fitter (sherpa or xspec)"),
-    "fitter_version": ("", "version of the fitter"),
-    "backend": ("", "tools that made the spectra and responses (native or heasoft)"),
 }
 
 
@@ -237,6 +235,7 @@ def _flux_method(fit: FitResult | None) -> str:
 
 def _diagnostic_row(fit: FitResult | None) -> dict:
     counts = fit.counts if fit is not None else None
+    neighbours = fit.neighbours if fit is not None else None
     return {
         "counts_src": _number(counts.source if counts else None),
         "counts_bkg": _number(counts.background if counts else None),
@@ -245,6 +244,9 @@ def _diagnostic_row(fit: FitResult | None) -> dict:
         "noticed_channels": _number(fit.noticed_channels if fit else None),
         "noticed_groups": _number(fit.noticed_groups if fit else None),
         "flux_method": _flux_method(fit),
+        "neighbours": neighbours.count if neighbours else 0,
+        "neighbour_share": neighbours.share if neighbours else 0.0,
+        "confused": bool(neighbours and (neighbours.confused or neighbours.unresolved)),
         "fitter": (fit.fitter if fit else None) or "",
         "fitter_version": (fit.fitter_version if fit else None) or "",
         "backend": (fit.backend if fit else None) or "",
@@ -359,11 +361,8 @@ def build_results_table(
         "flux_bands_keV": bands,
         "settings": settings,
         "provenance": dict(provenance or {}),
-        "distance_source": (
-            f"parallax column {parallax_column} (mas)" if parallax_column
-            else f"distance column {distance_column} (pc)" if distance_column else None
-        ),
-    }  # fmt: skip
+        "distance_source": colspec.distance_source(parallax_column, distance_column),
+    }
     return table
 
 
@@ -372,6 +371,18 @@ def _delta_stat_confidence(delta_stat: float) -> float:
     from scipy.stats import chi2
 
     return round(100.0 * chi2.cdf(delta_stat, 1), 1)
+
+
+def _interval_comments(base: str, best: str, quantity: str, bound: str, interval: str) -> dict:
+    """TCOMM of a parameter's or flux's columns: ``best`` for the value ``base``, err-/err+ as
+    differences of ``quantity`` and its bounds, the bounds (``bound`` prefixes their name)."""
+    return {
+        base: best,
+        f"{base}_err-": f"{quantity} - lower bound, {interval}",
+        f"{base}_err+": f"upper bound - {quantity}, {interval}",
+        f"{base}_lo": f"{bound}lower bound, {interval}; NaN if not found",
+        f"{base}_hi": f"{bound}upper bound, {interval}; NaN if not found",
+    }
 
 
 def _column_description(column: str, models, bands, settings) -> tuple[str, str]:
@@ -391,27 +402,17 @@ def _column_description(column: str, models, bands, settings) -> tuple[str, str]
             unit, what = PARAMETER_DESCRIPTIONS.get((model, par), ("", f"{model} {par}"))
             base = f"{model}_{par}"
             interval = f"interval (delta-stat {delta:g})"
-            comments = {
-                base: f"{what}, best fit",
-                f"{base}_err-": f"value - lower bound, {interval}",
-                f"{base}_err+": f"upper bound - value, {interval}",
-                f"{base}_good_err": "T if the interval search reported no problem",
-                f"{base}_lo": f"lower bound, {interval}; NaN if not found",
-                f"{base}_hi": f"upper bound, {interval}; NaN if not found",
-            }
+            comments = _interval_comments(base, f"{what}, best fit", "value", "", interval)
+            comments[f"{base}_good_err"] = "T if the interval search reported no problem"
             if column in comments:
                 return ("" if column.endswith("_good_err") else unit), comments[column]
         for lo, hi in bands:
             base = f"{model}_{band_label(lo, hi)}_flux"
             band = f"{lo:g}-{hi:g} keV"
             interval = f"{confidence:g} % {kind}interval"
-            comments = {
-                base: f"{model} energy flux {band}",
-                f"{base}_err-": f"flux - lower bound, {interval}",
-                f"{base}_err+": f"upper bound - flux, {interval}",
-                f"{base}_lo": f"flux lower bound, {interval}; NaN if not found",
-                f"{base}_hi": f"flux upper bound, {interval}; NaN if not found",
-            }
+            comments = _interval_comments(
+                base, f"{model} energy flux {band}", "flux", "flux ", interval
+            )
             if column in comments:
                 return FLUX_UNIT, comments[column]
             base = f"{model}_{band_label(lo, hi)}_lx"
@@ -435,7 +436,6 @@ def _column_description(column: str, models, bands, settings) -> tuple[str, str]
 
 def results_hdu(table: pd.DataFrame, provenance: dict | None = None):
     """The results as a FITS BinTable HDU (EXTNAME RESULTS) with units and descriptions."""
-    from astropy.io import fits
     from astropy.table import Table
 
     models = table.attrs.get("models", [])
@@ -452,18 +452,10 @@ def results_hdu(table: pd.DataFrame, provenance: dict | None = None):
             width = max(1, max((len(v) for v in values), default=1))
             values = values.astype(f"U{width}")
         columns[column] = values
-    descriptions = {
-        name: _column_description(name, models, bands, settings) for name in columns.colnames
-    }
-    for name, (unit, _) in descriptions.items():
-        columns[name].unit = unit or None
-    hdu = fits.table_to_hdu(columns)
-    hdu.name = "RESULTS"
+    hdu = colspec.described_hdu(
+        columns, lambda name: _column_description(name, models, bands, settings), "RESULTS"
+    )
     header = hdu.header
-    for number, name in enumerate(columns.colnames, start=1):
-        comment = descriptions[name][1]
-        if comment:  # astropy gathers these after the column cards on writing
-            header[f"TCOMM{number}"] = comment
     header["NSOURCES"] = (len(table), "rows (sources) in this table")
     header["MODELS"] = (",".join(models), "spectral models fitted")
     header["FLUXBAND"] = (",".join(band_label(lo, hi) for lo, hi in bands), "flux bands")

@@ -11,110 +11,9 @@ while the analysis uses the mini CALDB, so that a response error would show.
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
 
-from rassflow.archive.skyfield import prepare_skyfield
-from rassflow.batch import make_skyfield_products, measure_skyfield
-from rassflow.calibration.caldb import LocalCaldb, fetch_responses
-from rassflow.catalog.crossmatch import match_sample, read_prepared_sample
-from rassflow.catalog.sample import read_table
-from rassflow.chain import stage_settings
-from rassflow.config import validate
-from rassflow.simulate.caldb import write_caldb
-from rassflow.simulate.survey import simulate_survey
-from tests.support import SIMULATED_SAMPLE
-
-SHAPE = {"bbody": "kT", "powerlaw": "PhoIndex"}
-SAMPLE_CFG = SIMULATED_SAMPLE
-SURVEY = {
-    "seed": 2024,
-    "n_skyfields": 16,
-    "n_stars": 72,
-    "xray_fraction": 1.0,
-    "n_unrelated_per_field": 0,
-    "neighbour_fraction": 0.25,
-}
-
-
-def recover(tmp, simulation: dict) -> list[dict]:
-    """Simulate, then analyse every matched source with its injected model."""
-    simulate_survey(tmp, simulation)
-    write_caldb(tmp / "caldb")
-    rmf, specresp = tmp / "rmf.fits", tmp / "specresp.fits"
-    fetch_responses(LocalCaldb(tmp / "caldb"), "pich.eq.256", rmf, specresp)
-    config = validate(
-        {"tools": {"products": "native", "fitter": "sherpa"}, "fit": {"flux_confidence": 90}}
-    )
-    settings = stage_settings(config)
-    stars = read_prepared_sample(tmp / "sample.csv", SAMPLE_CFG)
-    matched, neighbours = match_sample(
-        stars, config["crossmatch"], read_table(tmp / "rass2rxs.fits"), 300.0
-    )
-    truth = pd.read_csv(tmp / "truth.csv")
-    truth = truth[truth["kind"] == "target"].set_index("star_no")
-    near = {
-        k: [tuple(p) for p in g[["ra", "dec"]].to_numpy()] for k, g in neighbours.groupby("id_name")
-    }
-    rows = []
-    for seq, group in matched.groupby("seq_id"):
-        cache = tmp / "cache" / seq
-        files = {kind: cache / f"{kind}.fits" for kind in ("bas", "mex")}
-        prepare_skyfield(tmp / "archive", seq, files)
-        sources, models = [], {}
-        for _, source in group.iterrows():
-            star = truth.loc[int(source["No"])]
-            stem = tmp / "products" / seq / source["id_name"]
-            paths = {
-                key: f"{stem}-{key}.fits"
-                for key in (
-                    "src",
-                    "bkg",
-                    "src_phys",
-                    "bkg_phys",
-                    "spectrum",
-                    "background",
-                    "arf",
-                    "grouped",
-                    "photometry",
-                )
-            }
-            paths["fit"] = f"{stem}-fit.json"
-            sources.append(
-                {
-                    "id_name": source["id_name"],
-                    "ra": source["ra"],
-                    "dec": source["dec"],
-                    "paths": paths,
-                    "neighbours": near.get(source["id_name"], []),
-                }
-            )
-            models[source["id_name"]] = star
-        make_skyfield_products(
-            files["bas"], files["mex"], rmf, specresp, sources, settings, tmp / "products" / seq
-        )
-        for entry in sources:  # each source fitted with its injected model
-            star = models[entry["id_name"]]
-            fit = {
-                **settings["fit_spectrum"],
-                "fit": {**settings["fit_spectrum"]["fit"], "models": [star["model"]]},
-            }
-            measure_skyfield(
-                rmf,
-                specresp,
-                [entry],
-                {"fit_spectrum": fit, "measure_photometry": settings["measure_photometry"]},
-                tmp / "products" / seq,
-            )
-            rows.append(
-                {
-                    "id_name": entry["id_name"],
-                    "truth": star,
-                    "fit": pd.read_json(entry["paths"]["fit"], typ="series").to_dict(),
-                    "neighbours": len(entry["neighbours"]),
-                }
-            )
-    return rows
+from tests.support.recovery import SHAPE, SURVEY, covers, fitted, flux_ratios, recover
 
 
 @pytest.fixture(scope="module")
@@ -132,29 +31,6 @@ def recovered_real_response(tmp_path_factory, reference_dir):
         "response_file": str(reference_dir / "pspcc_gain1_256.rsp"),
     }
     return recover(tmp_path_factory.mktemp("recovery-rsp"), survey)
-
-
-def fitted(rows):
-    return [r for r in rows if r["fit"]["models"][r["truth"]["model"]]["status"] == "ok"]
-
-
-def covers(entry, truth) -> bool:
-    """The interval contains the truth; a bound that was not found never covers."""
-    return (
-        entry["lower"] is not None
-        and entry["upper"] is not None
-        and entry["lower"] <= truth <= entry["upper"]
-    )
-
-
-def flux_ratios(rows, band="0.5-2.0keV", min_counts=100):
-    ratios = []
-    for row in fitted(rows):
-        if row["fit"]["counts"]["source"] < min_counts:
-            continue
-        flux = row["fit"]["models"][row["truth"]["model"]]["fluxes"][band]["value"]
-        ratios.append((flux / row["truth"][f"flux_{band}"], row["neighbours"] > 0))
-    return ratios
 
 
 def test_enough_sources_fitted(recovered):

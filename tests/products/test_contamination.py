@@ -1,0 +1,139 @@
+"""Neighbour deblending: the expected neighbour counts inside a source circle.
+
+The photons are scattered by the Monte-Carlo scan simulation (rassflow.simulate.scan_psf:
+each photon its own off-axis angle, PSF component and jitter), the estimate uses the
+tabulated survey EEF; the truth is the neighbour photons that really landed in the circle.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from astropy.io import fits
+
+from rassflow.archive.skyfield import EventList
+from rassflow.products.contamination import (
+    band_fraction,
+    contamination_hdu,
+    neighbour_contamination,
+    read_contamination,
+)
+from rassflow.products.regions import SourceRegions
+from rassflow.simulate.scan_psf import sample_offsets
+
+PIXEL_DEG = 0.5 / 3600.0
+RADIUS = 240.0  # 2' in 0.5" pixels
+CENTRE = (20000.0, 20000.0)
+
+
+def events_of(rng, sources, background_per_pixel: float, half=1400):
+    """Events of point sources ((x, y, counts)) and a flat background on 0.5" pixels."""
+    xs, ys, pis, origin = [], [], [], []
+    for k, (x, y, n) in enumerate(sources):
+        energy = rng.uniform(0.15, 2.2, n)
+        dx, dy = sample_offsets(rng, energy)  # arcsec
+        xs.append(np.round(x + dx / 0.5))
+        ys.append(np.round(y + dy / 0.5))
+        pis.append(np.round(energy / 0.0099).astype(int))
+        origin.append(np.full(n, k))
+    n_bkg = rng.poisson(background_per_pixel * (2 * half) ** 2)
+    xs.append(np.round(rng.uniform(CENTRE[0] - half, CENTRE[0] + half, n_bkg)))
+    ys.append(np.round(rng.uniform(CENTRE[1] - half, CENTRE[1] + half, n_bkg)))
+    pis.append(rng.integers(11, 236, n_bkg))
+    origin.append(np.full(n_bkg, -1))
+    header = fits.Header()
+    for number, lo, hi in ((1, 1, 46080), (2, 1, 46080), (3, 1, 256)):
+        header[f"TLMIN{number}"], header[f"TLMAX{number}"] = lo, hi
+    events = EventList(
+        x=np.concatenate(xs).astype(int),
+        y=np.concatenate(ys).astype(int),
+        pi=np.clip(np.concatenate(pis), 1, 256),
+        time=np.zeros(sum(len(x) for x in xs)),
+        header=header,
+        primary_header=fits.Header(),
+        gti=np.array([[0.0, 1.0]]),
+        path="synthetic events",
+        xy_columns=(1, 2),
+        pi_column=3,
+    )
+    return events, np.concatenate(origin)
+
+
+def regions_with(neighbours):
+    cut = tuple((x, y, RADIUS) for x, y in neighbours)
+    return SourceRegions(*CENTRE, RADIUS, 1.05 * RADIUS, 1.5 * RADIUS, cut)
+
+
+@pytest.mark.parametrize("separation_arcmin", [1.5, 2.6, 3.5])
+def test_neighbour_counts_in_the_circle_are_estimated(separation_arcmin):
+    rng = np.random.default_rng(int(separation_arcmin * 10))
+    neighbour = (CENTRE[0] + separation_arcmin * 120.0, CENTRE[1])
+    events, origin = events_of(rng, [(*CENTRE, 3000), (*neighbour, 12000)], 0.002)
+    regions = regions_with([neighbour])
+    channels, counts, info = neighbour_contamination(events, regions, [neighbour], PIXEL_DEG)
+    assert info == {"neighbours": 1, "confused": int(separation_arcmin <= 2), "unresolved": 0}
+    assert len(channels) == len(counts) == 256
+
+    # the truth: neighbour photons in the circle, less those the background subtracts
+    in_src = regions.contains(events.x, events.y, "src")
+    in_bkg = regions.contains(events.x, events.y, "bkg")
+    n_src_pix, n_bkg_pix = len(regions.lattice("src")[0]), len(regions.lattice("bkg")[0])
+    truth = np.sum(in_src & (origin == 1)) - n_src_pix / n_bkg_pix * np.sum(in_bkg & (origin == 1))
+    assert truth > 100  # the wing matters: ~ 4-25 % of the neighbour
+    estimate = counts.sum()
+    # Poisson noise of the deblending (the neighbour's aperture counts) plus the PSF model
+    noise = np.sqrt(np.sum(in_src)) + 0.05 * truth
+    assert abs(estimate - truth) < 3 * noise, (estimate, truth)
+
+
+def test_no_neighbour_no_contamination():
+    rng = np.random.default_rng(1)
+    events, _ = events_of(rng, [(*CENTRE, 500)], 0.001)
+    channels, counts, info = neighbour_contamination(events, regions_with([]), [], PIXEL_DEG)
+    assert info["neighbours"] == 0 and not counts.any()
+
+
+def test_a_neighbour_on_top_of_the_source_is_unresolved():
+    rng = np.random.default_rng(2)
+    neighbour = (CENTRE[0] + 6.0, CENTRE[1])  # 3": one source for this aperture
+    events, _ = events_of(rng, [(*CENTRE, 500), (*neighbour, 500)], 0.001)
+    _, counts, info = neighbour_contamination(events, regions_with([]), [neighbour], PIXEL_DEG)
+    assert info == {"neighbours": 1, "confused": 1, "unresolved": 1}
+    assert not counts.any()
+
+
+def write_spectrum(path, counts, backscal, extra=()):
+    table = fits.BinTableHDU.from_columns(
+        [
+            fits.Column("CHANNEL", "J", array=np.arange(1, 257)),
+            fits.Column("COUNTS", "J", array=counts),
+        ],
+        name="SPECTRUM",
+    )
+    table.header["BACKSCAL"] = backscal
+    fits.HDUList([fits.PrimaryHDU(), table, *extra]).writeto(path)
+
+
+def test_band_share_from_the_background_file(tmp_path):
+    source = np.zeros(256, int)
+    source[50:200] = 10  # 1500 counts, channels 51..200
+    background = np.zeros(256, int)
+    background[50:200] = 2  # 300 counts, scaled by 0.5: 150
+    contamination = np.zeros(256)
+    contamination[50:200] = 1.35  # 202.5 counts of 1350 net: 15 %
+    info = {"neighbours": 1, "confused": 0, "unresolved": 0}
+    write_spectrum(tmp_path / "src.pha", source, 0.001)
+    write_spectrum(
+        tmp_path / "bkg.pha",
+        background,
+        0.002,
+        [contamination_hdu(np.arange(1, 257), contamination, info)],
+    )
+    write_spectrum(tmp_path / "bkg-clean.pha", background, 0.002)
+    assert band_fraction(tmp_path / "src.pha", tmp_path / "bkg.pha", (0.1, 2.4)) == pytest.approx(
+        0.15
+    )
+    assert band_fraction(tmp_path / "src.pha", tmp_path / "bkg-clean.pha", (0.1, 2.4)) == 0.0
+    assert read_contamination(tmp_path / "bkg-clean.pha") is None
+    channels, counts, summary = read_contamination(tmp_path / "bkg.pha")
+    assert summary == info and counts.sum() == pytest.approx(202.5)
