@@ -19,7 +19,7 @@ demo: setup
 test:
 	$(PYTHON) -m pytest -q
 
-STYLE_PATHS = rassflow scripts tests benchmarks
+STYLE_PATHS = rassflow scripts tests benchmarks tools
 WORKFLOW_FILES = Snakefile rules
 
 lint:

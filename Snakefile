@@ -59,17 +59,18 @@ include: "rules/images.smk"
 include: "rules/responses.smk"
 
 
-# The per-source stages: one job per source and stage, or one job per skyfield and stage
-# (rassflow.chain either way; the same files).
-if config["granularity"] == "per_skyfield":
-
-    include: "rules/batch.smk"
-
-else:
+# The per-source stages (rassflow.chain either way; the same files): batches of sources
+# (auto: per skyfield, split so that all cores work; per_skyfield), or one job per source
+# and stage (per_source).
+if config["granularity"] == "per_source":
 
     include: "rules/regions.smk"
     include: "rules/spectra.smk"
     include: "rules/fitting.smk"
+
+else:
+
+    include: "rules/batch.smk"
 
 
 include: "rules/report.smk"

@@ -20,7 +20,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from rassflow.catalog.crossmatch import natural_key, seq_id
+from rassflow.catalog.crossmatch import seq_id
+from rassflow.catalog.sample import natural_key
 from rassflow.runner import run_command
 
 REPO = Path(__file__).resolve().parent.parent
@@ -56,7 +57,8 @@ def synthetic_sample(n_sources, n_skyfields, seed=1378):
         "sep_arcsec": (offset * 3600.0).round(4),
         "seq_id": [seq_id(n) for n in skyfield],
     })  # fmt: skip
-    return table.sort_values("id_name", key=natural_key).reset_index(drop=True)
+    order = sorted(range(n_sources), key=lambda i: natural_key(ids[i]))
+    return table.iloc[order].reset_index(drop=True)
 
 
 def prepare(workdir, n_sources, n_skyfields, granularity):
@@ -71,8 +73,15 @@ def prepare(workdir, n_sources, n_skyfields, granularity):
     sample.parent.mkdir(parents=True, exist_ok=True)
     table = synthetic_sample(n_sources, n_skyfields)
     table.to_csv(sample, index=False)
+    # the checkpoint's other outputs: every member covered and matched, no neighbours
+    members = table[["id_name", "name", "ra", "dec", "seq_id"]].assign(
+        matched_2rxs=True, status="covered"
+    )
+    members.to_csv(sample.parent / "members.csv", index=False)
+    (sample.parent / "neighbours.csv").write_text("id_name,ra,dec\n")
     newer = time.time() + 1.0  # s: newer than the inputs even on coarse file-system clocks
-    os.utime(sample, (newer, newer))
+    for name in ("sample.csv", "members.csv", "neighbours.csv"):
+        os.utime(sample.parent / name, (newer, newer))
     return table["seq_id"].nunique()
 
 
@@ -135,9 +144,9 @@ def main():
     parser.add_argument(
         "--granularity",
         nargs="+",
-        choices=["per_source", "per_skyfield"],
-        default=["per_skyfield", "per_source"],
-        help="job granularities to plan (default: both)",
+        choices=["auto", "per_source", "per_skyfield"],
+        default=["auto", "per_skyfield", "per_source"],
+        help="job granularities to plan (default: all three)",
     )
     args = parser.parse_args()
     base = args.workdir or Path(tempfile.mkdtemp(prefix="rassflow-scale-"))

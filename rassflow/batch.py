@@ -43,8 +43,10 @@ def make_skyfield_products(
     ``sources``: dicts with ``id_name``, ``ra``, ``dec`` (region centre, deg) and ``paths``
     (the per-source file names, inside ``out_dir``). ``settings``: per stage, as the
     per-source rules pass them. Returns {source: None or the reason it failed}.
+    ``out_dir``: the job's declared directory, made even if empty (None: none declared).
     """
-    Path(out_dir).mkdir(parents=True, exist_ok=True)  # the job's declared directory
+    if out_dir is not None:
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
     skyfield = Skyfield(events_path, expmap_path)
     responses = Responses(str(rmf), str(specresp))
     failures = {}
@@ -59,10 +61,11 @@ def make_skyfield_products(
 
 def measure_skyfield(rmf, specresp, sources: list[dict], settings: dict, out_dir) -> dict:
     """Fit and measure every source of one skyfield: a photometry JSON per source and, for
-    sources with ``"fit": True`` (those matched with 2RXS), a fit JSON, inside ``out_dir``.
-    ``settings``: per stage (fit_spectrum, measure_photometry). Returns {source: {stage:
-    None or the reason it failed}}."""
-    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    sources with ``"fit": True`` (those matched with 2RXS), a fit JSON, inside ``out_dir``
+    (None: no declared directory). ``settings``: per stage (fit_spectrum,
+    measure_photometry). Returns {source: {stage: None or the reason it failed}}."""
+    if out_dir is not None:
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
     responses = Responses(str(rmf), str(specresp))
     outcome = {}
     for entry, source in zip(sources, _sources(sources), strict=True):
@@ -71,3 +74,78 @@ def measure_skyfield(rmf, specresp, sources: list[dict], settings: dict, out_dir
             for stage in stages_for(MEASURE_STAGES, entry.get("fit", True))
         }
     return outcome
+
+
+# --- Snakemake jobs -------------------------------------------------------------------------
+
+
+def _is_part(job) -> bool:
+    """A batch of granularity auto (wildcards part, parts): it declares a manifest JSON in
+    place of the directories of per_skyfield."""
+    return "parts" in job.wildcards.keys()
+
+
+def write_manifest(path, job, outcome: dict) -> None:
+    """The declared output of an auto batch: which sources it ran and why any failed."""
+    from rassflow.files import write_json
+
+    write_json(
+        {
+            "skyfield": job.wildcards.seq,
+            "part": int(job.wildcards.part),
+            "parts": int(job.wildcards.parts),
+            "sources": outcome,
+        },
+        path,
+    )
+
+
+def products_job(job) -> dict:
+    """:func:`make_skyfield_products` for one make_skyfield_products job."""
+    part = _is_part(job)
+    failures = make_skyfield_products(
+        job.input.events,
+        job.input.expmap,
+        job.input.rmf,
+        job.input.specresp,
+        job.params.sources,
+        job.params.settings,
+        None if part else job.output.products,
+    )
+    if part:
+        write_manifest(job.output.products, job, failures)
+    return failures
+
+
+def measure_job(job) -> dict:
+    """:func:`measure_skyfield` for one fit_skyfield job."""
+    part = _is_part(job)
+    outcome = measure_skyfield(
+        job.input.rmf,
+        job.input.specresp,
+        job.params.sources,
+        job.params.settings,
+        None if part else job.output.fits,
+    )
+    if part:
+        write_manifest(job.output.fits, job, outcome)
+    return outcome
+
+
+# --- planning -------------------------------------------------------------------------------
+
+BATCH_JOBS_ENV = "RASSFLOW_BATCH_JOBS"
+
+
+def batch_jobs_once(jobs) -> int:
+    """How many batch jobs run at once (--cores, or --jobs on a cluster), fixed once per
+    run: exported to the environment, so that jobs, which re-read the Snakefile on cluster
+    nodes with their own --cores, see the same batches as the run that planned them."""
+    import os
+
+    exported = os.environ.get(BATCH_JOBS_ENV)
+    if exported:
+        return int(exported)
+    jobs = jobs if isinstance(jobs, int) and 0 < jobs < 100_000 else 1
+    os.environ[BATCH_JOBS_ENV] = str(jobs)
+    return jobs

@@ -37,17 +37,57 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None):
 
 
 CHECKSUM_COMMENT = "checksum of this HDU"
+LONGSTRN = ("OGIP 1.0", "The HEASARC Long String Convention may be used.")
+
+
+def uses_long_strings(header) -> bool:
+    """True if a string value of ``header`` continues over CONTINUE cards (OGIP/93-013)."""
+    return any(card.image[80:88] == "CONTINUE" for card in header.cards)
+
+
+def mark_long_strings(header) -> None:
+    """Add the OGIP ``LONGSTRN`` keyword to a header that uses the long-string (CONTINUE)
+    convention, as cfitsio's fits_write_key_longwarn does; fitsverify warns without it."""
+    if "LONGSTRN" not in header and uses_long_strings(header):
+        header["LONGSTRN"] = LONGSTRN
 
 
 def write_fits(hdul, path: str | os.PathLike) -> None:
     """Write an astropy HDUList atomically, with checksums so truncation is detectable.
 
-    astropy would stamp the checksum comments with the time of writing; a fixed comment
-    keeps a product a function of its inputs alone, byte for byte, whichever job made it."""
+    An HDU whose long string values (file names, reasons) continue over CONTINUE cards gets
+    ``LONGSTRN = 'OGIP 1.0'``. astropy would stamp the checksum comments with the time of
+    writing; a fixed comment keeps a product a function of its inputs alone, byte for byte,
+    whichever job made it.
+
+    The checksums are computed from the bytes as written, not from the HDUs in memory:
+    astropy converts some data on writing (string columns: trailing blanks become NULs, as
+    in a CALDB index's CAL_CBD), and a sum taken before that disagrees with the file
+    (fitsverify: "Data checksum is not consistent with the DATASUM keyword")."""
+    from astropy.io import fits
+
     for hdu in hdul:
-        hdu.add_checksum(when=CHECKSUM_COMMENT)
+        mark_long_strings(hdu.header)
+        # placeholders, so that the header keeps its size when the sums are filled in
+        hdu.header["CHECKSUM"] = ("0" * 16, CHECKSUM_COMMENT)
+        hdu.header["DATASUM"] = ("0", CHECKSUM_COMMENT)
     with atomic_path(path) as tmp:
         hdul.writeto(tmp, checksum=False)
+        # the sums of the file as written; each header, the same size as before, is written
+        # back in place (astropy's update mode would re-stamp the comments with the time)
+        headers = []
+        with fits.open(tmp, memmap=False) as written:
+            for index, hdu in enumerate(written):
+                hdu.add_checksum(when=CHECKSUM_COMMENT)
+                info = written.fileinfo(index)
+                text = hdu.header.tostring().encode("ascii")
+                if len(text) != info["datLoc"] - info["hdrLoc"]:
+                    raise RuntimeError(f"{path}: header {index} changed size while checksumming")
+                headers.append((info["hdrLoc"], text))
+        with open(tmp, "r+b") as handle:
+            for offset, text in headers:
+                handle.seek(offset)
+                handle.write(text)
 
 
 def write_text(text: str, path: str | os.PathLike) -> None:

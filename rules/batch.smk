@@ -1,6 +1,10 @@
-# granularity: per_skyfield - one job per skyfield and stage, running rassflow.chain for
-# every source of the skyfield (for samples of thousands). The per-source files are the
-# same as the per-source rules make; each job declares the directory that holds them.
+# Batches of per-source stages (granularity per_skyfield or auto): one job runs
+# rassflow.chain for every source of a batch, products first, then fits and photometry.
+# The per-source files are the same as the per-source rules make. per_skyfield: a batch
+# is a skyfield, and declares the directories sources/{seq}/ and fits/{seq}/. auto: a
+# skyfield's sources in BATCH_TAG = {seq}-part{part}of{parts} consecutive slices (more
+# than one only when a skyfield holds more than 1/cores of the sample, see
+# batch_parts), each declaring a manifest JSON, so that no two jobs declare one directory.
 
 
 rule make_skyfield_products:
@@ -11,11 +15,15 @@ rule make_skyfield_products:
         rmf=RMF,
         specresp=SPECRESP,
     output:
-        products=directory(SOURCES_DIR),
+        products=(
+            directory(SOURCES_DIR)
+            if config["granularity"] == "per_skyfield"
+            else f"{BATCH}-products.json"
+        ),
     log:
-        f"{LOGS}/make_skyfield_products/{{seq}}.log",
+        f"{LOGS}/make_skyfield_products/{BATCH_TAG}.log",
     benchmark:
-        f"{BENCH}/make_skyfield_products/{{seq}}.tsv"
+        f"{BENCH}/make_skyfield_products/{BATCH_TAG}.tsv"
     conda:
         PRODUCTS_ENV
     resources:
@@ -31,16 +39,24 @@ rule make_skyfield_products:
 
 rule fit_skyfield:
     input:
-        products=SOURCES_DIR,
+        products=(
+            SOURCES_DIR
+            if config["granularity"] == "per_skyfield"
+            else f"{BATCH}-products.json"
+        ),
         sample=SAMPLE,  # params read the sample (the checkpoint)
         rmf=RMF,
         specresp=SPECRESP,
     output:
-        fits=directory(FITS_DIR),
+        fits=(
+            directory(FITS_DIR)
+            if config["granularity"] == "per_skyfield"
+            else f"{BATCH}-fits.json"
+        ),
     log:
-        f"{LOGS}/fit_skyfield/{{seq}}.log",
+        f"{LOGS}/fit_skyfield/{BATCH_TAG}.log",
     benchmark:
-        f"{BENCH}/fit_skyfield/{{seq}}.tsv"
+        f"{BENCH}/fit_skyfield/{BATCH_TAG}.tsv"
     conda:
         FIT_ENV
     resources:

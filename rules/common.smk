@@ -3,6 +3,7 @@
 import functools
 import os
 
+import rassflow.batch
 import rassflow.calibration.caldb
 import rassflow.chain
 import rassflow.catalog.sample
@@ -19,6 +20,8 @@ wildcard_constraints:
     ra=r"\d+\.\d+",
     dec=r"[-+]?\d+\.\d+",
     rad=r"\d+\.\d+",
+    part=r"[1-9]\d*",
+    parts=r"[1-9]\d*",
 
 
 # Per-source products follow the notebook's names, e.g.
@@ -31,6 +34,12 @@ NAME = "rosat-pspc-seqid{seq}-name{src}-ra{ra}-dec{dec}-radius{rad}deg"
 STEM = f"{SOURCES_DIR}/{{src}}/{NAME}"
 # log and benchmark names of per-source jobs (they need every wildcard of the outputs)
 SOURCE_TAG = "{seq}/{src}-ra{ra}-dec{dec}-radius{rad}deg"
+# granularity auto: batches of a skyfield's sources, each declaring a manifest JSON (which
+# sources it ran and why any failed) beside the per-source files it writes
+BATCH = f"{R}/batches/{{seq}}/{{seq}}-part{{part}}of{{parts}}"
+BATCH_TAG = (
+    "{seq}" if config["granularity"] == "per_skyfield" else "{seq}-part{part}of{parts}"
+)
 SKYFIELD = f"{R}/skyfields/{{seq}}/{{seq}}"
 IMAGE = f"{R}/skyfields/{{seq}}/images/rosat-pspc-seqid{{seq}}-en{{lo}}-{{hi}}keV-bin{{binning}}-image.fits"
 # per-source products: key (as rassflow.chain.Source.paths has them) -> path template
@@ -110,10 +119,11 @@ def archive_root():
 
 
 @functools.lru_cache(maxsize=2)
-def _read_sample(path, mtime, members_path, neighbours_path):
-    """The matched sample's rows, and indexes of the members analysed (covered by a
-    skyfield: matched with 2RXS or not) by id and by skyfield; built once, since input
-    functions run once per job, for up to ~10^5 sources."""
+def _read_sample(path, mtime, members_path, neighbours_path, batch_jobs):
+    """The plan of the per-source stages, built once from the checkpoint's tables (input
+    functions run once or more per job, for up to ~10^5 sources, and must not scan them):
+    the matched rows, the members analysed (covered by a skyfield: matched with 2RXS or
+    not) by id and by skyfield, and the batches of each skyfield (granularity auto)."""
     import csv
 
     matched = rassflow.catalog.sample.read_sample(path).to_dict("records")
@@ -130,28 +140,119 @@ def _read_sample(path, mtime, members_path, neighbours_path):
         row["neighbours"] = near.get(row["id_name"], [])
         by_id[row["id_name"]] = row
         by_seq.setdefault(row["seq_id"], []).append(row)
-    return matched, by_id, by_seq
+    return Plan(matched, by_id, by_seq, batch_parts(by_seq, batch_jobs))
+
+
+class Plan:
+    """The checkpoint's sample, indexed once, and every per-source path, made once."""
+
+    def __init__(self, matched, by_id, by_seq, parts):
+        self.matched, self.by_id, self.by_seq, self.parts = (
+            matched,
+            by_id,
+            by_seq,
+            parts,
+        )
+        self._paths, self._lists = {}, {}
+
+    def __getitem__(self, index):  # (matched, by_id, by_seq), as rules may unpack it
+        return (self.matched, self.by_id, self.by_seq)[index]
+
+    def batches(self):
+        """Every batch (seq, part, parts) with its members rows, in skyfield order."""
+        for seq in sorted(self.by_seq):
+            parts = self.parts[seq]
+            for part in range(1, parts + 1):
+                yield (seq, part, parts), self.batch_rows(seq, part, parts)
+
+    def batch_rows(self, seq, part=1, parts=1):
+        """The members rows of a batch: the part-th of a skyfield's ``parts`` consecutive
+        slices."""
+        rows = self.by_seq[seq]
+        return rows[(part - 1) * len(rows) // parts : part * len(rows) // parts]
+
+    def batch_of(self, src):
+        """The batch (seq, part, parts) that runs a source (granularity auto)."""
+        if not hasattr(self, "_batch_of"):
+            self._batch_of = {
+                row["id_name"]: batch for batch, rows in self.batches() for row in rows
+            }
+        return self._batch_of[src]
+
+    def paths(self, row):
+        """{key: path} of one source (a members row)."""
+        src = row["id_name"]
+        if src not in self._paths:
+            self._paths[src] = make_source_paths(row)
+        return self._paths[src]
+
+    def path_list(self, key, rows):
+        """The ``key`` path of the matched sources (rows "matched") or of every member
+        analysed (rows "analysed"), in sample order."""
+        if (key, rows) not in self._lists:
+            chosen = (
+                (self.by_id[row["id_name"]] for row in self.matched)
+                if rows == "matched"
+                else self.by_id.values()
+            )
+            self._lists[key, rows] = [self.paths(row)[key] for row in chosen]
+        return self._lists[key, rows]
+
+
+def batch_parts(by_seq, batch_jobs):
+    """{seq: number of batches} for granularity auto: one batch per skyfield, except that a
+    skyfield with more than 1/batch_jobs of all sources is split into batches of at most that
+    many, so that a sample in fewer skyfields than cores keeps every core busy (and one
+    big skyfield does not finish long after the others)."""
+    total = sum(len(rows) for rows in by_seq.values())
+    most = max(1, -(-total // max(1, batch_jobs)))  # sources per batch, at most
+    return {seq: -(-len(rows) // most) for seq, rows in by_seq.items()}
+
+
+# how many batch jobs run at once: --cores, or --jobs with a cluster executor
+BATCH_JOBS = (
+    rassflow.batch.batch_jobs_once(
+        workflow.resource_settings.cores
+        if workflow.local_exec
+        else workflow.resource_settings.nodes
+    )
+    if config["granularity"] == "auto"
+    else 1
+)
+
+
+_PLAN = {}  # the Plan, once the match_sample checkpoint is done
 
 
 def _sample():
-    output = checkpoints.match_sample.get().output
-    return _read_sample(
-        output.table, os.path.getmtime(output.table), output.members, output.neighbours
-    )
+    """The Plan of the checkpoint's tables. Input functions call this for every row they
+    look up, up to ~10^6 times per planning, so it is made once: the checkpoint is asked
+    until it is done (get() raises before), and a checkpoint that is done stays done, with
+    the same output, for the rest of the run."""
+    if "plan" not in _PLAN:
+        output = checkpoints.match_sample.get().output
+        _PLAN["plan"] = _read_sample(
+            output.table,
+            os.path.getmtime(output.table),
+            output.members,
+            output.neighbours,
+            BATCH_JOBS,
+        )
+    return _PLAN["plan"]
 
 
 def sample_rows():
     """The matched sample's rows as dicts (after the checkpoint has run)."""
-    return _sample()[0]
+    return _sample().matched
 
 
 def analysed_rows():
     """Every member measured (matched or not), as the members table has it."""
-    return list(_sample()[1].values())
+    return list(_sample().by_id.values())
 
 
 def source_row(src):
-    return _sample()[1][src]
+    return _sample().by_id[src]
 
 
 def region_centre(row):
@@ -187,41 +288,90 @@ def source_wildcards(row):
     )
 
 
-def source_paths(row):
-    """Every per-source product path of one sample row, by key."""
+# PRODUCT's templates as (directory template, suffix): a source's paths are two formats
+_SPLIT = {
+    key: (
+        (STEM, template[len(STEM) :])
+        if template.startswith(STEM)
+        else (f"{FITS_DIR}/{NAME}", template[len(f"{FITS_DIR}/{NAME}") :])
+    )
+    for key, template in PRODUCT.items()
+}
+
+
+def make_source_paths(row):
+    """Every per-source product path of one sample row, by key (as PRODUCT has them)."""
     names = source_wildcards(row)
-    return {key: template.format(**names) for key, template in PRODUCT.items()}
+    stems = {
+        stem: stem.format(**names) for stem in {stem for stem, _ in _SPLIT.values()}
+    }
+    return {key: stems[stem] + suffix for key, (stem, suffix) in _SPLIT.items()}
+
+
+def source_paths(row):
+    """Every per-source product path of one sample row, by key (made once per source)."""
+    return _sample().paths(row)
 
 
 def per_source(key):
     """Input function: one file per matched source."""
-    return lambda wildcards: [
-        source_paths(source_row(row["id_name"]))[key] for row in sample_rows()
-    ]
+    return lambda wildcards: _sample().path_list(key, "matched")
 
 
 def per_member(key):
     """Input function: one file per member analysed (matched with 2RXS or not)."""
-    return lambda wildcards: [source_paths(row)[key] for row in analysed_rows()]
+    return lambda wildcards: _sample().path_list(key, "analysed")
+
+
+def batch_output(kind, seq, part=None, parts=None):
+    """What the batch that makes sources' products (kind "products") or their fits and
+    photometry (kind "fits") declares: per_skyfield the skyfield's directory, auto the
+    batch's manifest."""
+    if config["granularity"] == "per_skyfield":
+        return (SOURCES_DIR if kind == "products" else FITS_DIR).format(seq=seq)
+    return f"{BATCH}-{kind}.json".format(seq=seq, part=part, parts=parts)
+
+
+def batch_outputs(kind):
+    """What every batch declares (see batch_output)."""
+    if config["granularity"] == "per_skyfield":
+        return [batch_output(kind, seq) for seq in skyfields()]
+    return [batch_output(kind, *batch) for batch, _ in _sample().batches()]
+
+
+def product_inputs(rows, keys):
+    """Input function helper: what to declare for the per-source files ``keys`` (PRODUCT's
+    keys) of these members rows. per_source: the files; batches: what the batches that
+    write them declare (the fits' batches when a key is fit or photometry), since the
+    files are not targets of their own there."""
+    granularity = config["granularity"]
+    if granularity == "per_source":
+        return [source_paths(row)[key] for row in rows for key in keys]
+    kind = "fits" if {"fit", "photometry"} & set(keys) else "products"
+    if granularity == "per_skyfield":
+        return sorted({batch_output(kind, row["seq_id"]) for row in rows})
+    plan = _sample()
+    return sorted({batch_output(kind, *plan.batch_of(row["id_name"])) for row in rows})
 
 
 def fit_inputs(wildcards):
-    """Every source's fit JSON, or per skyfield the directories that hold them."""
-    if config["granularity"] == "per_skyfield":
-        return [FITS_DIR.format(seq=seq) for seq in skyfields()]
-    return per_source("fit")(wildcards)
+    """Every source's fit JSON, or what the batches that wrote them declare."""
+    if config["granularity"] == "per_source":
+        return per_source("fit")(wildcards)
+    return batch_outputs("fits")
 
 
 def photometry_inputs(wildcards):
-    """Every member's photometry JSON, or per skyfield the directories that hold them."""
-    if config["granularity"] == "per_skyfield":
-        return [FITS_DIR.format(seq=seq) for seq in skyfields()]
-    return per_member("photometry")(wildcards)
+    """Every member's photometry JSON, or what the batches that wrote them declare."""
+    if config["granularity"] == "per_source":
+        return per_member("photometry")(wildcards)
+    return batch_outputs("fits")
 
 
 def photometry_paths(wildcards):
     """{id_name: photometry JSON} of every member analysed."""
-    return {row["id_name"]: source_paths(row)["photometry"] for row in analysed_rows()}
+    plan = _sample()
+    return dict(zip(plan.by_id, plan.path_list("photometry", "analysed"), strict=True))
 
 
 def fit_paths(wildcards):
@@ -229,17 +379,17 @@ def fit_paths(wildcards):
     return per_source("fit")(wildcards)
 
 
-def skyfield_sources(wildcards):
-    """Region centre and product paths of every source of one skyfield (batched rules)."""
+@functools.lru_cache(maxsize=4096)
+def _batch_sources(plan, seq, part, parts):
     sources = []
-    for row in _sample()[2][wildcards.seq]:
+    for row in plan.batch_rows(seq, part, parts):
         ra, dec = region_centre(row)
         sources.append(
             {
                 "id_name": row["id_name"],
                 "ra": ra,
                 "dec": dec,
-                "paths": source_paths(row),
+                "paths": plan.paths(row),
                 "neighbours": row["neighbours"],
                 "fit": bool(row["matched_2rxs"]),  # spectral fits for 2RXS sources only
             }
@@ -247,8 +397,18 @@ def skyfield_sources(wildcards):
     return sources
 
 
+def skyfield_sources(wildcards):
+    """Region centre and product paths of every source of one batch: a skyfield
+    (per_skyfield), or the part-th of its ``parts`` consecutive slices (auto)."""
+    if "parts" in wildcards.keys():
+        return _batch_sources(
+            _sample(), wildcards.seq, int(wildcards.part), int(wildcards.parts)
+        )
+    return _batch_sources(_sample(), wildcards.seq, 1, 1)
+
+
 def skyfields():
-    return sorted(_sample()[2])
+    return sorted(_sample().by_seq)
 
 
 def image_paths(seq):

@@ -32,8 +32,8 @@ if caldb_remote():
         get_responses,
 
 
-# per-source rules (with granularity per_skyfield rules/batch.smk makes the same files)
-if config["granularity"] != "per_skyfield":
+# per-source rules (the batches of rules/batch.smk make the same files)
+if config["granularity"] == "per_source":
 
     rule make_arf:
         input:

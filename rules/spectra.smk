@@ -19,6 +19,8 @@ rule extract_spectra:
         PRODUCTS_ENV
     params:
         centre=source_centre,
+        # catalogued neighbours: their expected counts in the circle (CONTAMINATION)
+        neighbours=source_neighbours,
         settings=STAGE_SETTINGS["extract_spectra"],
     script:
         "../scripts/run_stage.py"

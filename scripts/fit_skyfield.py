@@ -1,11 +1,6 @@
-from rassflow.batch import measure_skyfield
+# Fits and photometry of one batch of sources (rassflow.batch).
+from rassflow.batch import measure_job
 from rassflow.logs import logged
 
 with logged(snakemake.log[0]):
-    measure_skyfield(
-        snakemake.input.rmf,
-        snakemake.input.specresp,
-        snakemake.params.sources,
-        snakemake.params.settings,
-        snakemake.output.fits,
-    )
+    measure_job(snakemake)

@@ -1,13 +1,6 @@
-from rassflow.batch import make_skyfield_products
+# Regions, spectra, ARFs and grouped spectra of one batch of sources (rassflow.batch).
+from rassflow.batch import products_job
 from rassflow.logs import logged
 
 with logged(snakemake.log[0]):
-    make_skyfield_products(
-        snakemake.input.events,
-        snakemake.input.expmap,
-        snakemake.input.rmf,
-        snakemake.input.specresp,
-        snakemake.params.sources,
-        snakemake.params.settings,
-        snakemake.output.products,
-    )
+    products_job(snakemake)

@@ -10,4 +10,5 @@ with logged(snakemake.log[0]):
         images,
         Path(snakemake.output[0]) / "cutouts.png",
         half_size_arcmin=snakemake.params.half_size,
+        regions=snakemake.params.regions,
     )

@@ -1,4 +1,6 @@
-"""Figures: image cutouts, skyfield image grids, fitted spectra, parameter histograms.
+"""Figures: image cutouts, skyfield image grids, fitted spectra with residuals, parameter
+histograms, measured against 2RXS count rates, the sample's fluxes or L_X with upper limits,
+and browsable HTML renderings of the result tables.
 
 Every figure is written atomically and closed; a source or image that cannot be shown
 becomes an annotated empty panel rather than an error, so one bad input never stops a report.
@@ -29,6 +31,7 @@ MODEL_STYLES = {
     "bbody": ("Blackbody", "firebrick"),
     "powerlaw": ("Power law", "teal"),
 }
+ENERGY_TICKS_KEV = (0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0, 2.0, 3.0)
 STATISTIC_LABELS = {"wstat": "W-stat", "cstat": "C-stat", "chi2": "chi2"}
 
 # Histograms of these (model, parameter, axis label) after the cuts.
@@ -79,15 +82,62 @@ def read_image(path: str | os.PathLike):
     raise ValueError(f"{path} holds no 2-D image")
 
 
-def _image_norm(data):
-    """asinh stretch over the finite pixels (RASS images are sparse counts)."""
-    from astropy.visualization import AsinhStretch, ImageNormalize, MinMaxInterval
+def _image_norm(data, lower_percentile: float = 0.5, upper_percentile: float = 99.95):
+    """Log stretch, log(1 + a x), between two percentiles of the finite pixels.
+
+    RASS images are sparse counts: a linear min-max stretch shows the few bright sources
+    and leaves the diffuse background and faint sources black. ``a`` puts the typical
+    non-empty pixel (the median of the positive ones: one or two background counts) at
+    about a tenth of the colour scale, so that single background counts, faint sources and
+    bright cores (near the upper percentile) all show.
+    """
+    from astropy.visualization import ImageNormalize, LogStretch
 
     finite = data[np.isfinite(data)]
     if finite.size == 0 or finite.max() <= finite.min():
         low = float(finite.min()) if finite.size else 0.0
         return matplotlib.colors.Normalize(vmin=low, vmax=low + 1.0)
-    return ImageNormalize(finite, interval=MinMaxInterval(), stretch=AsinhStretch(0.05))
+    low, high = (float(v) for v in np.percentile(finite, [lower_percentile, upper_percentile]))
+    if high <= low:  # mostly empty pixels: stretch up to the brightest one
+        high = float(finite.max())
+    above = finite[finite > low]
+    unit = float(np.median(above)) - low if above.size else high - low
+    a = max((high - low) / max(unit, 1e-12), 2.0)
+    return ImageNormalize(vmin=low, vmax=high, stretch=LogStretch(a), clip=True)
+
+
+def read_regions(path) -> list:
+    """The sky regions of a DS9 region file; [] for a failure marker or an unreadable file
+    (a figure shows what it can)."""
+    if path is None or not Path(path).is_file() or marker_reason(path) is not None:
+        return []
+    from regions import Regions
+
+    try:
+        return list(Regions.read(str(path), format="ds9"))
+    except Exception:  # noqa: BLE001 - a broken region file only loses its overlay
+        return []
+
+
+def _draw_regions(ax, wcs, regions, source_colour="cyan", background_colour="lime") -> int:
+    """Draw source and background regions on a WCSAxes; returns how many were drawn.
+
+    Included shapes of the source file are solid, of the background file dashed; excluded
+    shapes (DS9 ``-circle``, the neighbours cut out of the annulus) are red and dotted.
+    """
+    drawn = 0
+    for kind, shapes in regions:
+        for shape in shapes:
+            try:
+                pixel = shape.to_pixel(wcs)
+            except Exception:  # noqa: BLE001 - a region off the image's projection
+                continue
+            include = shape.meta.get("include", True)
+            colour = (source_colour if kind == "src" else background_colour) if include else "red"
+            style = ("-" if kind == "src" else "--") if include else ":"
+            ax.add_artist(pixel.as_artist(edgecolor=colour, facecolor="none", lw=1.0, ls=style))
+            drawn += 1
+    return drawn
 
 
 def _grid(count: int, ncols: int | None = None) -> tuple[int, int]:
@@ -107,10 +157,14 @@ def plot_cutouts(
     half_size_arcmin: float = 3.0,
     max_per_page: int = 64,
     marker_radius_arcmin: float = 1.0,
+    regions: dict | None = None,
 ) -> list[Path]:
     """A grid of image cutouts centred on every sample source.
 
     ``image_paths`` maps seq_id to the skyfield's image (e.g. the archive's _im1 file).
+    ``regions`` maps id_name to its (source, background) DS9 fk5 region files, drawn as they
+    were extracted (source circle solid, background annulus dashed, excluded neighbours red);
+    a source without them gets a circle of ``marker_radius_arcmin`` at its position.
     More than ``max_per_page`` sources continue on ``{stem}_page2.png`` etc.; the written
     paths are returned.
     """
@@ -124,6 +178,7 @@ def plot_cutouts(
     if absent:
         raise ValueError(f"sample table {sample_csv} lacks column(s): {', '.join(absent)}")
     sample = sample.sort_values("id_name", key=lambda names: names.map(natural_key))
+    regions = regions or {}
     images = {}  # seq_id -> (data, wcs) or the reason it cannot be shown
 
     def image_for(seq_id):
@@ -144,10 +199,13 @@ def plot_cutouts(
         _note(ax, f"no sources in {Path(sample_csv).name}")
         return [_save(fig, out_png)]
     pages = [rows[i : i + max_per_page] for i in range(0, len(rows), max_per_page)]
+    # every page has the first page's grid, so that panels have one size throughout
+    _, ncols = _grid(min(len(rows), max_per_page))
     written = []
     for page_number, page in enumerate(pages):
-        nrows, ncols = _grid(len(page))
-        fig = plt.figure(figsize=(2.8 * ncols, 2.9 * nrows))
+        nrows = math.ceil(len(page) / ncols)
+        # constrained layout reserves room for the suptitle above the first row's titles
+        fig = plt.figure(figsize=(2.8 * ncols, 2.9 * nrows + 0.5), layout="constrained")
         for index, source in enumerate(page, start=1):
             image = image_for(source.seq_id)
             position = SkyCoord(source.ra * u.deg, source.dec * u.deg, frame="icrs")
@@ -172,43 +230,60 @@ def plot_cutouts(
                 _note(ax, reason)
             else:
                 ax = fig.add_subplot(nrows, ncols, index, projection=cutout.wcs)
-                ax.imshow(cutout.data, origin="lower", cmap="magma", norm=_image_norm(cutout.data))
-                marker = SphericalCircle(
-                    (position.ra, position.dec),
-                    marker_radius_arcmin * u.arcmin,
-                    edgecolor="cyan",
-                    facecolor="none",
-                    transform=ax.get_transform("icrs"),
-                )
-                ax.add_patch(marker)
+                # the cutout is a few pixels: stretch to its brightest pixel
+                norm = _image_norm(cutout.data, 0.0, 100.0)
+                ax.imshow(cutout.data, origin="lower", cmap="magma", norm=norm)
+                src_reg, bkg_reg = regions.get(source.id_name, (None, None))
+                shapes = [("src", read_regions(src_reg)), ("bkg", read_regions(bkg_reg))]
+                if not _draw_regions(ax, cutout.wcs, shapes):
+                    marker = SphericalCircle(
+                        (position.ra, position.dec),
+                        marker_radius_arcmin * u.arcmin,
+                        edgecolor="cyan",
+                        facecolor="none",
+                        transform=ax.get_transform("icrs"),
+                    )
+                    ax.add_patch(marker)
+                ax.set_xlim(-0.5, cutout.data.shape[1] - 0.5)
+                ax.set_ylim(-0.5, cutout.data.shape[0] - 0.5)
                 ax.coords[0].set_axislabel("RA", fontsize=7)
                 ax.coords[1].set_axislabel("Dec", fontsize=7)
                 for coord in ax.coords:
                     coord.set_ticklabel(size=6)
             ax.set_title(f"{source.id_name}\n{source.seq_id}", fontsize=8)
-        fig.suptitle(
-            f"{2 * half_size_arcmin:g}' x {2 * half_size_arcmin:g}' cutouts, "
-            f"circles of {marker_radius_arcmin:g}' radius at the sample positions",
-            fontsize=9,
+        what = (
+            "source circle (solid), background region (dashed), excluded neighbours (red)"
+            if regions
+            else f"circles of {marker_radius_arcmin:g}' radius at the sample positions"
         )
-        fig.tight_layout()
+        page_note = f", page {page_number + 1} of {len(pages)}" if len(pages) > 1 else ""
+        title = f"{2 * half_size_arcmin:g}' x {2 * half_size_arcmin:g}' cutouts{page_note}: {what}"
+        # wrapped to the figure's width (about 11 characters per inch at 9 pt)
+        fig.suptitle(textwrap.fill(title, max(30, int(2.8 * ncols * 11))), fontsize=9)
         written.append(_save(fig, _page_path(out_png, page_number)))
     return written
 
 
-def plot_image_grid(images, out_png, seq_id: str) -> Path:
+def plot_image_grid(images, out_png, seq_id: str, regions=None) -> Path:
     """The images of one skyfield: energy bands as rows, binnings as columns.
 
     ``images`` is a list of (band_lo_keV, band_hi_keV, binning, path); ``binning`` is in
-    sky pixels (0.5" each), as for the extractor.
+    sky pixels (0.5" each), as for the extractor. ``regions``: (id_name, source region file,
+    background region file) of the skyfield's sources, drawn at their true size (a 2' circle
+    is a few pixels of a 6.4 deg field) and labelled with the id.
     """
     if not images:
         raise ValueError(f"no images given for skyfield {seq_id}")
     bands = sorted({(float(lo), float(hi)) for lo, hi, _, _ in images})
     binnings = sorted({int(binning) for _, _, binning, _ in images})
     paths = {((float(lo), float(hi)), int(b)): path for lo, hi, b, path in images}
+    overlays = [
+        (name, [("src", read_regions(src)), ("bkg", read_regions(bkg))])
+        for name, src, bkg in (regions or [])
+    ]
     nrows, ncols = len(bands), len(binnings)
-    fig = plt.figure(figsize=(4.2 * ncols, 4.0 * nrows))
+    # constrained layout keeps each title clear of the row above's RA axis label
+    fig = plt.figure(figsize=(4.6 * ncols, 4.4 * nrows + 0.4), layout="constrained")
     for row, band in enumerate(bands):
         for column, binning in enumerate(binnings):
             index = row * ncols + column + 1
@@ -226,12 +301,27 @@ def plot_image_grid(images, out_png, seq_id: str) -> Path:
             ax = fig.add_subplot(nrows, ncols, index, projection=wcs)
             shown = ax.imshow(data, origin="lower", cmap="magma", norm=_image_norm(data))
             fig.colorbar(shown, ax=ax, fraction=0.046, pad=0.04, label="counts / pixel")
+            for name, shapes in overlays:
+                if _draw_regions(ax, wcs, shapes):
+                    centre = shapes[0][1][0].center if shapes[0][1] else None
+                    if centre is not None:
+                        x, y = centre.to_pixel(wcs)
+                        ax.annotate(
+                            name,
+                            (x, y),
+                            xytext=(6, 6),
+                            textcoords="offset points",
+                            color="cyan",
+                            fontsize=6,
+                        )
+            ax.set_xlim(-0.5, data.shape[1] - 0.5)
+            ax.set_ylim(-0.5, data.shape[0] - 0.5)
             pixel_arcsec = binning * 0.5
             ax.set_title(f'{title} ({pixel_arcsec:g}" pixels)', fontsize=9)
             ax.coords[0].set_axislabel("RA (J2000)", fontsize=8)
             ax.coords[1].set_axislabel("Dec (J2000)", fontsize=8)
-    fig.suptitle(f"Skyfield {seq_id}")
-    fig.tight_layout()
+    suffix = " with the sources' extraction regions" if overlays else ""
+    fig.suptitle(f"Skyfield {seq_id}{suffix}")
     return _save(fig, out_png)
 
 
@@ -245,11 +335,97 @@ def _format_parameters(result: ModelResult) -> str:
     return ", ".join(parts)
 
 
-def plot_spectrum(fit, out_png) -> Path:
-    """Data with error bars and each fitted model (from a fit JSON path, its dict or its
-    FitResult).
+def _resolve(base: Path, name) -> Path | None:
+    """A file named in an OGIP keyword (RESPFILE, BACKFILE), relative to the spectrum's
+    directory as XSPEC resolves it; None for 'none' or an empty keyword."""
+    name = str(name or "").strip()
+    if not name or name.lower() == "none":
+        return None
+    path = Path(name)
+    return path if path.is_absolute() else base.parent / path
 
-    Sources without a fitted model get a panel that states each model's status and reason.
+
+def grouped_spectrum_points(grouped_path, energy_range_keV):
+    """Every group of a grouped spectrum as the data panel of XSPEC's ``plot ldata`` shows
+    it -- background-subtracted counts/s/keV with sqrt(N_src + s^2 N_bkg) errors -- and
+    whether the fit noticed it (XSPEC ``ignore bad`` and ``ignore **-lo hi-**``:
+    :func:`rassflow.fitting.in_fit_range` on each group's first E_MIN and last E_MAX).
+
+    The channel energies come from the RMF that RESPFILE names, the background from BACKFILE.
+    Returns a dict of arrays x, xerr, y, yerr, noticed; None when the files cannot be read (a
+    failure marker, or a source whose grouping was skipped), so that the plot shows the
+    noticed groups of the fit result only.
+    """
+    from astropy.io import fits
+
+    from rassflow.fitting import in_fit_range
+    from rassflow.products.grouping import read_ebounds
+
+    if grouped_path is None or energy_range_keV is None:
+        return None
+    grouped_path = Path(grouped_path)
+    if not grouped_path.is_file() or marker_reason(grouped_path) is not None:
+        return None
+    try:
+        with fits.open(grouped_path) as hdus:
+            spectrum = hdus["SPECTRUM"]
+            header, table = spectrum.header, spectrum.data
+            counts = np.asarray(table["COUNTS"], dtype=float)
+            grouping = np.asarray(table["GROUPING"], dtype=int)
+            quality = np.asarray(table["QUALITY"], dtype=int)
+            exposure = float(header["EXPOSURE"])
+            backscal = float(header.get("BACKSCAL", 1.0))
+            rmf = _resolve(grouped_path, header.get("RESPFILE"))
+            background = _resolve(grouped_path, header.get("BACKFILE"))
+        _, e_min, e_max = read_ebounds(rmf)
+        if background is not None:
+            with fits.open(background) as hdus:
+                bkg_hdu = hdus["SPECTRUM"]
+                bkg_counts = np.asarray(bkg_hdu.data["COUNTS"], dtype=float)
+                bkg_scale = (backscal * exposure) / (
+                    float(bkg_hdu.header.get("BACKSCAL", 1.0)) * float(bkg_hdu.header["EXPOSURE"])
+                )
+        else:
+            bkg_counts, bkg_scale = np.zeros_like(counts), 0.0
+    except (OSError, KeyError, ValueError, TypeError):
+        return None
+    if not (exposure > 0 and counts.size == e_min.size == bkg_counts.size):
+        return None
+    starts = np.flatnonzero(grouping != -1)
+    if starts.size == 0 or starts[0] != 0:
+        starts = np.concatenate([[0], starts])
+    stops = np.concatenate([starts[1:] - 1, [counts.size - 1]])
+    source = np.add.reduceat(counts, starts)
+    bkg = np.add.reduceat(bkg_counts, starts)
+    bad = np.add.reduceat((quality != 0).astype(int), starts) > 0
+    lo, hi = e_min[starts], e_max[stops]
+    width = (hi - lo) * exposure
+    return {
+        "x": 0.5 * (lo + hi),
+        "xerr": 0.5 * (hi - lo),
+        "y": (source - bkg_scale * bkg) / width,
+        "yerr": np.sqrt(source + bkg_scale**2 * bkg) / width,
+        "noticed": in_fit_range(lo, hi, energy_range_keV) & ~bad,
+    }
+
+
+def delchi(y, yerr, model):
+    """(data - model) / error per group, as XSPEC's ``plot delchi`` (the residual panel of
+    ``plot ldata delchi``); NaN where the error is zero or missing."""
+    y, yerr, model = (np.asarray(v, dtype=float) for v in (y, yerr, model))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(yerr > 0, (y - model) / yerr, np.nan)
+
+
+def plot_spectrum(fit, out_png, grouped=None) -> Path:
+    """Data with error bars and each fitted model (from a fit JSON path, its dict or its
+    FitResult) above a residual panel, (data - model)/sigma per model, as XSPEC's
+    ``plot ldata delchi``.
+
+    ``grouped``: the source's grouped spectrum; its groups that the fit ignored (outside the
+    fit range, or QUALITY bad) are drawn faded, without residuals (no model was folded
+    there). The legend gives each model's parameters and statistic/dof. Sources without a
+    fitted model get a panel that states each model's status and reason.
     """
     if isinstance(fit, dict):
         fit = FitResult.from_json(fit)
@@ -258,8 +434,30 @@ def plot_spectrum(fit, out_png) -> Path:
     models = fit.models
     statistic = STATISTIC_LABELS.get(fit.statistic, fit.statistic or "statistic")
     data = next((model.plot for model in models.values() if model.plot and model.plot.x), None)
+    all_groups = grouped_spectrum_points(grouped, fit.energy_range_keV) if data else None
 
-    fig, ax = plt.subplots(figsize=(7, 5))
+    fig, (ax, res) = plt.subplots(
+        2,
+        1,
+        figsize=(7, 6),
+        sharex=True,
+        height_ratios=(3, 1.3),
+        layout="constrained",
+    )
+    if all_groups is not None and (~all_groups["noticed"]).any():
+        ignored = ~all_groups["noticed"]
+        ax.errorbar(
+            all_groups["x"][ignored],
+            all_groups["y"][ignored],
+            xerr=all_groups["xerr"][ignored],
+            yerr=all_groups["yerr"][ignored],
+            fmt=".",
+            color="0.6",
+            alpha=0.45,
+            capsize=0,
+            lw=0.6,
+            label="ignored groups (outside the fit range or bad)",
+        )
     if data is not None:
         ax.errorbar(
             data.x,
@@ -271,7 +469,7 @@ def plot_spectrum(fit, out_png) -> Path:
             lw=0.8,
             label="RASS data (background subtracted)",
         )
-    unfitted = []
+    unfitted, residual_sets = [], []
     for name, result in models.items():
         curve = result.plot.model if result.plot else None
         x = (result.plot.x if result.plot else None) or (data.x if data else None)
@@ -283,18 +481,43 @@ def plot_spectrum(fit, out_png) -> Path:
         fit_stat = f"{statistic}/dof = {value:.2f}/{result.dof}"
         label = f"{nice}: {_format_parameters(result)}\n{fit_stat}"
         ax.plot(x, curve, color=colour, label=label)
+        observed = result.plot if result.plot.y else data
+        residual = delchi(observed.y, observed.yerr, curve)
+        shift = 1.0 + 0.012 * (len(residual_sets) - 0.5)  # models side by side, not on top
+        residual_sets.append(name)
+        res.errorbar(
+            np.asarray(x, dtype=float) * shift,
+            residual,
+            xerr=observed.xerr,
+            yerr=np.where(np.isfinite(residual), 1.0, np.nan),
+            fmt="o",
+            ms=2.5,
+            color=colour,
+            lw=0.6,
+            alpha=0.8,
+        )
     if not models:
         unfitted.append("no models in the fit result")
     if data is None:
         _note(ax, "no fitted model\n" + "\n".join(unfitted))
+        _note(res, "no residuals")
     else:
         ax.set_xscale("log")
-        plain = matplotlib.ticker.FuncFormatter(lambda value, _: f"{value:g}")
-        ax.xaxis.set_major_formatter(plain)
-        ax.xaxis.set_minor_formatter(plain)
-        ax.set_xlabel("Energy (keV)")
+        # labelled ticks at a few round energies; every minor tick labelled would crowd
+        res.xaxis.set_major_locator(matplotlib.ticker.FixedLocator(ENERGY_TICKS_KEV))
+        res.xaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+        res.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        res.set_xlabel("Energy (keV)")
         ax.set_ylabel("Rate (counts/s/keV)")
-        ax.legend(fontsize=8, loc="upper right")
+        res.set_ylabel("(data - model)/σ")
+        res.axhline(0.0, color="0.3", lw=0.8)
+        for level in (-2, 2):
+            res.axhline(level, color="0.6", lw=0.6, ls=":")
+        if fit.energy_range_keV:
+            for edge in fit.energy_range_keV:
+                for panel in (ax, res):
+                    panel.axvline(edge, color="0.6", lw=0.6, ls="--")
+        ax.legend(fontsize=7.5, loc="upper right")
         if unfitted:
             ax.text(0.02, 0.02, "\n".join(unfitted), transform=ax.transAxes, fontsize=8)
     details = []
@@ -303,18 +526,19 @@ def plot_spectrum(fit, out_png) -> Path:
     if fit.exposure_s is not None:
         details.append(f"exposure {fit.exposure_s:.0f} s")
     ax.set_title(f"{fit.id_name}" + (f" ({', '.join(details)})" if details else ""), fontsize=10)
-    fig.tight_layout()
     return _save(fig, out_png)
 
 
-def plot_spectra(fit_json_paths, out_dir) -> list[Path]:
-    """One ``{id_name}.png`` per fit result in ``out_dir``."""
+def plot_spectra(fit_json_paths, out_dir, grouped: dict | None = None) -> list[Path]:
+    """One ``{id_name}.png`` per fit result in ``out_dir``; ``grouped`` maps id_name to the
+    grouped spectrum whose ignored groups are shown."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for path in fit_json_paths:
         fit = FitResult.read(path)
-        written.append(plot_spectrum(fit, out_dir / f"{fit.id_name}.png"))
+        spectrum = (grouped or {}).get(fit.id_name)
+        written.append(plot_spectrum(fit, out_dir / f"{fit.id_name}.png", spectrum))
     return written
 
 
@@ -388,3 +612,345 @@ def plot_parameter_histograms(results_csv, out_png, cuts: dict | None = None) ->
     fig.tight_layout()
     _save(fig, out_png)
     return summary
+
+
+# ---------------------------------------------------------------------------------------------
+# the sample: measured rates against 2RXS, fluxes or L_X with upper limits
+# ---------------------------------------------------------------------------------------------
+
+RXS_RATE_COLUMN = "rasscat_count_rate"  # 2RXS RATE (counts/s, 0.1-2.4 keV) as the match names it
+RXS_RATE_ERROR_COLUMN = "rasscat_count_rate_error"
+
+
+# log-axis labels at 1, 2 and 5 times a power of ten, as plain numbers (distances, exposures)
+_ROUND_LABELS = matplotlib.ticker.FuncFormatter(
+    lambda v, _: (
+        f"{v:g}" if v > 0 and round(v / 10 ** math.floor(math.log10(v))) in (1, 2, 5) else ""
+    )
+)
+MAX_LABELLED = 25  # a flux plot names its points up to this many
+
+
+def _flags(column) -> np.ndarray:
+    """A boolean column as the CSV writes it (True/False, empty for not measured)."""
+    return column.astype(str).str.lower().isin(("true", "1", "1.0")).to_numpy(copy=True)
+
+
+def _label_points(ax, xs, ys, names, colour="firebrick") -> None:
+    for x, y, name in zip(xs, ys, names, strict=True):
+        ax.annotate(
+            name, (x, y), xytext=(4, 4), textcoords="offset points", fontsize=7, color=colour
+        )
+
+
+def _upper_limit_arrows(ax, x, ul, **style) -> None:
+    """Downward arrows from each upper limit, a third of a decade long on a log axis."""
+    x, ul = np.asarray(x, dtype=float), np.asarray(ul, dtype=float)
+    # matplotlib's uplims: the point is an upper limit, the arrow points down from it
+    ax.errorbar(x, ul, yerr=ul * (1 - 10**-0.35), uplims=True, fmt="_", ms=9, lw=0.9, **style)
+
+
+def plot_rate_comparison(
+    photometry_csv,
+    sample_csv,
+    out_png,
+    rate_column: str = RXS_RATE_COLUMN,
+    error_column: str = RXS_RATE_ERROR_COLUMN,
+    outlier_factor: float = 2.0,
+    outlier_sigma: float = 3.0,
+) -> dict:
+    """Each 2RXS-matched source's measured net count rate (the photometry table's
+    ``net_rate``, PSF-corrected, 0.1-2.4 keV, with its KBN interval) against the 2RXS
+    catalogue count rate of its match (the sample table's ``rate_column``, with
+    ``error_column`` as 1 sigma), on a 1:1 line.
+
+    Undetected sources are downward arrows at ``rate_ul``. Outliers, labelled with their id,
+    differ from the catalogue by more than ``outlier_factor`` and by more than
+    ``outlier_sigma`` combined sigmas (an upper limit: below the catalogue rate / factor),
+    e.g. variable (flaring) stars or a wrong match. Returns {"sources", "detected",
+    "median_ratio", "outliers"}.
+    """
+    photometry = pd.read_csv(photometry_csv, dtype={"id_name": str})
+    sample = pd.read_csv(sample_csv, dtype={"id_name": str})
+    for table, columns, path in (
+        (
+            photometry,
+            ("id_name", "net_rate", "net_rate_lo", "net_rate_hi", "rate_ul"),
+            photometry_csv,
+        ),
+        (sample, ("id_name", rate_column), sample_csv),
+    ):
+        absent = [c for c in columns if c not in table.columns]
+        if absent:
+            raise KeyError(f"{path} lacks column(s): {', '.join(absent)}")
+    catalogue = sample[["id_name", rate_column]].copy()
+    catalogue["rxs_err"] = sample[error_column] if error_column in sample else np.nan
+    merged = photometry.merge(catalogue, on="id_name", how="inner")
+    if "status" in merged:
+        merged = merged[merged["status"] == "ok"]
+    merged = merged[np.isfinite(merged[rate_column].astype(float)) & (merged[rate_column] > 0)]
+    merged = merged.sort_values("id_name", key=lambda names: names.map(natural_key))
+    detected = _flags(merged["detected"]) & (merged["net_rate"] > 0).to_numpy()
+    rxs = merged[rate_column].to_numpy(float)
+    rxs_err = np.nan_to_num(merged["rxs_err"].to_numpy(float))
+    rate = merged["net_rate"].to_numpy(float)
+    lo = np.clip(rate - merged["net_rate_lo"].to_numpy(float), 0, None)
+    hi = np.clip(merged["net_rate_hi"].to_numpy(float) - rate, 0, None)
+    ul = merged["rate_ul"].to_numpy(float)
+    # one-sided sigma towards the catalogue value (KBN intervals are asymmetric)
+    sigma_rate = np.where(rxs > rate, hi, lo)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = rate / rxs
+        significant = np.abs(rate - rxs) > outlier_sigma * np.hypot(sigma_rate, rxs_err)
+    far = (ratio > outlier_factor) | (ratio < 1 / outlier_factor)
+    outlier = np.where(detected, far & significant, ul < rxs / outlier_factor)
+    names = merged["id_name"].to_numpy(str)
+
+    fig, ax = plt.subplots(figsize=(6.5, 6), layout="constrained")
+    summary = {
+        "sources": int(len(merged)),
+        "detected": int(detected.sum()),
+        "median_ratio": float(np.median(ratio[detected])) if detected.any() else math.nan,
+        "outliers": [str(n) for n in names[outlier]],
+    }
+    if len(merged) == 0:
+        _note(ax, "no 2RXS-matched source with a measured rate")
+        _save(fig, out_png)
+        return summary
+    ax.errorbar(
+        rxs[detected],
+        rate[detected],
+        xerr=rxs_err[detected],
+        yerr=[lo[detected], hi[detected]],
+        fmt="o",
+        ms=4,
+        color="teal",
+        lw=0.8,
+        label=f"detected ({int(detected.sum())})",
+    )
+    if (~detected).any():
+        _upper_limit_arrows(
+            ax,
+            rxs[~detected],
+            ul[~detected],
+            color="0.45",
+            label=f"upper limits ({int((~detected).sum())})",
+        )
+    y_shown = np.where(detected, rate, ul)
+    _label_points(ax, rxs[outlier], y_shown[outlier], names[outlier])
+    positive = np.concatenate([rxs, y_shown[y_shown > 0]])
+    low, high = positive.min() / 3, positive.max() * 3
+    line = np.array([low, high])
+    ax.plot(line, line, color="k", lw=0.8, label="1:1")
+    ax.plot(line, line * outlier_factor, color="k", lw=0.6, ls="--")
+    ax.plot(
+        line,
+        line / outlier_factor,
+        color="k",
+        lw=0.6,
+        ls="--",
+        label=f"x {outlier_factor:g}, / {outlier_factor:g}",
+    )
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlim(low, high)
+    ax.set_ylim(low, high)
+    ax.set_aspect("equal")
+    ax.set_xlabel("2RXS count rate (counts/s)")
+    ax.set_ylabel("Measured net count rate, 0.1-2.4 keV (counts/s)")
+    ax.legend(fontsize=8, loc="upper left")
+    ax.set_title(
+        f"{summary['sources']} 2RXS sources: median measured/2RXS = "
+        f"{summary['median_ratio']:.2f}, {len(summary['outliers'])} outlier(s) labelled",
+        fontsize=9,
+    )
+    _save(fig, out_png)
+    return summary
+
+
+def _flux_bands(columns) -> list[str]:
+    """Band labels ('0.5-2.0keV') of the photometry table's ``flux_{band}`` columns."""
+    return [
+        c[len("flux_") :]
+        for c in columns
+        if c.startswith("flux_") and not c.startswith("flux_ul_") and not c.endswith(("_lo", "_hi"))
+    ]
+
+
+def plot_sample_fluxes(photometry_csv, out_png) -> dict:
+    """The sample's X-ray luminosities against distance (when the photometry table has
+    ``distance_pc`` and ``lx_{band}``), else its fluxes against exposure: detections with
+    their KBN intervals, non-detections as downward arrows at the upper limit, one panel per
+    flux band; the detected fraction is in the title.
+
+    Members not covered by the survey, failed ones and (for L_X) those without a distance are
+    counted in the title, not drawn. Returns {band: {"measured", "detected", "shown",
+    "quantity"}}.
+    """
+    table = pd.read_csv(photometry_csv, dtype={"id_name": str})
+    bands = _flux_bands(table.columns)
+    if not bands:
+        raise KeyError(f"{photometry_csv} has no flux_<band> columns")
+    status = table["status"] if "status" in table else pd.Series("ok", index=table.index)
+    measured = table[status == "ok"]
+    detected_all = _flags(measured["detected"])
+    fig, axes = plt.subplots(
+        1, len(bands), figsize=(6.2 * len(bands), 5.2), layout="constrained", squeeze=False
+    )
+    summary = {}
+    for ax, band in zip(axes[0], bands, strict=True):
+        luminosity = f"lx_{band}" in table and "distance_pc" in table
+        if luminosity:
+            prefix, x_column = "lx", "distance_pc"
+            ylabel = f"$L_X$, {band.replace('keV', ' keV')} (erg/s)"
+            xlabel = "Distance (pc)"
+        else:
+            prefix, x_column = "flux", "exposure_s"
+            ylabel = f"Energy flux, {band.replace('keV', ' keV')} (erg/cm²/s)"
+            xlabel = "Exposure at the source (s)"
+        value = measured[f"{prefix}_{band}"].to_numpy(float)
+        lo = measured[f"{prefix}_{band}_lo"].to_numpy(float)
+        hi = measured[f"{prefix}_{band}_hi"].to_numpy(float)
+        ul = measured[f"{prefix}_ul_{band}"].to_numpy(float)
+        x = measured[x_column].to_numpy(float)
+        usable = np.isfinite(x) & (x > 0)
+        detected = detected_all & usable & (value > 0)
+        limits = ~detected_all & usable & np.isfinite(ul) & (ul > 0)
+        summary[band] = {
+            "quantity": "L_X" if luminosity else "flux",
+            "measured": int(len(measured)),
+            "detected": int(detected_all.sum()),
+            "shown": int(detected.sum() + limits.sum()),
+        }
+        if not (detected.any() or limits.any()):
+            _note(ax, f"no member with a {prefix} to show")
+        else:
+            ax.errorbar(
+                x[detected],
+                value[detected],
+                yerr=[
+                    np.clip(value - lo, 0, None)[detected],
+                    np.clip(hi - value, 0, None)[detected],
+                ],
+                fmt="o",
+                ms=4,
+                color="teal",
+                lw=0.8,
+                label=f"detected ({int(detected.sum())})",
+            )
+            if limits.any():
+                _upper_limit_arrows(
+                    ax,
+                    x[limits],
+                    ul[limits],
+                    color="0.45",
+                    label=f"upper limits ({int(limits.sum())})",
+                )
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+            ax.xaxis.set_major_formatter(_ROUND_LABELS)
+            ax.xaxis.set_minor_formatter(_ROUND_LABELS)
+            if detected.sum() + limits.sum() <= MAX_LABELLED:  # small samples: name them
+                shown = detected | limits
+                y = np.where(detected, value, ul)
+                _label_points(
+                    ax, x[shown], y[shown], measured["id_name"].to_numpy(str)[shown], "0.25"
+                )
+            ax.legend(fontsize=8, loc="best")
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        n_measured = summary[band]["measured"]
+        fraction = 100.0 * summary[band]["detected"] / n_measured if n_measured else math.nan
+        left_out = []
+        if (status == "not_covered").any():
+            left_out.append(f"{int((status == 'not_covered').sum())} not covered")
+        if (status == "failed").any():
+            left_out.append(f"{int((status == 'failed').sum())} failed")
+        if luminosity and (~usable).any():
+            left_out.append(f"{int((~usable).sum())} without a distance")
+        ax.set_title(
+            f"{summary[band]['detected']} of {n_measured} members detected ({fraction:.0f} %)"
+            + (f"\nnot shown: {', '.join(left_out)}" if left_out else ""),
+            fontsize=9,
+        )
+    _save(fig, out_png)
+    return summary
+
+
+# ---------------------------------------------------------------------------------------------
+# result tables as HTML (a report shows a CSV only as a download)
+# ---------------------------------------------------------------------------------------------
+
+_TABLE_STYLE = """
+body { font-family: sans-serif; font-size: 12px; margin: 8px; }
+table { border-collapse: collapse; }
+th, td { border: 1px solid #ccc; padding: 2px 6px; white-space: nowrap; text-align: right; }
+th { background: #eee; position: sticky; top: 0; cursor: pointer; }
+tbody tr:nth-child(even) { background: #f7f7f7; }
+tbody th { text-align: left; position: sticky; left: 0; background: #fafafa; }
+"""
+# click a header to sort by it; type to filter rows (no network, no libraries)
+_TABLE_SCRIPT = """
+const table = document.querySelector("table.results");
+const body = table.tBodies[0];
+document.getElementById("filter").addEventListener("input", (event) => {
+  const text = event.target.value.toLowerCase();
+  for (const row of body.rows) {
+    row.hidden = text && !row.textContent.toLowerCase().includes(text);
+  }
+});
+table.tHead.querySelectorAll("th").forEach((cell, column) => {
+  cell.addEventListener("click", () => {
+    const ascending = cell.dataset.order !== "asc";
+    cell.dataset.order = ascending ? "asc" : "desc";
+    const key = (row) => row.cells[column].textContent;
+    const rows = Array.from(body.rows).sort((a, b) => {
+      const x = parseFloat(key(a)), y = parseFloat(key(b));
+      const order = isNaN(x) || isNaN(y) ? key(a).localeCompare(key(b)) : x - y;
+      return ascending ? order : -order;
+    });
+    rows.forEach((row) => body.appendChild(row));
+  });
+});
+"""
+
+
+def _cell(value) -> str:
+    if isinstance(value, float):
+        return "" if math.isnan(value) else f"{value:.4g}"
+    return str(value)
+
+
+def write_table_html(csv_path, out_html, title: str, index_column: str = "id_name") -> Path:
+    """A CSV table as one self-contained, sortable and filterable HTML page: one ``<tbody>``
+    row per table row, marked ``data-id`` with its ``index_column``; numbers to 4 significant
+    digits (the CSV keeps full precision)."""
+    import html
+
+    table = pd.read_csv(csv_path, dtype={index_column: str})
+    columns = list(table.columns)
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in columns)
+    rows = []
+    for record in table.itertuples(index=False):
+        values = [_cell(v) for v in record]
+        key = values[columns.index(index_column)] if index_column in columns else ""
+        cells = "".join(
+            f"<th>{html.escape(v)}</th>" if c == index_column else f"<td>{html.escape(v)}</td>"
+            for c, v in zip(columns, values, strict=True)
+        )
+        rows.append(f'<tr data-id="{html.escape(key, quote=True)}">{cells}</tr>')
+    page = (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f"<title>{html.escape(title)}</title><style>{_TABLE_STYLE}</style></head><body>"
+        f"<h3>{html.escape(title)}</h3>"
+        f"<p>{len(table)} rows, {len(columns)} columns, from "
+        f"<code>{html.escape(Path(csv_path).name)}</code> (the full-precision table is in "
+        "the same report category). Click a column header to sort; "
+        'filter: <input id="filter" type="search"></p>'
+        f'<table class="results"><thead><tr>{head}</tr></thead>'
+        f"<tbody>{''.join(rows)}</tbody></table>"
+        f"<script>{_TABLE_SCRIPT}</script></body></html>\n"
+    )
+    with atomic_path(out_html) as tmp:
+        Path(tmp).write_text(page)
+    return Path(out_html)

@@ -29,15 +29,12 @@ from rassflow.photometry.aperture import measure
 from rassflow.photometry.conversion import KEV_TO_ERG
 from rassflow.products.responses import apply_psf_correction, make_arf
 from rassflow.simulate import caldb, instrument
+from tests.support.photometry import EXPOSURE, SETTINGS, write_spectrum
 
 BANDS = [(0.1, 2.4), (0.5, 2.0)]
-EXPOSURE = 400.0
-SETTINGS = {
-    "confidence": 68.27,
-    "detection_sigma": 3.0,
-    "upper_limit_confidence": 99.73,
-    "ecf_model": {"model": "powerlaw", "shape": 2.0},
-}
+NO_BACKGROUND = 1e-9
+"""BACKSCAL ratio of a background region 10^9 times the circle with no counts in it: the
+background is then known to be zero (its prior-predictive expectation in the circle is 1e-9)."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -55,33 +52,6 @@ def calibration(tmp_path_factory):
     return rmf, specresp, arf
 
 
-def write_spectrum(path, counts=None, exposure=EXPOSURE, backscal=1e-4, npix=0.0):
-    """An OGIP spectrum laid out as rassflow.products.spectra writes it: WMAP primary image
-    (with NPIXSOU), SPECTRUM extension with CHANNEL 1..256 and COUNTS, EXPOSURE and BACKSCAL.
-    ``counts``: {PI channel: counts}."""
-    spectrum = np.zeros(256, dtype=np.int32)
-    for channel, value in (counts or {}).items():
-        spectrum[channel - 1] += value
-    wmap = fits.PrimaryHDU(np.zeros((4, 4), dtype=np.float32))
-    wmap.header["HDUCLAS2"] = "WMAP"
-    wmap.header["NPIXSOU"] = float(npix)
-    table = fits.BinTableHDU.from_columns(
-        [
-            fits.Column("CHANNEL", "J", array=np.arange(1, 257)),
-            fits.Column("COUNTS", "J", unit="count", array=spectrum),
-        ],
-        name="SPECTRUM",
-    )
-    header = table.header
-    header["HDUCLASS"], header["HDUCLAS1"], header["HDUCLAS2"] = "OGIP", "SPECTRUM", "TOTAL"
-    header["CHANTYPE"], header["DETCHANS"], header["POISSERR"] = "PI", 256, True
-    for hdu in (wmap, table):
-        hdu.header["EXPOSURE"] = exposure
-    header["BACKSCAL"] = backscal
-    fits.HDUList([wmap, table]).writeto(path, overwrite=True)
-    return path
-
-
 def run(
     tmp_path,
     calibration,
@@ -91,10 +61,14 @@ def run(
     arf=None,
     ratio=0.25,
     exposure=EXPOSURE,
+    contamination=None,
 ):
     rmf, specresp, onaxis = calibration
     spectrum = write_spectrum(tmp_path / "src.pi", src, exposure, 1e-4)
-    background = write_spectrum(tmp_path / "bkg.pi", bkg, exposure, 1e-4 / ratio)
+    # the chain writes the neighbours' expected counts into the background file
+    background = write_spectrum(
+        tmp_path / "bkg.pi", bkg, exposure, 1e-4 / ratio, contamination=contamination
+    )
     return measure(
         spectrum,
         background,
@@ -149,48 +123,56 @@ def test_no_background_matches_kbn_and_gehrels(tmp_path, calibration, n, kbn90, 
         calibration,
         src={100: n},
         settings={"confidence": 90.0, "upper_limit_confidence": 84.13},
+        ratio=NO_BACKGROUND,
     )
     assert result["counts_src"] == n and result["counts_bkg"] == 0
-    assert result["bkg_expected"] == 0.0
+    assert result["bkg_expected"] == 0.0 and result["contamination_counts"] == 0.0
     assert result["eef"] == pytest.approx(1.0, abs=1e-6)
     counts = EXPOSURE * result["eef"]
     lo, hi = result["net_rate_lo"] * counts, result["net_rate_hi"] * counts
     assert lo == pytest.approx(kbn90[0], abs=0.0065)
     assert hi == pytest.approx(kbn90[1], abs=0.0065)
-    assert result["net_rate"] * counts == pytest.approx(n)  # posterior mode N - B
+    assert result["net_rate"] * counts == pytest.approx(n, abs=1e-6)  # posterior mode N - B
     assert result["rate_ul"] * counts == pytest.approx(gehrels, rel=1e-3)
     # at 68.27 % the interval is the shortest one computed independently
-    result = run(tmp_path, calibration, src={100: n})
+    result = run(tmp_path, calibration, src={100: n}, ratio=NO_BACKGROUND)
     expected = hpd_reference(n, 0.0, 0.6827)
     got = (result["net_rate_lo"] * counts, result["net_rate_hi"] * counts)
-    np.testing.assert_allclose(got, expected, rtol=1e-7, atol=1e-9)
+    np.testing.assert_allclose(got, expected, rtol=1e-7, atol=1e-7)
     if n == 0:
         assert got == pytest.approx((0.0, -math.log(1 - 0.6827)))
     else:
-        assert result["detected"] and result["detection_probability"] == 0.0
-        assert result["detection_sigma"] is None  # p = 0: infinitely significant
+        # P(>= 1 count | no background) = ratio (N = 1), ratio^N in general: never by chance
+        assert result["detected"] and result["detection_probability"] < 1e-8
 
 
 @pytest.mark.parametrize(("n", "kbn90"), [(5, (0.22, 7.49)), (7, (1.48, 10.35))])
 def test_known_background(tmp_path, calibration, n, kbn90):
-    # 8 background counts in the broad band, BACKSCAL ratio 1/4 -> B = 2; counts outside
-    # PI 11-235 (channels 5 and 240) are not counted
+    """A known background: the CONTAMINATION extension's expected counts (2.0 in PI 11-235)
+    with no measured background. Counts and contamination outside PI 11-235 are not counted."""
     src = {60: n, 5: 3, 240: 4}
-    bkg = {30: 3, 150: 5, 2: 10, 250: 7}
-    result = run(tmp_path, calibration, src=src, bkg=bkg, ratio=0.25, settings={"confidence": 90.0})
-    assert (result["counts_src"], result["counts_bkg"]) == (n, 8)
-    assert result["backscal_ratio"] == pytest.approx(0.25)
-    assert result["bkg_expected"] == pytest.approx(2.0)
+    contamination = {60: 1.25, 150: 0.75, 5: 9.0, 240: 7.0}
+    result = run(
+        tmp_path,
+        calibration,
+        src=src,
+        contamination=contamination,
+        ratio=NO_BACKGROUND,
+        settings={"confidence": 90.0},
+    )
+    assert (result["counts_src"], result["counts_bkg"]) == (n, 0)
+    assert result["contamination_counts"] == pytest.approx(2.0)
+    assert result["bkg_expected"] == 0.0
     assert result["net_counts"] == pytest.approx(n - 2.0)
     assert result["exposure_s"] == EXPOSURE
     rate_unit = 1.0 / (EXPOSURE * result["eef"])
-    assert result["net_rate"] == pytest.approx((n - 2.0) * rate_unit)
+    assert result["net_rate"] == pytest.approx((n - 2.0) * rate_unit, rel=1e-7)  # KBN mode
     assert result["net_rate_lo"] / rate_unit == pytest.approx(kbn90[0], abs=0.0065)
     assert result["net_rate_hi"] / rate_unit == pytest.approx(kbn90[1], abs=0.0065)
     # the background-only probability of >= N counts, summed by hand
     p = 1.0 - sum(math.exp(-2.0) * 2.0**k / math.factorial(k) for k in range(n))
-    assert result["detection_probability"] == pytest.approx(p, rel=1e-10)
-    assert result["detection_sigma"] == pytest.approx(-special.ndtri(p), rel=1e-9)
+    assert result["detection_probability"] == pytest.approx(p, rel=1e-7)
+    assert result["detection_sigma"] == pytest.approx(-special.ndtri(p), rel=1e-6)
     assert result["detected"] is bool(p <= special.ndtr(-3.0))
     # 99.73 % upper limit: Q(N + 1, B + UL) = (1 - CL) Q(N + 1, B), solved independently
     ul = optimize.brentq(
@@ -199,22 +181,105 @@ def test_known_background(tmp_path, calibration, n, kbn90):
         100.0,
         xtol=1e-13,
     )
-    assert result["rate_ul"] / rate_unit == pytest.approx(ul, rel=1e-8)
+    assert result["rate_ul"] / rate_unit == pytest.approx(ul, rel=1e-7)
     # the 68.27 % interval, independently
-    result = run(tmp_path, calibration, src=src, bkg=bkg, ratio=0.25)
+    result = run(tmp_path, calibration, src=src, contamination=contamination, ratio=NO_BACKGROUND)
     np.testing.assert_allclose(
         (result["net_rate_lo"] / rate_unit, result["net_rate_hi"] / rate_unit),
         hpd_reference(n, 2.0, 0.6827),
         rtol=1e-7,
-        atol=1e-9,
+        atol=1e-7,
     )
+
+
+def test_well_measured_background_is_kbn(tmp_path, calibration, n=7, kbn90=(1.48, 10.35)):
+    """2 million background counts in a region 10^6 times the circle: B = 2.000 +- 0.0014, so the
+    marginalised posterior is KBN's for B = 2 (Table 1) to ~1e-3."""
+    result = run(
+        tmp_path,
+        calibration,
+        src={60: n},
+        bkg={100: 2_000_000},
+        ratio=1e-6,
+        settings={"confidence": 90.0},
+    )
+    assert result["bkg_expected"] == pytest.approx(2.0)
+    rate_unit = 1.0 / (EXPOSURE * result["eef"])
+    assert result["net_rate_lo"] / rate_unit == pytest.approx(kbn90[0], abs=0.0065)
+    assert result["net_rate_hi"] / rate_unit == pytest.approx(kbn90[1], abs=0.0065)
+    assert result["net_rate"] / rate_unit == pytest.approx(5.0, abs=2e-3)
+
+
+def onoff_reference(n, m, ratio, c=0.0):
+    """Posterior density and CDF of s for N counts in the circle, M in a background region
+    1/ratio times larger and a known contamination c, uniform priors on s and the background:
+    the integral over the background by 80-point generalized Gauss-Laguerre quadrature (weight
+    beta^M e^-beta), the CDF by adaptive quadrature over s. Independent of rassflow's closed
+    form (Loredo 1992 sec. 5.2)."""
+    from scipy import integrate, stats
+
+    beta, weights = special.roots_genlaguerre(80, m)
+
+    def unnormalised(s):
+        return float(weights @ stats.poisson.pmf(n, s + c + ratio * beta))
+
+    top = n + 40.0 * math.sqrt(n + 1.0) + 40.0
+    norm = integrate.quad(unnormalised, 0.0, top, epsabs=0, epsrel=1e-12, limit=200)[0]
+
+    def cdf(s):
+        return integrate.quad(unnormalised, 0.0, s, epsabs=0, epsrel=1e-12, limit=200)[0] / norm
+
+    return (lambda s: unnormalised(s) / norm), cdf
+
+
+@pytest.mark.parametrize(("n", "contamination"), [(5, None), (7, None), (9, {60: 1.5})])
+def test_measured_background(tmp_path, calibration, n, contamination):
+    """The background measured in the annulus (8 counts, BACKSCAL ratio 1/4: B = 2 +- 0.7) is
+    marginalised: rates from the posterior integrated numerically over the background, the
+    p-value the conditional binomial test (Przyborowski & Wilenski 1940) or, with a known
+    contamination c, the Poisson(c)-convolved one, both summed independently here."""
+    from scipy import stats
+
+    src = {60: n, 5: 3, 240: 4}
+    bkg = {30: 3, 150: 5, 2: 10, 250: 7}
+    result = run(tmp_path, calibration, src=src, bkg=bkg, ratio=0.25, contamination=contamination)
+    c = result["contamination_counts"]
+    assert c == (0.0 if contamination is None else 1.5)
+    assert (result["counts_src"], result["counts_bkg"]) == (n, 8)
+    assert result["backscal_ratio"] == pytest.approx(0.25)
+    assert result["bkg_expected"] == pytest.approx(2.0)
+    assert result["net_counts"] == pytest.approx(n - 2.0 - c)
+    rate_unit = 1.0 / (EXPOSURE * result["eef"])
+    pdf, cdf = onoff_reference(n, 8, 0.25, c)
+    # the posterior mode, the shortest 68.27 % interval and the 99.73 % upper limit
+    mode = optimize.minimize_scalar(
+        lambda s: -pdf(s), bounds=(0.0, n), method="bounded", options={"xatol": 1e-9}
+    ).x
+    assert result["net_rate"] / rate_unit == pytest.approx(mode, abs=1e-6)
+    lo, hi = result["net_rate_lo"] / rate_unit, result["net_rate_hi"] / rate_unit
+    assert cdf(hi) - cdf(lo) == pytest.approx(0.6827, abs=1e-8)
+    if lo > 0:
+        assert pdf(lo) == pytest.approx(pdf(hi), rel=1e-7)
+    else:
+        assert pdf(0.0) >= pdf(hi)
+    assert cdf(result["rate_ul"] / rate_unit) == pytest.approx(0.9973, abs=1e-9)
+    # the background-only p-value: N ~ NegBin(M + 1, 1/5) (+ Poisson(c)), summed by hand
+    null = stats.nbinom.pmf(np.arange(n), 9, 0.8)
+    if c:
+        null = np.convolve(null, stats.poisson.pmf(np.arange(n), c))[:n]
+    p = 1.0 - null.sum()
+    if not c:
+        assert p == pytest.approx(stats.binom.sf(n - 1, n + 8, 0.2), rel=1e-12)
+    assert result["detection_probability"] == pytest.approx(p, rel=1e-9)
+    assert result["detected"] is bool(p <= special.ndtr(-3.0))
 
 
 def test_bright_source_is_detected(tmp_path, calibration):
     result = run(tmp_path, calibration, src={80: 30}, bkg={80: 8}, ratio=0.25)
     assert result["detected"] is True
     assert result["detection_sigma"] > 5
-    assert result["net_rate"] == pytest.approx(28.0 / EXPOSURE)
+    # the mode of the marginalised posterior sits near N - B = 28
+    assert result["net_rate"] == pytest.approx(28.0 / EXPOSURE, rel=0.02)
 
 
 @pytest.mark.parametrize("bkg", [None, {70: 12}])
@@ -246,7 +311,8 @@ def test_zero_counts(tmp_path, calibration, bkg):
 
 def test_keys_are_the_documented_ones(tmp_path, calibration):
     result = run(tmp_path, calibration, src={100: 3})
-    assert list(result) == aperture.result_keys(BANDS)
+    assert list(result) == [*aperture.result_keys(BANDS), *aperture.EXTRA_KEYS]
+    assert result["contamination_counts"] == 0.0  # no CONTAMINATION extension
     for key in (
         "flux_0.1-2.4keV",
         "flux_0.5-2.0keV_lo",
@@ -488,3 +554,62 @@ def test_a_call_is_fast(tmp_path, calibration):
         measure(src, bkg, rmf, specresp, onaxis, SETTINGS, BANDS, "X")
         times.append(time.perf_counter() - start)
     assert min(times) < 0.05
+
+
+# ---------------------------------------------------------------------------------------------
+# neighbour contamination (the source spectrum's CONTAMINATION extension)
+# ---------------------------------------------------------------------------------------------
+
+
+def test_contamination_enters_every_band(tmp_path, calibration):
+    """Known neighbour counts are background: in the broad band (KBN / marginalised posterior,
+    net counts, p-value) and in each hardness-ratio band, channel by channel."""
+    from rassflow.photometry.hardness import hardness_ratio
+
+    src = {30: 6, 100: 9}
+    bkg = {30: 8, 100: 4}
+    # 1.5 counts in band A (PI 11-41), 0.5 in band B and D (PI 52-201), 3.0 outside PI 11-235
+    contamination = {20: 1.0, 35: 0.5, 120: 0.5, 240: 3.0}
+    plain = run(tmp_path, calibration, src=src, bkg=bkg, ratio=0.25)
+    result = run(tmp_path, calibration, src=src, bkg=bkg, ratio=0.25, contamination=contamination)
+    assert plain["contamination_counts"] == 0.0
+    assert result["contamination_counts"] == pytest.approx(2.0)
+    assert result["counts_src"] == plain["counts_src"] == 15
+    assert result["counts_bkg_A"] == plain["counts_bkg_A"] == 8  # the measured counts as read
+    assert result["bkg_expected"] == plain["bkg_expected"] == pytest.approx(3.0)
+    assert result["net_counts"] == pytest.approx(15 - 3.0 - 2.0)
+    assert result["net_rate"] < plain["net_rate"] and result["rate_ul"] < plain["rate_ul"]
+    assert result["detection_probability"] > plain["detection_probability"]
+    hr1 = hardness_ratio(6, 2.0 + 1.5, 9, 1.0 + 0.5, 0.6827)
+    assert (result["hr1"], result["hr1_lo"], result["hr1_hi"]) == pytest.approx(hr1)
+    hr2 = hardness_ratio(0, 0.0, 9, 1.0 + 0.5, 0.6827)  # C (PI 52-90) has none, D has 0.5
+    assert (result["hr2"], result["hr2_lo"], result["hr2_hi"]) == pytest.approx(hr2)
+
+
+def test_negative_contamination_lowers_the_background(tmp_path, calibration):
+    """A negative net contamination (more neighbour light in the background region, scaled,
+    than in the circle) is taken off the measured background: -0.5 counts at BACKSCAL ratio 1/4
+    are 2 of the 8 background-region counts."""
+    src, bkg = {60: 7}, {100: 8}
+    result = run(tmp_path, calibration, src=src, bkg=bkg, ratio=0.25, contamination={60: -0.5})
+    fewer = run(tmp_path, calibration, src=src, bkg={100: 6}, ratio=0.25)
+    assert result["contamination_counts"] == pytest.approx(-0.5)
+    assert result["net_counts"] == pytest.approx(7 - 2.0 + 0.5)
+    for key in ("net_rate", "net_rate_lo", "net_rate_hi", "rate_ul", "detection_probability"):
+        assert result[key] == pytest.approx(fewer[key], rel=1e-9)
+
+
+def test_malformed_contamination_is_refused(tmp_path, calibration):
+    from tests.support.photometry import contamination_hdu
+
+    rmf, specresp, onaxis = calibration
+    spectrum = write_spectrum(tmp_path / "s.pi", {60: 4})
+    background = write_spectrum(tmp_path / "b.pi", {60: 4}, backscal=4e-4)
+    with fits.open(background) as hdul:
+        bad = fits.HDUList([hdu.copy() for hdu in hdul])
+    extension = contamination_hdu([60], [1.0])
+    extension.columns.change_name("COUNTS", "RATE")
+    bad.append(fits.BinTableHDU.from_columns(extension.columns, name="CONTAMINATION"))
+    bad.writeto(background, overwrite=True)
+    with pytest.raises(ValueError, match="CONTAMINATION"):
+        measure(spectrum, background, rmf, specresp, onaxis, SETTINGS, BANDS, "X")

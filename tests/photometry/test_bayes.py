@@ -472,3 +472,96 @@ def test_detection_false_positive_rate():
     expected_sd = np.sqrt(rates[1000.0] / draws.size)
     assert abs(fired - rates[1000.0]) < 4 * expected_sd
     assert fired <= alpha + 4 * expected_sd
+
+
+# ---------------------------------------------------------------------------------------------
+# a measured background (on/off, Loredo 1992) with a known contamination
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("n", "b", "cl"), [(0, 0.0, 0.9), (5, 2.0, 0.9), (7, 2.0, 0.9), (6, 2.0, 0.9)]
+)
+def test_onoff_tends_to_kbn_for_a_well_measured_background(n, b, cl):
+    """alpha -> 0 at alpha M = B fixed: the background is known and KBN's posterior follows;
+    with no measured background the known contamination c plays KBN's B exactly."""
+    kbn = bayes.credible_interval(n, b, cl)
+    measured = bayes.OnOff(n, b / 1e-7, 1e-7).interval(cl)
+    np.testing.assert_allclose(measured, kbn, atol=2e-3)
+    known = bayes.OnOff(n, 0.0, 1e-12, b)
+    np.testing.assert_allclose(known.interval(cl), kbn, rtol=1e-8, atol=1e-9)
+    assert known.quantile(0.9973) == pytest.approx(bayes.upper_limit(n, b, 0.9973), rel=1e-8)
+    assert known.mode() == pytest.approx(bayes.posterior_mode(n, b), abs=1e-8)
+
+
+def test_onoff_zero_counts_is_exponential():
+    """N = 0: only i = 0 survives, p(s) = e^-s whatever the background (as KBN's N = 0)."""
+    for m, alpha, c in ((0.0, 0.25, 0.0), (12.0, 0.9, 0.0), (3.0, 2.0, 4.5)):
+        posterior = bayes.OnOff(0, m, alpha, c)
+        assert posterior.quantile(0.9973) == pytest.approx(-np.log(0.0027), rel=1e-9)
+        assert posterior.interval(0.6827) == pytest.approx((0.0, -np.log(1 - 0.6827)), rel=1e-9)
+        assert posterior.mode() == 0.0
+        assert bayes.onoff_detection_probability(0, m, alpha, c) == 1.0
+
+
+@pytest.mark.parametrize(("n", "m", "alpha"), [(4, 3, 0.87), (12, 5, 0.87), (30, 100, 0.1)])
+def test_onoff_posterior_normalised(n, m, alpha):
+    posterior = bayes.OnOff(n, m, alpha, 0.7)
+    top = n + 60 * np.sqrt(n + 1.0) + 60
+    total, _ = integrate.quad(lambda s: np.exp(posterior.log_pdf(s)), 0, top, limit=200)
+    assert total == pytest.approx(1.0, abs=1e-9)
+    s = 0.5 * n
+    part, _ = integrate.quad(lambda x: np.exp(posterior.log_pdf(x)), 0, s, limit=200)
+    assert float(posterior.cdf(s)) == pytest.approx(part, abs=1e-10)
+    assert float(posterior.sf(s)) == pytest.approx(1.0 - part, abs=1e-10)
+
+
+def test_onoff_detection_probability_identities():
+    """Z_Gamma (Poisson tail averaged over Gamma(M + 1)) = Z_Bi (binomial tail; Cousins,
+    Linnemann & Tucker 2008), here by quadrature and scipy's binomial."""
+    for n, m, alpha in ((7, 3, 0.8), (1, 0, 0.25), (20, 40, 0.5), (3, 10, 0.87)):
+        rho = alpha / (1 + alpha)
+        averaged, _ = integrate.quad(
+            lambda beta, n=n, m=m, alpha=alpha: (
+                stats.poisson.sf(n - 1, alpha * beta) * stats.gamma.pdf(beta, m + 1)
+            ),
+            0,
+            m + 60 * np.sqrt(m + 1) + 60,
+            epsabs=0,
+            epsrel=1e-11,
+            limit=200,
+        )
+        p = bayes.onoff_detection_probability(n, m, alpha)
+        assert p == pytest.approx(stats.binom.sf(n - 1, n + m, rho), rel=1e-10)
+        assert p == pytest.approx(averaged, rel=1e-8)
+        # with a contamination c: the null distribution is NegBin(M + 1, rho) * Poisson(c)
+        c = 1.7
+        k = np.arange(n)
+        null = np.convolve(stats.nbinom.pmf(k, m + 1, 1 - rho), stats.poisson.pmf(k, c))[:n]
+        assert bayes.onoff_detection_probability(n, m, alpha, c) == pytest.approx(
+            1 - null.sum(), rel=1e-9
+        )
+
+
+@pytest.mark.parametrize("alpha", [0.25, 0.87, 2.0])
+def test_onoff_false_positive_rate_is_at_most_nominal(alpha):
+    """The conditional binomial test never fires more often than its level, whatever the
+    background: exact sums over the Poisson counts in both regions (3 and 2 sigma)."""
+    n = np.arange(0, 150)[:, None]
+    m = np.arange(0, 120)[None, :]
+    p = np.vectorize(lambda a, b: bayes.onoff_detection_probability(int(a), float(b), alpha))(n, m)
+    for sigma in (2.0, 3.0):
+        level = stats.norm.sf(sigma)
+        for beta in (0.5, 3.0, 10.0, 30.0):
+            weight = stats.poisson.pmf(n, alpha * beta) * stats.poisson.pmf(m, beta)
+            assert weight.sum() > 1 - 1e-9
+            assert weight[p <= level].sum() <= level * (1 + 1e-9)
+
+
+def test_onoff_invalid_input():
+    with pytest.raises(ValueError, match="alpha"):
+        bayes.OnOff(3, 2, 0.0)
+    with pytest.raises(ValueError, match=">= 0"):
+        bayes.onoff_detection_probability(3, -1, 0.5)
+    with pytest.raises(ValueError, match="q must"):
+        bayes.OnOff(3, 2, 0.5).quantile(1.0)

@@ -264,7 +264,7 @@ def test_real_measurement_round_trip(tmp_path):
     """A JSON written from measure() itself fits the table (keys agree)."""
     from rassflow.products.responses import make_arf
     from rassflow.simulate import caldb
-    from tests.photometry.test_aperture import SETTINGS, write_spectrum
+    from tests.support.photometry import SETTINGS, write_spectrum
 
     rmf = caldb.write_rmf(tmp_path / "pspcc_gain1_256.rmf")
     specresp = caldb.write_specresp(tmp_path / "pspcc_v1.spec_resp")

@@ -22,12 +22,18 @@ from rassflow.fitting.result import (
     PlotData,
 )
 from rassflow.report.plots import (
+    _image_norm,
     apply_cuts,
+    delchi,
+    grouped_spectrum_points,
     plot_cutouts,
     plot_image_grid,
     plot_parameter_histograms,
+    plot_rate_comparison,
+    plot_sample_fluxes,
     plot_spectra,
     plot_spectrum,
+    write_table_html,
 )
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -234,3 +240,184 @@ def test_histograms_with_one_model_only(tmp_path):
     summary = plot_parameter_histograms(tmp_path / "results.csv", tmp_path / "h.png")
     assert list(summary) == ["bbody_kT"]
     assert (tmp_path / "h.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def write_regions(directory, name, ra, dec, neighbour=None):
+    """DS9 fk5 source and background region files as rassflow.products.regions writes them."""
+    src = directory / f"{name}-src.reg"
+    bkg = directory / f"{name}-bkg.reg"
+    head = "# Region file format: DS9 version 4.1\nfk5\n"
+    src.write_text(head + f'circle({ra},{dec},120.0000")\n')
+    cut = f'-circle({neighbour[0]},{neighbour[1]},120.0000")\n' if neighbour else ""
+    bkg.write_text(head + f'annulus({ra},{dec},126.0000",180.0000")\n' + cut)
+    return src, bkg
+
+
+def test_image_norm_shows_single_counts():
+    """A log stretch from percentiles: one background count is visible, not black."""
+    data = np.zeros((100, 100))
+    data[::7, ::5] = 1.0  # sparse background counts
+    data[48:53, 48:53] = 400.0  # a bright source, 25 pixels
+    norm = _image_norm(data)
+    assert 0.05 < float(norm(1.0)) < 0.5
+    assert float(norm(400.0)) == pytest.approx(1.0)
+    # a lone bright pixel lies above the upper percentile: it saturates, the rest shows
+    data[48:53, 48:53] = 0.0
+    data[10, 10] = 400.0
+    assert float(_image_norm(data)(1.0)) > 0.05
+
+
+def test_cutouts_draw_regions_and_paginate(sample_csv, tmp_path):
+    image = write_image(tmp_path / "im1.fits", 10.0, 20.0)
+    regions = {"CARMENES-10": write_regions(tmp_path, "CARMENES-10", 10.0, 20.0, (10.03, 20.0))}
+    out = tmp_path / "cutouts.png"
+    written = plot_cutouts(sample_csv, {"RS930001N00": image}, out, max_per_page=2, regions=regions)
+    assert written == [out, tmp_path / "cutouts_page2.png"]
+    for path in written:
+        assert_real_png(path)
+    # both pages have the first page's panel width (one grid throughout)
+    widths = {matplotlib.image.imread(path).shape[1] for path in written}
+    assert len(widths) == 1
+
+
+def test_image_grid_with_regions(tmp_path):
+    path = write_image(tmp_path / "img.fits", 10.0, 20.0, 45.0)
+    src, bkg = write_regions(tmp_path, "S1", 10.0, 20.0)
+    out = tmp_path / "grid.png"
+    plot_image_grid([(0.5, 2.0, 90, path)], out, "RS930001N00", [("S1", src, bkg)])
+    assert_real_png(out)
+
+
+def test_delchi_is_data_minus_model_over_error():
+    assert delchi([3.0, 1.0, 2.0], [1.0, 0.5, 0.0], [1.0, 2.0, 2.0])[:2].tolist() == [2.0, -2.0]
+    assert np.isnan(delchi([2.0], [0.0], [1.0])[0])
+
+
+def write_grouped(tmp_path, exposure=100.0):
+    """A grouped spectrum with RESPFILE and BACKFILE, a background and an RMF EBOUNDS."""
+    n = 20
+    edges = np.linspace(0.05, 2.5, n + 1)
+    ebounds = fits.BinTableHDU.from_columns(
+        [
+            fits.Column("CHANNEL", "J", array=np.arange(1, n + 1)),
+            fits.Column("E_MIN", "E", array=edges[:-1]),
+            fits.Column("E_MAX", "E", array=edges[1:]),
+        ],
+        name="EBOUNDS",
+    )
+    fits.HDUList([fits.PrimaryHDU(), ebounds]).writeto(tmp_path / "resp.rmf")
+    counts = np.full(n, 4)
+    grouping = np.ones(n, dtype=np.int16)
+    grouping[5:8] = [1, -1, -1]  # one group of three channels
+    quality = np.zeros(n, dtype=np.int16)
+    quality[-1] = 2  # a bad trailing group
+    header = fits.Header({"EXPOSURE": exposure, "BACKSCAL": 1.0, "RESPFILE": "resp.rmf"})
+    header["BACKFILE"] = "bkg.pha"
+    columns = [
+        fits.Column("CHANNEL", "J", array=np.arange(1, n + 1)),
+        fits.Column("COUNTS", "J", array=counts),
+        fits.Column("QUALITY", "I", array=quality),
+        fits.Column("GROUPING", "I", array=grouping),
+    ]
+    spectrum = fits.BinTableHDU.from_columns(columns, header=header, name="SPECTRUM")
+    fits.HDUList([fits.PrimaryHDU(), spectrum]).writeto(tmp_path / "grp.fits")
+    bkg_header = fits.Header({"EXPOSURE": exposure, "BACKSCAL": 4.0})
+    background = fits.BinTableHDU.from_columns(
+        [
+            fits.Column("CHANNEL", "J", array=np.arange(1, n + 1)),
+            fits.Column("COUNTS", "J", array=np.full(n, 8)),
+        ],
+        header=bkg_header,
+        name="SPECTRUM",
+    )
+    fits.HDUList([fits.PrimaryHDU(), background]).writeto(tmp_path / "bkg.pha")
+    return tmp_path / "grp.fits", edges
+
+
+def test_grouped_spectrum_points_mark_ignored_groups(tmp_path):
+    grouped, edges = write_grouped(tmp_path)
+    points = grouped_spectrum_points(grouped, (0.11, 2.02))
+    assert len(points["x"]) == 18  # 20 channels, one group of three
+    width = edges[1] - edges[0]
+    # (4 - 8/4) net counts over 100 s and one channel's width; error sqrt(4 + 8/16)
+    assert points["y"][0] == pytest.approx(2.0 / (100 * width))
+    assert points["yerr"][0] == pytest.approx(np.sqrt(4.5) / (100 * width))
+    lo, hi = points["x"] - points["xerr"], points["x"] + points["xerr"]
+    inside = (lo >= 0.11 - 1e-6) & (hi < 2.02)
+    inside[-1] = False  # QUALITY 2
+    assert points["noticed"].tolist() == inside.tolist()
+    assert grouped_spectrum_points(tmp_path / "absent.fits", (0.11, 2.02)) is None
+
+
+def test_spectrum_with_ignored_groups(tmp_path):
+    grouped, _ = write_grouped(tmp_path)
+    fit = fit_result("CARMENES-2")
+    fit = FitResult.from_json({**fit.to_json(), "energy_range_keV": [0.11, 2.02]})
+    plot_spectrum(fit, tmp_path / "spec.png", grouped)
+    assert_real_png(tmp_path / "spec.png")
+    written = plot_spectra([], tmp_path / "none", {"CARMENES-2": grouped})
+    assert written == []
+
+
+@pytest.fixture
+def photometry_tables(tmp_path):
+    ids = [f"S{i}" for i in range(1, 7)]
+    photometry = pd.DataFrame(
+        {
+            "id_name": ids + ["S7"],
+            "net_rate": [1.0, 0.5, 0.1, 2.0, 0.0, 0.3, np.nan],
+            "net_rate_lo": [0.9, 0.45, 0.08, 1.9, 0.0, 0.25, np.nan],
+            "net_rate_hi": [1.1, 0.55, 0.12, 2.1, 0.01, 0.35, np.nan],
+            "rate_ul": [1.2, 0.6, 0.14, 2.2, 0.02, 0.4, np.nan],
+            "detected": [True, True, True, True, False, True, np.nan],
+            "exposure_s": [300.0, 400, 500, 250, 350, 450, np.nan],
+            "flux_0.5-2.0keV": [1e-12, 5e-13, 1e-13, 2e-12, 0.0, 3e-13, np.nan],
+            "flux_0.5-2.0keV_lo": [9e-13, 4e-13, 8e-14, 1.9e-12, 0.0, 2e-13, np.nan],
+            "flux_0.5-2.0keV_hi": [1.1e-12, 6e-13, 1.2e-13, 2.1e-12, 1e-14, 4e-13, np.nan],
+            "flux_ul_0.5-2.0keV": [1.2e-12, 6e-13, 1.4e-13, 2.2e-12, 2e-14, 4e-13, np.nan],
+            "status": ["ok"] * 6 + ["not_covered"],
+        }
+    )
+    sample = pd.DataFrame(
+        {
+            "id_name": ["S1", "S2", "S3", "S4", "S5"],
+            "rasscat_count_rate": [1.05, 0.5, 0.4, 2.0, 0.5],  # S3: 4x brighter; S5: not seen
+            "rasscat_count_rate_error": [0.05, 0.05, 0.02, 0.1, 0.05],
+        }
+    )
+    photometry.to_csv(tmp_path / "photometry.csv", index=False)
+    sample.to_csv(tmp_path / "sample.csv", index=False)
+    return tmp_path / "photometry.csv", tmp_path / "sample.csv"
+
+
+def test_rate_comparison_labels_outliers(photometry_tables, tmp_path):
+    photometry, sample = photometry_tables
+    summary = plot_rate_comparison(photometry, sample, tmp_path / "rates.png")
+    assert_real_png(tmp_path / "rates.png")
+    assert summary["sources"] == 5 and summary["detected"] == 4
+    assert summary["outliers"] == ["S3", "S5"]
+
+
+def test_sample_fluxes_with_upper_limits(photometry_tables, tmp_path):
+    photometry, _ = photometry_tables
+    summary = plot_sample_fluxes(photometry, tmp_path / "fluxes.png")
+    assert_real_png(tmp_path / "fluxes.png")
+    assert summary == {"0.5-2.0keV": {"quantity": "flux", "measured": 6, "detected": 5, "shown": 6}}
+    table = pd.read_csv(photometry)
+    table["distance_pc"] = [5.0, 10, 20, np.nan, 8, 12, np.nan]
+    for suffix in ("", "_lo", "_hi"):
+        table[f"lx_0.5-2.0keV{suffix}"] = table[f"flux_0.5-2.0keV{suffix}"] * 1e38
+    table["lx_ul_0.5-2.0keV"] = table["flux_ul_0.5-2.0keV"] * 1e38
+    table.to_csv(tmp_path / "with_lx.csv", index=False)
+    summary = plot_sample_fluxes(tmp_path / "with_lx.csv", tmp_path / "lx.png")
+    assert_real_png(tmp_path / "lx.png")
+    assert summary["0.5-2.0keV"]["quantity"] == "L_X"
+    assert summary["0.5-2.0keV"]["shown"] == 5  # S4 has no distance
+
+
+def test_table_html_one_row_per_source(results_csv, tmp_path):
+    out = write_table_html(results_csv, tmp_path / "table.html", "Results <test>")
+    page = out.read_text()
+    assert page.count("<tr data-id=") == 30
+    assert '<tr data-id="CARMENES-7">' in page
+    assert "Results &lt;test&gt;" in page

@@ -1,0 +1,237 @@
+"""Standard workflow packaging: the workflow catalog file, config/README.md, pinned environments."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import importlib.util
+import re
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+SCHEMA = ROOT / "config" / "schema.yaml"
+CONFIG_README = ROOT / "config" / "README.md"
+CATALOG = ROOT / ".snakemake-workflow-catalog.yml"
+ENVS = ROOT / "envs"
+
+
+def load_tool(name: str):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "tools" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def schema_keys(schema: dict, prefix: str = ""):
+    """(dotted key, its schema) of every configuration key, depth first."""
+    for key, sub in schema.get("properties", {}).items():
+        yield f"{prefix}{key}", sub
+        if sub.get("type") == "object":
+            yield from schema_keys(sub, f"{prefix}{key}.")
+
+
+# --- config/README.md -----------------------------------------------------------------------
+
+
+def test_config_readme_is_up_to_date_with_the_schema():
+    config_readme = load_tool("config_readme")
+    expected = config_readme.render(yaml.safe_load(SCHEMA.read_text()))
+    assert CONFIG_README.exists(), "config/README.md is missing: run python tools/config_readme.py"
+    assert CONFIG_README.read_text() == expected, (
+        "config/README.md is out of date with config/schema.yaml: run python tools/config_readme.py"
+    )
+
+
+def test_config_readme_documents_every_key_with_its_default():
+    text = CONFIG_README.read_text()
+    for key, sub in schema_keys(yaml.safe_load(SCHEMA.read_text())):
+        if "." not in key and sub.get("type") == "object":  # a section: a heading of its own
+            assert f"\n## {key}\n" in text, f"section {key} is not in config/README.md"
+            continue
+        row = next((line for line in text.splitlines() if line.startswith(f"| `{key}` |")), None)
+        assert row is not None, f"{key} is not in config/README.md"
+        assert sub.get("description"), f"{key} has no description in config/schema.yaml"
+        assert "default" in sub, f"{key} has no default in config/schema.yaml"
+
+
+def test_the_readme_check_mode_notices_a_stale_file(tmp_path):
+    config_readme = load_tool("config_readme")
+    stale = tmp_path / "README.md"
+    stale.write_text("# Configuration\n")
+    assert config_readme.main(["--check", "--output", str(stale)]) == 1
+    assert config_readme.main(["--output", str(stale)]) == 0
+    assert config_readme.main(["--check", "--output", str(stale)]) == 0
+
+
+# JSON-schema (draft 7) keywords the schema may use in a key's definition; anything else is
+# a typo or a YAML accident (an unquoted ", " inside a flow mapping starts a new key).
+SCHEMA_KEYWORDS = {
+    "type",
+    "default",
+    "description",
+    "enum",
+    "properties",
+    "additionalProperties",
+    "items",
+    "minItems",
+    "maxItems",
+    "uniqueItems",
+    "minimum",
+    "maximum",
+    "exclusiveMinimum",
+    "exclusiveMaximum",
+    "minLength",
+    "pattern",
+}
+
+
+def test_schema_uses_only_json_schema_keywords():
+    problems = [
+        f"{key}: {sorted(set(sub) - SCHEMA_KEYWORDS)}"
+        for key, sub in schema_keys(yaml.safe_load(SCHEMA.read_text()))
+        if set(sub) - SCHEMA_KEYWORDS
+    ]
+    assert not problems, problems
+
+
+# --- .snakemake-workflow-catalog.yml --------------------------------------------------------
+
+
+def rule_blocks() -> dict[str, str]:
+    """rule/checkpoint name -> its text, from Snakefile and rules/*.smk."""
+    blocks = {}
+    for path in [ROOT / "Snakefile", *sorted((ROOT / "rules").glob("*.smk"))]:
+        text = path.read_text()
+        starts = list(re.finditer(r"^[ \t]*(?:rule|checkpoint)\s+(\w+)\s*:", text, re.M))
+        for i, match in enumerate(starts):
+            end = starts[i + 1].start() if i + 1 < len(starts) else None
+            blocks[match.group(1)] = text[match.start() : end]
+    return blocks
+
+
+def test_catalog_file_has_the_documented_usage_section():
+    """The catalog's documented format: usage: mandatory-flags {desc, flags},
+    software-stack-deployment {conda, apptainer, apptainer+conda}, report (read by the
+    catalog generator as usage.report)."""
+    settings = yaml.safe_load(CATALOG.read_text())
+    usage = settings["usage"]
+    flags = usage["mandatory-flags"]
+    assert set(flags) == {"desc", "flags"}
+    assert isinstance(flags["desc"], str) and flags["desc"].strip()
+    assert isinstance(flags["flags"], str | list)
+    deployment = usage["software-stack-deployment"]
+    assert set(deployment) <= {"conda", "apptainer", "apptainer+conda"}
+    assert all(isinstance(value, bool) for value in deployment.values())
+    assert any(deployment.values()), "at least one software deployment method"
+    assert usage["report"] is True
+
+
+def test_catalog_claims_hold_for_the_rules():
+    """conda: every rule that runs code names an environment file that exists; apptainer: no
+    rule has a container; report: some outputs are report() items."""
+    usage = yaml.safe_load(CATALOG.read_text())["usage"]
+    blocks = rule_blocks()
+    assert len(blocks) > 10
+    runs_code = {
+        name: text for name, text in blocks.items() if re.search(r"^\s*(script|shell):", text, re.M)
+    }
+    if usage["software-stack-deployment"].get("conda"):
+        for name, text in runs_code.items():
+            match = re.search(r"^\s*conda:\s*\n\s*(\S.*)$", text, re.M)
+            assert match, f"rule {name} runs code but has no conda: environment"
+            env = match.group(1).strip()
+            if env.startswith('"'):  # a literal path, relative to the rule file
+                assert (ROOT / "rules" / env.strip('"')).resolve().is_file(), f"{name}: {env}"
+    for env in re.findall(
+        r"\"\.\./(envs/[\w.-]+\.yaml)\"", (ROOT / "rules" / "common.smk").read_text()
+    ):
+        assert (ROOT / env).is_file(), env
+    if not usage["software-stack-deployment"].get("apptainer"):
+        assert not any(re.search(r"^\s*container:", t, re.M) for t in blocks.values())
+    assert any("report(" in text for text in blocks.values())
+
+
+def test_catalog_flags_are_real_snakemake_arguments():
+    flags = yaml.safe_load(CATALOG.read_text())["usage"]["mandatory-flags"]["flags"]
+    flags = flags.split() if isinstance(flags, str) else flags
+    for flag in flags:
+        if flag.startswith("-"):
+            assert flag in {"--configfile", "--cores", "--sdm", "--workflow-profile"}, flag
+        else:
+            assert (ROOT / flag).is_file(), f"{flag} does not exist"
+
+
+# --- pinned environments --------------------------------------------------------------------
+
+# names in conda environments that are not Python distributions installed here
+NOT_INSTALLED_HERE = {"heasoft", "xspec-data"}
+
+
+def normalise(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def env_dependencies(path: Path) -> list[tuple[str, str | None, str]]:
+    """(name, exact version or None, spec) of every conda and pip dependency of an env file."""
+    found = []
+    for item in yaml.safe_load(path.read_text())["dependencies"]:
+        specs = item["pip"] if isinstance(item, dict) else [item]
+        for spec in specs:
+            match = re.fullmatch(r"([A-Za-z0-9_.\-]+)\s*(?:==\s*([\w.]+))?(.*)", spec.strip())
+            assert match, f"{path.name}: cannot parse {spec!r}"
+            name, version, rest = match.groups()
+            found.append((name, None if rest.strip() else version, spec))
+    return found
+
+
+def installed_version(name: str) -> str:
+    if name == "python":
+        return ".".join(map(str, sys.version_info[:3]))
+    return importlib.metadata.version(name)
+
+
+def test_every_python_env_dependency_is_pinned_to_the_tested_version():
+    deps = env_dependencies(ENVS / "python.yaml")
+    assert deps
+    for name, version, spec in deps:
+        assert version, f"envs/python.yaml: {spec!r} is not an exact pin (name==version)"
+        assert version == installed_version(name), (
+            f"envs/python.yaml pins {name} {version}, the tests ran with {installed_version(name)}"
+        )
+
+
+def test_heasoft_env_pins_match_the_python_env():
+    python_pins = {normalise(n): v for n, v, _ in env_dependencies(ENVS / "python.yaml")}
+    for name, version, spec in env_dependencies(ENVS / "heasoft.yaml"):
+        if name in NOT_INSTALLED_HERE or name == "python":
+            continue
+        assert version, f"envs/heasoft.yaml: {spec!r} is not an exact pin"
+        assert version == installed_version(name), f"envs/heasoft.yaml: {spec!r}"
+        if normalise(name) in python_pins:
+            assert version == python_pins[normalise(name)], f"{name}: the two envs differ"
+
+
+def test_python_env_covers_pyproject_dependencies():
+    """Every library dependency of the package is in the jobs' environment, at a version that
+    satisfies pyproject.toml (snakemake itself runs outside the job environments)."""
+    tomllib = pytest.importorskip("tomllib", reason="tomllib is in the standard library from 3.11")
+    from packaging.requirements import Requirement
+
+    requirements = [
+        Requirement(text)
+        for text in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    ]
+    pins = {normalise(n): v for n, v, _ in env_dependencies(ENVS / "python.yaml")}
+    for requirement in requirements:
+        name = normalise(requirement.name)
+        if name == "snakemake":
+            continue
+        assert name in pins, f"pyproject dependency {requirement.name} is not in envs/python.yaml"
+        assert requirement.specifier.contains(pins[name], prereleases=True), (
+            f"envs/python.yaml pins {name} {pins[name]}, pyproject asks {requirement}"
+        )
+    extra = set(pins) - {normalise(r.name) for r in requirements} - {"python", "pip"}
+    assert not extra, f"envs/python.yaml has dependencies pyproject.toml lacks: {sorted(extra)}"

@@ -1,0 +1,85 @@
+"""granularity auto (the default): batches of sources per skyfield, split so that every core
+works; the same per-source files, byte for byte, as per_source (and, in test_workflow.py,
+per_skyfield)."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pandas as pd
+import pytest
+
+from tests.workflow.conftest import SMALL
+from tests.workflow.test_workflow import file_digests, planned_rules
+
+pytestmark = pytest.mark.slow
+
+TABLES = ("results/rass-spectral-results.csv", "results/rass-photometry.csv")
+
+
+def manifests(results) -> dict[str, dict]:
+    """{file name: content} of the batch manifests of a run."""
+    return {p.name: json.loads(p.read_text()) for p in (results / "batches").rglob("*.json")}
+
+
+def beside(demo_run, run_workflow, name, extra="", cores=2):
+    """A run of SMALL (plus ``extra`` config) in its own directory beside demo_run."""
+    workdir = demo_run / name
+    workdir.mkdir(exist_ok=True)
+    config = SMALL.replace("results_dir: results", f"results_dir: {workdir}") + extra
+    return workdir, run_workflow(workdir, config, cores=cores).stdout
+
+
+def assert_same_files(results, other):
+    for table in TABLES:
+        assert (other / table).read_bytes() == (results / table).read_bytes(), table
+    for products in ("sources", "fits"):
+        expected, got = file_digests(results / products), file_digests(other / products)
+        assert expected and got == expected, products
+
+
+def test_default_is_auto_one_batch_per_skyfield(demo_run):
+    """2 cores, 3 skyfields: one batch per skyfield (products, then fits), and every member
+    measured runs in exactly one batch."""
+    results = demo_run / "results"
+    found = manifests(results)
+    names = sorted(found)
+    assert names and all(
+        re.fullmatch(r"RS\d{6}N00-part1of1-(products|fits)\.json", n) for n in names
+    ), names
+    members = pd.read_csv(results / "sample" / "members.csv", dtype=str)
+    covered = sorted(members.loc[members["status"] == "covered", "id_name"])
+    for kind in ("products", "fits"):
+        ran = [s for n, m in found.items() if n.endswith(f"-{kind}.json") for s in m["sources"]]
+        assert sorted(ran) == covered, kind
+    assert not (results / "logs" / "fit_spectrum").exists()  # no per-source jobs
+
+
+def test_auto_split_for_more_cores_makes_the_same_files(demo_run, run_workflow):
+    """With 8 cores for 3 skyfields the skyfields are split into batches, with no two jobs
+    declaring the same output, and the files are the same, byte for byte; a second run
+    with the same cores does nothing."""
+    split, out = beside(demo_run, run_workflow, "split", cores=8)
+    parts = {n: m["parts"] for n, m in manifests(split).items() if n.endswith("-products.json")}
+    assert max(parts.values()) > 1, parts
+    assert len(parts) > 3 and "fit_spectrum" not in out
+    assert_same_files(demo_run / "results", split)
+    assert "Nothing to be done" in run_workflow(split, None, "-n", cores=8).stdout
+
+
+def test_per_source_makes_the_same_files_as_auto(demo_run, run_workflow):
+    per_source, out = beside(demo_run, run_workflow, "per_source", "granularity: per_source\n")
+    assert "fit_spectrum" in out and "make_skyfield_products" not in out
+    assert_same_files(demo_run / "results", per_source)
+
+
+def test_fit_setting_change_reruns_only_the_fit_batches(demo_run, run_workflow):
+    cfg = demo_run / "run.yaml"
+    cfg.write_text(SMALL.replace("flux_samples: 30", "flux_samples: 40"))
+    try:
+        rules = planned_rules(run_workflow(demo_run, None, "-n").stdout)
+    finally:
+        cfg.write_text(SMALL)
+    assert "fit_skyfield" in rules and "make_skyfield_products" not in rules, rules
+    assert not {"make_regions", "extract_spectra", "make_images"} & set(rules), rules
