@@ -100,36 +100,44 @@ def write_manifest(path, job, outcome: dict) -> None:
     )
 
 
+def _batch_job(job, output, run) -> dict:
+    """Run a batch (``run(out_dir)``) for one Snakemake job: into the declared directory
+    ``output`` (per_skyfield), or with a manifest JSON at ``output`` (an auto batch)."""
+    part = _is_part(job)
+    outcome = run(None if part else output)
+    if part:
+        write_manifest(output, job, outcome)
+    return outcome
+
+
 def products_job(job) -> dict:
     """:func:`make_skyfield_products` for one make_skyfield_products job."""
-    part = _is_part(job)
-    failures = make_skyfield_products(
-        job.input.events,
-        job.input.expmap,
-        job.input.rmf,
-        job.input.specresp,
-        job.params.sources,
-        job.params.settings,
-        None if part else job.output.products,
+    inputs, params = job.input, job.params
+    return _batch_job(
+        job,
+        job.output.products,
+        lambda out: make_skyfield_products(
+            inputs.events,
+            inputs.expmap,
+            inputs.rmf,
+            inputs.specresp,
+            params.sources,
+            params.settings,
+            out,
+        ),
     )
-    if part:
-        write_manifest(job.output.products, job, failures)
-    return failures
 
 
 def measure_job(job) -> dict:
     """:func:`measure_skyfield` for one fit_skyfield job."""
-    part = _is_part(job)
-    outcome = measure_skyfield(
-        job.input.rmf,
-        job.input.specresp,
-        job.params.sources,
-        job.params.settings,
-        None if part else job.output.fits,
+    inputs, params = job.input, job.params
+    return _batch_job(
+        job,
+        job.output.fits,
+        lambda out: measure_skyfield(
+            inputs.rmf, inputs.specresp, params.sources, params.settings, out
+        ),
     )
-    if part:
-        write_manifest(job.output.fits, job, outcome)
-    return outcome
 
 
 # --- planning -------------------------------------------------------------------------------
