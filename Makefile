@@ -10,7 +10,7 @@ DEMO_CONFIG ?= config/demo.yaml
 
 setup:
 	bash tools/install-system-packages.sh
-	$(PYTHON) -m pip install -e ".[test]"
+	$(PYTHON) -m pip install -e ".[test]" -c tools/constraints.txt
 
 demo: setup
 	snakemake --cores $(CORES) --configfile $(DEMO_CONFIG)
@@ -19,8 +19,8 @@ demo: setup
 test:
 	$(PYTHON) -m pytest -q
 
-STYLE_PATHS = rassflow scripts tests benchmarks tools
-WORKFLOW_FILES = Snakefile rules
+STYLE_PATHS = rassflow workflow/scripts tests benchmarks tools
+WORKFLOW_FILES = workflow/Snakefile workflow/rules
 
 lint:
 	ruff check $(STYLE_PATHS)

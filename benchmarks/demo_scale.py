@@ -54,7 +54,7 @@ def main():
     base = [
         "snakemake",
         "--snakefile",
-        str(REPO / "Snakefile"),
+        str(REPO / "workflow" / "Snakefile"),
         "--configfile",
         "bench.yaml",
         "--cores",

@@ -102,7 +102,7 @@ def timed(command, cwd, log):
 
 def snakemake(workdir, *args, cores):
     return [
-        sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"),
+        sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "workflow" / "Snakefile"),
         "--directory", str(workdir), "--configfile", str(workdir / "run.yaml"),
         "--cores", str(cores), *args,
     ]  # fmt: skip

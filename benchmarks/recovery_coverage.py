@@ -9,6 +9,7 @@ sources with more than 100 counts, with and without a neighbour. A bound that wa
 never counts as covering.
 
     python benchmarks/recovery_coverage.py [--skyfields 60] [--stars 330] [--json out.json]
+        [--rows rows.json]
 """
 
 from __future__ import annotations
@@ -73,6 +74,7 @@ def main(argv=None) -> int:
     parser.add_argument("--neighbour-fraction", type=float, default=0.3)
     parser.add_argument("--workdir", type=Path)
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--rows", type=Path, help="write every source's truth and fit (JSON)")
     args = parser.parse_args(argv)
     survey = {
         **SURVEY,
@@ -98,6 +100,9 @@ def main(argv=None) -> int:
             print(f"{key:40s} {value}")
     if args.json:
         args.json.write_text(json.dumps(summary, indent=2) + "\n")
+    if args.rows:
+        dumped = [{**row, "truth": dict(row["truth"])} for row in rows]
+        args.rows.write_text(json.dumps(dumped, default=str) + "\n")
     return 0
 
 

@@ -132,8 +132,8 @@ def main():
     parser.add_argument(
         "--snakefile",
         type=Path,
-        default=REPO / "Snakefile",
-        help="workflow to plan (default: this repository's Snakefile)",
+        default=REPO / "workflow" / "Snakefile",
+        help="workflow to plan (default: this repository's workflow/Snakefile)",
     )
     parser.add_argument(
         "--workdir",

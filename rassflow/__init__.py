@@ -1,6 +1,6 @@
 """rassflow: spectral analysis of source samples in the ROSAT All-Sky Survey.
 
-One module per workflow stage; the Snakemake scripts under ``scripts/`` only
+One module per workflow stage; the Snakemake scripts under ``workflow/scripts/`` only
 call functions defined here.
 """
 

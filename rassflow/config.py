@@ -96,7 +96,8 @@ def _check_yaml_booleans(config: dict) -> None:
                 raise ConfigError(
                     f"config key '{section}.{key}' is the YAML boolean {value}: YAML reads an "
                     f"unquoted {YAML_BOOLEAN_WORDS[value]} as a boolean. Quote the column "
-                    f'name, e.g. {key.split(".")[-1]}: "No"'
+                    f"name as it is spelled in the catalog, e.g. {key.split('.')[-1]}: "
+                    f'"{"Yes" if value else "No"}"'
                 )
 
 

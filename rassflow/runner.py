@@ -13,7 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-SNAKEFILE = Path(__file__).resolve().parent.parent / "Snakefile"
+SNAKEFILE = Path(__file__).resolve().parent.parent / "workflow" / "Snakefile"
 
 
 def snakemake_command(workdir, configfiles=(), *args, cores: int = 2) -> list[str]:

@@ -15,7 +15,8 @@ ROOT = Path(__file__).resolve().parent.parent
 SCHEMA = ROOT / "config" / "schema.yaml"
 CONFIG_README = ROOT / "config" / "README.md"
 CATALOG = ROOT / ".snakemake-workflow-catalog.yml"
-ENVS = ROOT / "envs"
+WORKFLOW = ROOT / "workflow"  # the catalog's standardized layout
+ENVS = WORKFLOW / "envs"
 
 
 def load_tool(name: str):
@@ -103,13 +104,23 @@ def test_schema_uses_only_json_schema_keywords():
 def rule_blocks() -> dict[str, str]:
     """rule/checkpoint name -> its text, from Snakefile and rules/*.smk."""
     blocks = {}
-    for path in [ROOT / "Snakefile", *sorted((ROOT / "rules").glob("*.smk"))]:
+    for path in [WORKFLOW / "Snakefile", *sorted((WORKFLOW / "rules").glob("*.smk"))]:
         text = path.read_text()
         starts = list(re.finditer(r"^[ \t]*(?:rule|checkpoint)\s+(\w+)\s*:", text, re.M))
         for i, match in enumerate(starts):
             end = starts[i + 1].start() if i + 1 < len(starts) else None
             blocks[match.group(1)] = text[match.start() : end]
     return blocks
+
+
+def test_layout_is_the_catalogs_standardized_one():
+    """Standardized usage needs the workflow in workflow/Snakefile (with rules/, scripts/,
+    envs/ and report/ beside it) and its configuration instructions in config/README.md."""
+    assert (WORKFLOW / "Snakefile").is_file()
+    for folder in ("rules", "scripts", "envs", "report"):
+        assert any((WORKFLOW / folder).iterdir()), folder
+    assert CONFIG_README.is_file() and CATALOG.is_file()
+    assert not (ROOT / "Snakefile").exists(), "a second entry point would shadow workflow/Snakefile"
 
 
 def test_catalog_file_has_the_documented_usage_section():
@@ -144,11 +155,11 @@ def test_catalog_claims_hold_for_the_rules():
             assert match, f"rule {name} runs code but has no conda: environment"
             env = match.group(1).strip()
             if env.startswith('"'):  # a literal path, relative to the rule file
-                assert (ROOT / "rules" / env.strip('"')).resolve().is_file(), f"{name}: {env}"
+                assert (WORKFLOW / "rules" / env.strip('"')).resolve().is_file(), f"{name}: {env}"
     for env in re.findall(
-        r"\"\.\./(envs/[\w.-]+\.yaml)\"", (ROOT / "rules" / "common.smk").read_text()
+        r"\"\.\./(envs/[\w.-]+\.yaml)\"", (WORKFLOW / "rules" / "common.smk").read_text()
     ):
-        assert (ROOT / env).is_file(), env
+        assert (WORKFLOW / env).is_file(), env
     if not usage["software-stack-deployment"].get("apptainer"):
         assert not any(re.search(r"^\s*container:", t, re.M) for t in blocks.values())
     assert any("report(" in text for text in blocks.values())
@@ -201,6 +212,30 @@ def test_every_python_env_dependency_is_pinned_to_the_tested_version():
         assert version == installed_version(name), (
             f"envs/python.yaml pins {name} {version}, the tests ran with {installed_version(name)}"
         )
+
+
+def constraints() -> dict[str, str]:
+    """name -> version of tools/constraints.txt, the pins every install here uses."""
+    pins = {}
+    for line in (ROOT / "tools" / "constraints.txt").read_text().splitlines():
+        line = line.split("#")[0].strip()
+        if line:
+            name, _, version = line.partition("==")
+            assert version, f"tools/constraints.txt: {line!r} is not an exact pin"
+            pins[normalise(name)] = version
+    return pins
+
+
+def test_installs_use_the_environment_pins():
+    """The pip installs (.ci/run, make setup) are constrained to the versions of the jobs'
+    environment, so the suite runs with what envs/python.yaml states whatever PyPI releases."""
+    pins = constraints()
+    for name, version, _ in env_dependencies(ENVS / "python.yaml"):
+        if name in ("python", "pip"):
+            continue
+        assert pins.get(normalise(name)) == version, f"{name}: tools/constraints.txt differs"
+    for command in ((ROOT / ".ci" / "run").read_text(), (ROOT / "Makefile").read_text()):
+        assert "-c tools/constraints.txt" in command
 
 
 def test_heasoft_env_pins_match_the_python_env():

@@ -181,5 +181,7 @@ def test_unquoted_no_in_the_readme_example_names_the_fix(tmp_path):
 
 def test_unquoted_yes_in_a_2rxs_column_names_the_fix():
     example = yaml.safe_load("crossmatch: {source: file, file: x.fits, columns: {name: Yes}}")
-    with pytest.raises(ConfigError, match=r"crossmatch\.columns\.name.*YAML boolean True.*name: "):
+    with pytest.raises(
+        ConfigError, match=r"crossmatch\.columns\.name.*YAML boolean True.*name: \"Yes\""
+    ):
         validate(merged(ROOT / "config" / "config.yaml", example))

@@ -22,7 +22,7 @@ INSTALL_HINT = (
     "Install HEASoft (with heasoftpy and PyXspec) from HEASARC's conda channel:\n"
     "  conda install -c https://heasarc.gsfc.nasa.gov/FTP/software/conda -c conda-forge "
     "heasoft xspec-data\n"
-    "(or create the environment in envs/heasoft.yaml), activate it so that HEADAS is set, or "
+    "(or create the environment in workflow/envs/heasoft.yaml), activate it so that HEADAS is set, or "
     "run inside the Fornax HEA container, which ships HEASoft, heasoftpy and PyXspec "
     "initialised. Without them, use products: native and fitter: sherpa."
 )

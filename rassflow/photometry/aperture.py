@@ -87,7 +87,7 @@ from rassflow.photometry.conversion import energy_flux, fold_rate, read_response
 from rassflow.photometry.hardness import hardness_ratio
 from rassflow.pspc import BROAD_BAND, HR_BANDS
 
-__all__ = ["DEFAULTS", "EXTRA_KEYS", "band_label", "clear_cache", "measure", "result_keys"]
+__all__ = ["DEFAULTS", "band_label", "clear_cache", "measure", "result_keys"]
 
 DEFAULTS = {
     "confidence": 68.27,
@@ -106,15 +106,13 @@ def band_label(lo: float, hi: float) -> str:
     return f"{float(lo)!r}-{float(hi)!r}keV"
 
 
-EXTRA_KEYS = ("contamination_counts",)
 """Keys a :func:`measure` result has after those of :func:`result_keys`: recorded in the JSON,
 not (yet) columns of the photometry table (rassflow.report.photometry takes its columns from
 :func:`result_keys` and needs a description for each)."""
 
 
 def result_keys(bands_keV) -> list[str]:
-    """The keys of a :func:`measure` result that the photometry table carries, in a fixed order
-    (the result then has :data:`EXTRA_KEYS`)."""
+    """The keys of a :func:`measure` result, in a fixed order."""
     keys = [
         "id_name",
         "counts_src",
@@ -123,6 +121,7 @@ def result_keys(bands_keV) -> list[str]:
         "backscal_bkg",
         "backscal_ratio",
         "bkg_expected",
+        "contamination_counts",
         "exposure_s",
         "eef",
         "psf_corrected",
@@ -408,6 +407,7 @@ def measure(spectrum, background, rmf, specresp, arf, settings: dict, bands_keV,
         "backscal_bkg": bkg_backscal,
         "backscal_ratio": ratio,
         "bkg_expected": b,
+        "contamination_counts": float(c),
         "exposure_s": exposure,
         "eef": _finite(eef),
         "psf_corrected": psf_corrected,
@@ -468,8 +468,7 @@ def measure(spectrum, background, rmf, specresp, arf, settings: dict, bands_keV,
         "backscal_ratio",
     ):
         result[key] = _finite(result[key])
-    result["contamination_counts"] = float(c)
-    return {key: result[key] for key in (*result_keys(bands), *EXTRA_KEYS)}
+    return {key: result[key] for key in result_keys(bands)}
 
 
 def clear_cache() -> None:

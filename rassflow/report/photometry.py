@@ -322,18 +322,19 @@ COLUMN_DESCRIPTIONS = colspec.SAMPLE_POSITION | colspec.column_table(
     counts_bkg            | count   | counts in the background region, PI 11-235
     backscal_ratio        |         | BACKSCAL source / BACKSCAL background
     bkg_expected          | count   | background expected in the circle, counts_bkg x backscal_ratio
+    contamination_counts  | count   | neighbours' deblended counts in the circle, PI 11-235
     exposure_s            | s       | exposure map value at the source
     eef                   |         | fraction of the source counts kept: ARF / on-axis folded counts
     psf_corrected         |         | T if the ARF carries the survey-PSF correction (PSFCORR)
     arf_method            |         | ARF method (onaxis or pcarf)
-    net_counts            | count   | counts_src - bkg_expected
-    net_rate              | count/s | net rate, KBN posterior mode / (exposure x eef)
-    net_rate_lo           | count/s | lower end of the KBN shortest rate interval
-    net_rate_hi           | count/s | upper end of the KBN shortest rate interval
-    detection_probability |         | P(>= counts_src | background only)
+    net_counts            | count   | counts_src - bkg_expected - contamination_counts
+    net_rate              | count/s | posterior mode of the source counts / (exposure_s x eef)
+    net_rate_lo           | count/s | lower end of the shortest rate interval (CONFLEV)
+    net_rate_hi           | count/s | upper end of the shortest rate interval (CONFLEV)
+    detection_probability |         | P(>= counts_src | background only), background marginalised
     detection_sigma       |         | Gaussian significance of detection_probability (NaN at 0 or 1)
     detected              |         | T if detection_sigma reaches the threshold (DETSIGMA)
-    rate_ul               | count/s | KBN one-sided rate upper limit (ULCONF)
+    rate_ul               | count/s | one-sided rate upper limit (ULCONF)
     hr1                   |         | 2RXS HR1 = (B-A)/(B+A), posterior median
     hr1_lo                |         | HR1 equal-tail interval, lower end
     hr1_hi                |         | HR1 equal-tail interval, upper end

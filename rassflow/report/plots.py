@@ -306,13 +306,18 @@ def plot_image_grid(images, out_png, seq_id: str, regions=None) -> Path:
                     centre = shapes[0][1][0].center if shapes[0][1] else None
                     if centre is not None:
                         x, y = centre.to_pixel(wcs)
+                        # labels of sources near the right edge go to their left, so that
+                        # no label runs into the colour bar
+                        left = x > 0.8 * data.shape[1]
                         ax.annotate(
                             name,
                             (x, y),
-                            xytext=(6, 6),
+                            xytext=(-6 if left else 6, 6),
                             textcoords="offset points",
+                            ha="right" if left else "left",
                             color="cyan",
                             fontsize=6,
+                            annotation_clip=True,
                         )
             ax.set_xlim(-0.5, data.shape[1] - 0.5)
             ax.set_ylim(-0.5, data.shape[0] - 0.5)
@@ -603,6 +608,7 @@ def plot_parameter_histograms(results_csv, out_png, cuts: dict | None = None) ->
             ax.text(0.5, 0.6, "no source passes the cuts", ha="center", transform=ax.transAxes)
         ax.set_xlabel(label)
         ax.set_ylabel("Number of sources")
+        ax.yaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
         text = "\n".join(f"{what}: {count}" for what, count in steps)
         box = {"facecolor": "white", "alpha": 0.85, "edgecolor": "grey"}
         ax.text(

@@ -91,7 +91,7 @@ def test_missing_heasoft_says_how_to_install(without_heasoft, products, fitter, 
         "conda install -c https://heasarc.gsfc.nasa.gov/FTP/software/conda -c conda-forge "
         "heasoft xspec-data" in message
     )
-    assert "envs/heasoft.yaml" in message and "Fornax" in message
+    assert "workflow/envs/heasoft.yaml" in message and "Fornax" in message
 
 
 def test_unknown_backend_names_are_rejected():

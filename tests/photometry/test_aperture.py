@@ -310,7 +310,7 @@ def test_zero_counts(tmp_path, calibration, bkg):
 
 def test_keys_are_the_documented_ones(tmp_path, calibration):
     result = run(tmp_path, calibration, src={100: 3})
-    assert list(result) == [*aperture.result_keys(BANDS), *aperture.EXTRA_KEYS]
+    assert list(result) == aperture.result_keys(BANDS)
     assert result["contamination_counts"] == 0.0  # no CONTAMINATION extension
     for key in (
         "flux_0.1-2.4keV",

@@ -179,13 +179,13 @@ def test_demo_workflow_on_slurm_matches_the_local_run(local_slurm, tmp_path):
         workdir.mkdir()
         (workdir / "small.yaml").write_text(DEMO_CONFIG)
     subprocess.run(
-        [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"),
+        [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "workflow" / "Snakefile"),
          "--directory", str(local), "--configfile", "small.yaml", "--cores", "2"],
         cwd=local, check=True, capture_output=True, timeout=600,
     )  # fmt: skip
 
     run = run_snakemake_on_slurm(
-        cluster, REPO / "Snakefile", ["--configfile", "small.yaml"], timeout=900
+        cluster, REPO / "workflow" / "Snakefile", ["--configfile", "small.yaml"], timeout=900
     )
 
     assert run.returncode == 0, f"snakemake failed:\n{run.stdout[-6000:]}"
