@@ -3,7 +3,7 @@ import pytest
 from astropy.table import Table
 
 from rassflow.catalog.crossmatch import build_sample
-from rassflow.catalog.sample import CatalogError, clean_id, prepare_sample, read_table
+from rassflow.catalog.sample import CatalogError, clean_id, prepare_sample, read_table, table_rows
 
 COLS = dict(
     id_column="No", name_column="Name", ra_column="RAdeg", dec_column="DEdeg", id_prefix="CARMENES-"
@@ -85,3 +85,15 @@ def test_crossmatch_keeps_nearest_within_radius(tmp_path, fmt):
 def test_read_table_names_missing_file(tmp_path):
     with pytest.raises(CatalogError, match="nope.csv does not exist"):
         read_table(tmp_path / "nope.csv")
+
+
+def test_table_rows_are_the_records_with_plain_values():
+    table = pd.DataFrame(
+        {"id_name": ["a", "b"], "n": [1, 2], "ra": [0.5, float("nan")], "ok": [True, False]}
+    )
+    rows = table_rows(table)
+    expected = table.to_dict("records")
+    assert len(rows) == 2 and rows[0] == expected[0]
+    assert rows[1]["ra"] != rows[1]["ra"] and expected[1]["ra"] != expected[1]["ra"]  # NaN
+    assert [type(v) for v in rows[0].values()] == [str, int, float, bool]
+    assert table_rows(table.iloc[0:0]) == []

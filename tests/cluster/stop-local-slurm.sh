@@ -52,4 +52,14 @@ fi
 stop_daemon slurmd
 stop_daemon slurmctld
 stop_daemon munged # its PID file exists only if start-local-slurm.sh started it
+
+# Our slurm.conf goes too (start-local-slurm.sh writes it again): with a configuration that
+# names a controller that is gone, every SLURM client waits ~9 s before it gives up, and so
+# does every Snakemake start while the slurm executor plugin is installed (it runs
+# `scontrol show config` at import).
+CONF=/etc/slurm/slurm.conf
+if [[ -f "$CONF" ]] && grep -q "$BASE/state" "$CONF"; then
+  rm -f "$CONF"
+  log "removed $CONF"
+fi
 exit 0

@@ -126,7 +126,9 @@ def _read_sample(path, mtime, members_path, neighbours_path, batch_jobs):
     not) by id and by skyfield, and the batches of each skyfield (granularity auto)."""
     import csv
 
-    matched = rassflow.catalog.sample.read_sample(path).to_dict("records")
+    matched = rassflow.catalog.sample.table_rows(
+        rassflow.catalog.sample.read_sample(path)
+    )
     near = {}
     with open(neighbours_path) as handle:
         for entry in csv.DictReader(handle):
@@ -134,7 +136,9 @@ def _read_sample(path, mtime, members_path, neighbours_path, batch_jobs):
                 (float(entry["ra"]), float(entry["dec"]))
             )
     members = rassflow.catalog.sample.read_sample(members_path, ("id_name", "status"))
-    analysed = members[members["status"] == "covered"].to_dict("records")
+    analysed = rassflow.catalog.sample.table_rows(
+        members[members["status"] == "covered"]
+    )
     by_id, by_seq = {}, {}
     for row in analysed:
         row["neighbours"] = near.get(row["id_name"], [])
