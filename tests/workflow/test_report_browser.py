@@ -258,13 +258,16 @@ def test_report_in_chromium(report_html, demo_run):
                 if children:
                     frame = children[0]["frame"]["id"]
                     world = browser.send("Page.createIsolatedWorld", session, frameId=frame)
-                    rows = browser.evaluate(
+                    # a large table is parsed progressively: read it once the frame's
+                    # document is complete
+                    loaded, rows = browser.evaluate(
                         session,
-                        "Array.from(document.querySelectorAll('table.results tbody tr'))"
-                        ".map((row) => row.dataset.id)",
+                        "[document.readyState === 'complete', Array.from("
+                        "document.querySelectorAll('table.results tbody tr'))"
+                        ".map((row) => row.dataset.id)]",
                         context=world["executionContextId"],
                     )
-                    if rows:
+                    if loaded and rows:
                         break
                 time.sleep(0.1)
             assert rows is not None and sorted(rows) == sorted(results_table["id_name"]), rows
