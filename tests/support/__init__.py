@@ -6,7 +6,7 @@ REPO = Path(__file__).resolve().parents[2]
 FAKES = REPO / "tests" / "fakes"  # stand-ins for heasoftpy and PyXspec
 SHARED_REFERENCE = REPO.parent / "shared" / "reference"
 
-# the simulated star catalog's columns, as the workflow reads them (rules/common.smk)
+# the simulated star catalog's columns, as the workflow reads them (workflow/rules/common.smk)
 SIMULATED_SAMPLE = {
     "format": "auto",
     "id_column": "No",
