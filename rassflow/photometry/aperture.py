@@ -106,11 +106,6 @@ def band_label(lo: float, hi: float) -> str:
     return f"{float(lo)!r}-{float(hi)!r}keV"
 
 
-"""Keys a :func:`measure` result has after those of :func:`result_keys`: recorded in the JSON,
-not (yet) columns of the photometry table (rassflow.report.photometry takes its columns from
-:func:`result_keys` and needs a description for each)."""
-
-
 def result_keys(bands_keV) -> list[str]:
     """The keys of a :func:`measure` result, in a fixed order."""
     keys = [
