@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import importlib.metadata
+import importlib.util
 import os
 
 from rassflow import __version__
@@ -55,6 +56,10 @@ def working_directory(path):
 
 def heasoft_problem(module: str) -> str:
     """Why ``module`` (heasoftpy or xspec) cannot be used here, or '' when it can."""
+    # not installed at all: say so without importing (a no-op run of the workflow pays this
+    # at every start, and the XSPEC fitter module imports astropy)
+    if importlib.util.find_spec(module) is None:
+        return f"python module {module!r} does not import (it is not installed)"
     try:
         if module == "xspec":
             _import_xspec()  # in a private HOME, see rassflow.fitting.xspec

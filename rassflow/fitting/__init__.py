@@ -108,50 +108,30 @@ def fit_and_write(
 
     fitted = fit_source(spectrum, background, rmf, arf, settings, source_id, fitter=fitter)
     result = FitResult.from_json(fitted, source=f"{fitter} fit of {source_id}")
-    result = without_neighbours(result.replace(backend=backend), spectrum, background, settings)
+    result = with_neighbours(result.replace(backend=backend), spectrum, background, settings)
     result.write(out_path)
     return result.to_json()
 
 
-def without_neighbours(result, spectrum, background, settings):
-    """The fit result of the source alone, when catalogued neighbours' PSF wings add counts
-    to its circle (the background file's CONTAMINATION table, rassflow.products.contamination):
-    each band flux, its interval and the model norm times (1 - the neighbours' share of the
-    net counts in that band, or in the fit range for the norm). The spectral shape is that
-    of the blend. Unchanged without such a table."""
-    import dataclasses
-
-    from rassflow.fitting.result import NeighbourResult, band_key
+def with_neighbours(result, spectrum, background, settings):
+    """The fit result with a summary of the catalogued neighbours whose PSF wings add counts
+    to the source circle (the background file's CONTAMINATION table,
+    rassflow.products.contamination): how many, whether any lies inside the circle or is
+    too close to separate, and their share of the net counts in the fit range. Both fitters
+    already fitted those counts as a fixed model component, so the parameters and fluxes
+    are the target's own. Unchanged without such a table."""
+    from rassflow.fitting.result import NeighbourResult
     from rassflow.products.contamination import band_fraction, read_contamination
 
-    if not result.models or read_contamination(background) is None:
+    table = read_contamination(background)
+    if not result.models or table is None:
         return result
-
-    def scaled(entry, factor):
-        values = {
-            key: None if getattr(entry, key) is None else getattr(entry, key) * factor
-            for key in ("value", "lower", "upper", "err_minus", "err_plus")
-        }
-        return dataclasses.replace(entry, **values)
-
-    keep = {
-        band_key(lo, hi): 1.0 - band_fraction(spectrum, background, (lo, hi))
-        for lo, hi in settings["flux_bands_keV"]
-    }
-    keep_fit = 1.0 - band_fraction(spectrum, background, tuple(settings["energy_range_keV"]))
-    models = {}
-    for name, model in result.models.items():
-        fluxes = {key: scaled(flux, keep.get(key, 1.0)) for key, flux in model.fluxes.items()}
-        parameters = {
-            key: scaled(value, keep_fit) if key == "norm" else value
-            for key, value in model.parameters.items()
-        }
-        models[name] = dataclasses.replace(model, fluxes=fluxes, parameters=parameters)
-    _, _, summary = read_contamination(background)
+    share = band_fraction(spectrum, background, tuple(settings["energy_range_keV"]))
+    _, _, summary = table
     neighbours = NeighbourResult(
         count=summary["neighbours"],
         confused=summary["confused"],
         unresolved=summary["unresolved"],
-        share=round(1.0 - keep_fit, 6),
+        share=round(share, 6),
     )
-    return result.replace(models=models, neighbours=neighbours)
+    return result.replace(neighbours=neighbours)

@@ -204,7 +204,7 @@ class ParameterResult:
     """A parameter's best value and its interval from XSPEC's ``error`` (or Sherpa's conf)."""
 
     value: float | None
-    lower: float | None  # None: the bound was not found (search failed, refused or hard limit)
+    lower: float | None  # None: the bound was not found (search failed or refused)
     upper: float | None
     err_minus: float | None  # value - lower
     err_plus: float | None  # upper - value
@@ -476,7 +476,7 @@ _OMITTED_WHEN_NONE = (
 class NeighbourResult:
     """Catalogued neighbours whose PSF wings reach the source circle (the background file's
     CONTAMINATION table, rassflow.products.contamination) and their share of the source's
-    net counts in the fit range, taken out of its fluxes and norm."""
+    net counts in the fit range (fitted as a fixed model component, so not in its fluxes)."""
 
     count: int  # neighbours deblended or left unresolved
     confused: int  # those whose position lies inside the source circle

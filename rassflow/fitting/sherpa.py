@@ -9,9 +9,15 @@ What the notebook did in XSPEC, and how it is reproduced here (fact sheet ยง4, ย
 - start: the coarse scan of ``rassflow.fitting.models.START_GRIDS`` (the statistic over kT
   or PhoIndex with the norm fitted at each point), shared with the XSPEC fitter, then the
   fit from the best grid point;
+- catalogued neighbours (the background file's CONTAMINATION table): their fixed counts
+  per channel (``rassflow.products.contamination.fixed_counts``) are added to the folded
+  model, ``set_full_model(1, rsp(model) + neighbours)``, as the XSPEC fitter adds them as
+  a second source; fluxes are those of the target's model alone;
 - optimiser: Levenberg-Marquardt then Nelder-Mead (levmar alone can stop short under wstat);
 - ``error 2.706``: Sherpa's ``conf`` with sigma = sqrt(2.706); failed bounds are reported as
-  null with XSPEC's 9-letter error status;
+  null with XSPEC's 9-letter error status; a bound where the profile stays below the
+  delta-stat up to the parameter's hard limit is that limit, flagged 4 or 5, as XSPEC's
+  ``error`` reports it (Sherpa's conf gives None there);
 - flux intervals (``flux_method``): ``profile`` = each model refitted with its norm replaced
   by lg10Flux, log10 of the energy flux in the band (``BandFluxModel``; XSPEC: cflux), and
   ``conf`` on lg10Flux at the delta-stat of ``flux_confidence``; ``draws`` = XSPEC's
@@ -54,6 +60,7 @@ from rassflow.fitting.result import (
     PlotData,
     band_key,
 )
+from rassflow.products.contamination import fixed_counts
 
 SHERPA_LOGGER = logging.getLogger("sherpa")
 
@@ -74,7 +81,7 @@ with _sherpa_log_level(logging.ERROR):
     from sherpa.astro.data import DataPHA
     from sherpa.astro.io import read_arf, read_rmf
     from sherpa.astro.ui.utils import Session
-    from sherpa.models.model import RegriddableModel1D
+    from sherpa.models.model import ArithmeticModel, RegriddableModel1D
     from sherpa.models.parameter import Parameter
     from sherpa.utils.err import ModelErr, SherpaErr
 
@@ -126,6 +133,24 @@ class XSPowerLaw(RegriddableModel1D):
 
 
 MODEL_CLASSES = {"bbody": XSBBody, "powerlaw": XSPowerLaw}
+
+
+class NeighbourCounts(ArithmeticModel):
+    """Catalogued neighbours' counts per channel in the source circle, added to the folded
+    model with no free parameter (rassflow.products.contamination.fixed_counts): the
+    statistic then compares the spectrum with target + neighbours + background, and the
+    target's model alone gives its fluxes (Sherpa's set_full_model)."""
+
+    def __init__(self, counts, name: str = "neighbours"):
+        self.counts = np.asarray(counts, dtype=float)
+        self.scale = Parameter(name, "scale", 1.0, frozen=True, alwaysfrozen=True)
+        super().__init__(name, (self.scale,))
+
+    def calc(self, pars, x, *args, **kwargs):
+        # every channel, as the response model beside it returns them; the data's filter
+        # (noticed groups) then applies to the sum
+        return pars[0] * self.counts
+
 
 LG10FLUX_SPAN = 10.0  # lg10Flux limits: the best fit's +- 10 decades (norm 0 is at -inf)
 
@@ -292,6 +317,7 @@ def fit_source(spectrum, background, rmf, arf, settings, source_id: str) -> dict
             data.grouping = np.ones(len(data.channel), dtype=np.int16)
             data.grouped = True
         groups = _Groups(data, bkg, rmf_data, settings["energy_range_keV"])
+        groups.add_neighbours(fixed_counts(background, data.channel, data.grouping))
         lo, hi = settings["energy_range_keV"]
         summary = {
             "id_name": source_id,
@@ -359,6 +385,25 @@ class _Groups:
             / (np.mean(bkg.backscal) * bkg.exposure * np.mean(bkg.areascal))
         )
 
+        self.neighbours = None  # NeighbourCounts, when catalogued neighbours add counts
+        self.neighbour_counts = 0.0  # their counts in the noticed groups
+
+    def add_neighbours(self, counts) -> None:
+        """The neighbours' fixed counts per channel (None: no neighbours)."""
+        if counts is None or not np.any(counts > 0):
+            return
+        self.neighbours = NeighbourCounts(counts)
+        if self.starts.size:
+            self.neighbour_counts = float(np.add.reduceat(counts, self.starts)[self.noticed].sum())
+
+    def use(self, session, model) -> None:
+        """Make ``model`` the session's source model (folded by the response), plus the
+        neighbours' fixed counts when there are any."""
+        if self.neighbours is None:
+            session.set_source(1, model)
+        else:
+            session.set_full_model(1, session.get_response(1)(model) + self.neighbours)
+
     @property
     def net_counts(self) -> float:
         return float(self.source.sum() - self.background_scale * self.background.sum())
@@ -395,11 +440,16 @@ def _not_fittable_reason(groups: _Groups, settings: dict) -> str:
 
 
 def _scale_norm(session, data, model, groups: _Groups) -> None:
-    """Set the norm so that the folded counts match the net counts (at the current shape)."""
+    """Set the norm so that the folded counts match the net counts less the neighbours'
+    (at the current shape; a tenth of the net counts when the neighbours explain them all)."""
     model.norm.val = 1.0
     predicted = float(np.sum(data.eval_model_to_fit(session.get_model(1))))
+    predicted -= groups.neighbour_counts
+    target = groups.net_counts - groups.neighbour_counts
+    if target <= 0:
+        target = 0.1 * groups.net_counts
     if predicted > 0 and math.isfinite(predicted):
-        model.norm.val = min(groups.net_counts / predicted, model.norm.max)
+        model.norm.val = min(target / predicted, model.norm.max)
 
 
 def scan_statistics(session, data, model, name: str, groups: _Groups, settings: dict):
@@ -435,7 +485,7 @@ def _start_model(session, data, name: str, groups: _Groups, settings: dict):
     fitter), or the values of ``settings['start'][name]`` with the norm scaled to the net
     counts."""
     model = MODEL_CLASSES[name](name)
-    session.set_source(1, model)
+    groups.use(session, model)
     given = settings["start"].get(name)
     if given:
         for par, value in given.items():
@@ -466,7 +516,7 @@ def _fit_model(session, data, name, groups, settings, source_id) -> ModelResult:
     parameters, statistic = _parameter_errors(session, model, statistic, fit.dof, settings)
     folded = data.eval_model_to_fit(session.get_model(1))
     if settings["flux_method"] == "profile":
-        fluxes = _profile_fluxes(session, model, name, statistic, fit.dof, settings)
+        fluxes = _profile_fluxes(session, model, name, statistic, fit.dof, settings, groups)
     else:
         fluxes = _draw_fluxes(session, model, name, settings, source_id)
     return ModelResult.ok(
@@ -516,6 +566,7 @@ def _parameter_errors(session, model, statistic: float, dof: int, settings: dict
                 if bound is not None and math.isfinite(bound):
                     store[par.name] = par.val + bound
                 elif _profile_reaches(session, model, par, limit, statistic + delta_stat):
+                    store[par.name] = limit  # XSPEC reports the hard limit with flag 4/5
                     flags[par.name].add(hard)
                 else:
                     flags[par.name].add(failed)
@@ -552,7 +603,9 @@ def _profile_reaches(session, model, par, limit: float, threshold: float) -> boo
             p.min, p.max = low, high
 
 
-def _profile_fluxes(session, model, name: str, statistic: float, dof: int, settings: dict):
+def _profile_fluxes(
+    session, model, name: str, statistic: float, dof: int, settings: dict, groups: _Groups
+):
     """Energy flux per band at the best fit with its profile-likelihood interval: the model
     refitted as ``BandFluxModel`` (norm -> lg10Flux, the same likelihood maximum) and
     ``conf`` on lg10Flux at the delta-stat of ``flux_confidence`` %. The value is the flux
@@ -567,20 +620,22 @@ def _profile_fluxes(session, model, name: str, statistic: float, dof: int, setti
             value = energy_flux(name, best, lo, hi)
             lower = upper = None
             if value > 0 and math.isfinite(value) and not refused:
-                lower, upper = _flux_bounds(session, name, (lo, hi), best, value, confidence)
+                lower, upper = _flux_bounds(
+                    session, name, (lo, hi), best, value, confidence, groups
+                )
             fluxes[band_key(lo, hi)] = FluxResult.profile(value, lower, upper, confidence)
     finally:
-        session.set_source(1, model)
+        groups.use(session, model)
         for par, val in zip(model.pars, best, strict=True):
             par.val = val
     return fluxes
 
 
-def _flux_bounds(session, name: str, band, best, value: float, confidence: float):
+def _flux_bounds(session, name: str, band, best, value: float, confidence: float, groups):
     """(lower, upper) flux bounds (erg/cm^2/s, None when not found) from conf on lg10Flux."""
     lg10flux = math.log10(value)
     flux_model = BandFluxModel(name, band, best[0], lg10flux)
-    session.set_source(1, flux_model)
+    groups.use(session, flux_model)
     session.set_method("levmar")
     session.fit(1)  # the same maximum as the ordinary fit: a polish, not a new search
     shape = getattr(flux_model, shape_parameter(name))

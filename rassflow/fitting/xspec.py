@@ -24,6 +24,15 @@ Beyond the notebook, and the same in the Sherpa fitter:
   are null; a bound on the wrong side of the value (``error`` found a new minimum) too.
   ``flux_method: draws``: ``calcFlux "lo hi err N conf"``, as the notebook.
 
+Catalogued neighbours (a CONTAMINATION table in the background file, see
+:mod:`rassflow.products.contamination`): their fixed counts per channel are a second
+source of the spectrum, as XSPEC fits several sources in one spectrum
+(``Spectrum.multiresponse[1]``): a diagonal response (each channel's EBOUNDS as its energy
+bin, unit area) and a local additive model (``AllModels.addPyMod``) whose photons/cm^2/s
+per bin are the channel's counts/s, its norm frozen at 1. The fit then compares the
+spectrum with target + neighbours + background, as the Sherpa fitter does with
+``set_full_model``; fluxes, errors and cflux act on the target's model (source 1).
+
 PyXspec holds global state (loaded data and models, ``~/.xspec``): it is imported once per
 process with HOME pointing at a private directory, and every call starts and ends by
 clearing all data and models. The plot data are counts/s/keV (``Plot.area`` off), as in
@@ -53,6 +62,7 @@ from rassflow.fitting.models import (
     delta_stat_for_confidence,
     start_grid,
 )
+from rassflow.products.contamination import fixed_counts
 
 # "start": {model: {parameter: value}} replaces a model's start scan by these values
 DEFAULT_SETTINGS = {**fit_defaults(), "start": {}}
@@ -61,6 +71,10 @@ STATISTIC = "cstat"
 HARD_LOWER, HARD_UPPER = 3, 4
 LOWER_VOID, UPPER_VOID, RSTAT_REFUSED = 6, 7, 8
 FLUX_COMPONENT = "cflux"  # XSPEC's convolution model that makes a flux a parameter
+NEIGHBOUR_MODEL = "rfneighb"  # local model (its function's name): neighbours' fixed counts/s
+NEIGHBOUR_SOURCE, NEIGHBOUR_MODEL_NAME = 2, "neighbours"
+_NEIGHBOUR_RATES: list[float] = []  # counts/s per channel of the spectrum being fitted
+_LOCAL_MODELS: list = []  # the PyXspec AllModels objects the local model was added to
 
 
 def import_xspec():
@@ -117,6 +131,8 @@ def _summary(path) -> dict:
             starts = np.arange(counts.size)  # ungrouped: one group per channel
         widths = np.diff(np.concatenate([starts, [counts.size]]))
         return {
+            "channels": np.asarray(hdu.data["CHANNEL"], dtype=int),
+            "grouping": np.asarray(hdu.data["GROUPING"]) if "GROUPING" in names else None,
             "counts": int(round(counts.sum())),
             "exposure": float(hdu.header.get("EXPOSURE", float("nan"))),
             "backscal": backscal,
@@ -152,6 +168,63 @@ def _load(xs, spectrum, background, rmf, arf, settings: dict):
     spec.ignore(f"**-{xspec_number(lo)} {xspec_number(hi)}-**")
     xs.AllData.ignore("bad")
     return spec
+
+
+def rfneighb(energies, params, flux):
+    """The local model: through the diagonal response of unit area, photons/cm^2/s in a
+    bin are counts/s in its channel."""
+    for index in range(len(energies) - 1):
+        flux[index] = _NEIGHBOUR_RATES[index]
+
+
+def write_diagonal_response(rmf, path) -> Path:
+    """An OGIP RMF that maps each channel's EBOUNDS bin onto that channel alone (MATRIX 1,
+    no ARF: unit area), for a model given in counts/s per channel."""
+    with fits.open(rmf) as hdul:
+        ebounds = hdul["EBOUNDS"].copy()
+    channel = np.asarray(ebounds.data["CHANNEL"], dtype=np.int32)
+    e_min = np.asarray(ebounds.data["E_MIN"], dtype=np.float64)
+    e_max = np.asarray(ebounds.data["E_MAX"], dtype=np.float64)
+    first = int(channel.min())
+    matrix = fits.BinTableHDU.from_columns(
+        [
+            fits.Column("ENERG_LO", "E", unit="keV", array=e_min),
+            fits.Column("ENERG_HI", "E", unit="keV", array=e_max),
+            fits.Column("N_GRP", "I", array=np.ones(channel.size, np.int16)),
+            fits.Column("F_CHAN", "J", array=channel),
+            fits.Column("N_CHAN", "J", array=np.ones(channel.size, np.int32)),
+            fits.Column("MATRIX", "E", array=np.ones(channel.size, np.float32)),
+        ],
+        name="MATRIX",
+    )
+    matrix.header.update(
+        HDUCLASS="OGIP", HDUCLAS1="RESPONSE", HDUCLAS2="RSP_MATRIX", HDUVERS="1.3.0",
+        HDUCLAS3="REDIST", CHANTYPE=ebounds.header.get("CHANTYPE", "PI"),
+        DETCHANS=channel.size, LO_THRES=0.0, TELESCOP=ebounds.header.get("TELESCOP", "ROSAT"),
+        INSTRUME=ebounds.header.get("INSTRUME", "PSPCC"),
+    )  # fmt: skip
+    matrix.header["TLMIN4"] = first
+    matrix.header["TLMAX4"] = first + channel.size - 1
+    fits.HDUList([fits.PrimaryHDU(), matrix, ebounds]).writeto(path, overwrite=True)
+    return Path(path)
+
+
+def _load_neighbours(xs, spec, counts, exposure: float, rmf, directory) -> None:
+    """Make the neighbours' fixed counts source 2 of the spectrum (see the module docstring)."""
+    _NEIGHBOUR_RATES[:] = [float(value) / exposure for value in counts]
+    if not any(known is xs.AllModels for known in _LOCAL_MODELS):  # XSPEC keeps local models
+        xs.AllModels.addPyMod(rfneighb, (), "add")
+        _LOCAL_MODELS.append(xs.AllModels)
+    diagonal = write_diagonal_response(rmf, Path(directory) / "neighbours-diagonal.rmf")
+    spec.multiresponse[NEIGHBOUR_SOURCE - 1] = str(diagonal)
+
+
+def _neighbour_model(xs) -> None:
+    """The neighbours' model on source 2, norm frozen at 1 (made again after every clear)."""
+    model = xs.Model(NEIGHBOUR_MODEL, NEIGHBOUR_MODEL_NAME, NEIGHBOUR_SOURCE)
+    norm = getattr(model, NEIGHBOUR_MODEL).norm
+    norm.values = 1.0
+    norm.frozen = True
 
 
 def xspec_number(value: float) -> str:
@@ -194,16 +267,20 @@ def parameter_from_error(value: float, error: tuple, unit: str) -> fit_result.Pa
     return fit_result.ParameterResult.from_bounds(value, lower, upper, flags, unit)
 
 
-def _scale_norm(spec, norm) -> None:
+def _scale_norm(spec, norm, neighbour_rate: float = 0.0) -> None:
     """Scale the norm so that the predicted rate matches the net rate of the noticed
-    channels (``Spectrum.rate`` = net rate, its error, total rate, model rate)."""
+    channels (``Spectrum.rate`` = net rate, its error, total rate, model rate), both less
+    the neighbours' rate (counts/s in the noticed groups) when source 2 holds them; a
+    tenth of the net rate when the neighbours explain it all."""
     net, _, _, predicted = (float(value) for value in spec.rate[:4])
+    target = net - neighbour_rate
+    net, predicted = (target if target > 0 else 0.1 * net), predicted - neighbour_rate
     value = float(norm.values[0])
     if net > 0 and predicted > 0 and np.isfinite(net / predicted) and value > 0:
         norm.values = value * net / predicted
 
 
-def scan_start(xs, spec, component, name: str, settings: dict):
+def scan_start(xs, spec, component, name: str, settings: dict, neighbour_rate: float = 0.0):
     """Start the model at the best point of the start scan (shared with the Sherpa fitter):
     the shape frozen at each grid value, the norm scaled and fitted; (grid, statistics).
     ``settings['start'][name]`` replaces the scan by its values."""
@@ -219,7 +296,7 @@ def scan_start(xs, spec, component, name: str, settings: dict):
     try:
         for value in grid:
             shape.values = float(value)
-            _scale_norm(spec, norm)
+            _scale_norm(spec, norm, neighbour_rate)
             try:
                 xs.Fit.perform()
                 statistic = float(xs.Fit.statistic)
@@ -294,10 +371,16 @@ def _draw_fluxes(xs, spec, settings: dict) -> dict:
     return fluxes
 
 
-def _fit_model(xs, spec, name: str, settings: dict) -> fit_result.ModelResult:
+def _fit_model(
+    xs, spec, name: str, settings: dict, neighbour_rate: float | None = None
+) -> fit_result.ModelResult:
+    """Fit one model (source 1; ``neighbour_rate`` not None: the neighbours' counts/s in
+    the noticed groups, whose fixed model is source 2)."""
     model = xs.Model(name)
+    if neighbour_rate is not None:
+        _neighbour_model(xs)
     component = getattr(model, name)
-    scan_start(xs, spec, component, name, settings)
+    scan_start(xs, spec, component, name, settings, neighbour_rate or 0.0)
     xs.Fit.perform()
     xs.Fit.error(error_command(settings, model.nParameters))
     units = dict(zip(MODELS[name]["parameters"], MODELS[name]["units"], strict=True))
@@ -337,6 +420,7 @@ def fit_source(spectrum, background, rmf, arf, settings, source_id: str) -> dict
     xs = import_xspec()
     xs.AllData.clear()
     xs.AllModels.clear()
+    workdir = tempfile.mkdtemp(prefix="rassflow-xspec-fit-")  # the neighbours' response
     try:
         _configure(xs, settings, source_id)
         spec = _load(xs, spectrum, background, rmf, arf, settings)
@@ -375,9 +459,17 @@ def fit_source(spectrum, background, rmf, arf, settings, source_id: str) -> dict
                 models[name] = fit_result.ModelResult.unfitted(name, "not_fitted", reason, plot)
             return result.replace(models=models).to_json()
         data_plot = _plot(xs, with_model=False)
+        neighbour_rate = None
+        neighbours = fixed_counts(background, source["channels"], source["grouping"])
+        if neighbours is not None and np.any(neighbours > 0):
+            _load_neighbours(xs, spec, neighbours, source["exposure"], rmf, workdir)
+            starts = np.concatenate([[0], np.cumsum(source["widths"])[:-1]])
+            per_group = np.add.reduceat(neighbours, starts)
+            noticed_counts = sum(float(per_group[group - 1]) for group in noticed)
+            neighbour_rate = noticed_counts / source["exposure"]
         for name in settings["models"]:
             try:
-                models[name] = _fit_model(xs, spec, name, settings)
+                models[name] = _fit_model(xs, spec, name, settings, neighbour_rate)
             except Exception as err:  # PyXspec raises plain Exceptions; one must not stop the rest
                 message = f"{type(err).__name__}: {err}"
                 models[name] = fit_result.ModelResult.unfitted(name, "failed", message, data_plot)
@@ -387,3 +479,4 @@ def fit_source(spectrum, background, rmf, arf, settings, source_id: str) -> dict
     finally:
         xs.AllData.clear()
         xs.AllModels.clear()
+        shutil.rmtree(workdir, ignore_errors=True)

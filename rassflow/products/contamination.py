@@ -22,7 +22,9 @@ noise; it needs no spectral model of the neighbours.
 The contamination goes into the background spectrum as an extra binary table
 ``CONTAMINATION`` (CHANNEL, COUNTS): expected counts in the source circle from the
 neighbours, net of what the background subtraction already removes. XSPEC and Sherpa read
-the SPECTRUM extension and ignore it; the photometry and the fit's fluxes use it.
+the SPECTRUM extension and ignore it; the photometry subtracts it, and both fitters add it
+to the folded model as a fixed component in counts (:func:`fixed_counts`), so that the
+fitted shape and flux are the target's own.
 """
 
 from __future__ import annotations
@@ -197,8 +199,7 @@ def band_fraction(spectrum_path, background_path, band_keV) -> float:
     """The neighbours' share of the background-subtracted counts of a source in an energy
     band (PI channels of :func:`rassflow.pspc.pi_limits`): 0 without a CONTAMINATION table,
     clipped to [-1, 1]. Negative when a neighbour's wing in the background region (outside
-    its exclusion circle) made the background subtraction remove too much. A band flux of the source alone is (1 - share) times the flux fitted
-    to the blend, to first order in the neighbours' spectral difference."""
+    its exclusion circle) made the background subtraction remove too much."""
     from astropy.io import fits
 
     from rassflow.files import spectrum_index
@@ -224,3 +225,39 @@ def band_fraction(spectrum_path, background_path, band_keV) -> float:
     if net <= 0:
         return 0.0
     return float(np.clip(contaminating / net, -1.0, 1.0))
+
+
+def fixed_counts(background_path, channels, grouping=None) -> np.ndarray | None:
+    """The neighbours' counts per channel of a spectrum (its CHANNEL column ``channels``)
+    as a fixed additive component of a fit, or None without a CONTAMINATION table.
+
+    A Poisson likelihood needs a non-negative model in every channel, but the table is net
+    of the background subtraction (negative where a neighbour's wing in the background
+    region outweighs its wing in the circle) and noisy per channel. So it is summed over
+    the spectrum's groups (GROUPING, 1 starts a group; None: one group per channel), a
+    negative group sum becomes 0, and a positive one is shared among the group's channels
+    in proportion to their positive entries. Both fitters use this, so they fit the same
+    model."""
+    table = read_contamination(background_path)
+    if table is None:
+        return None
+    table_channels, table_counts, _ = table
+    channels = np.asarray(channels, int)
+    per_channel = np.zeros(channels.size)
+    position = {int(c): i for i, c in enumerate(channels)}
+    for channel, value in zip(table_channels, table_counts, strict=True):
+        if int(channel) in position:
+            per_channel[position[int(channel)]] += float(value)
+    grouping = np.ones(channels.size, int) if grouping is None else np.asarray(grouping, int)
+    starts = np.flatnonzero(grouping != -1)
+    if starts.size == 0 or starts[0] != 0:
+        starts = np.concatenate([[0], starts])
+    group_sums = np.add.reduceat(per_channel, starts)
+    positive = np.clip(per_channel, 0.0, None)
+    positive_sums = np.add.reduceat(positive, starts)
+    out = np.zeros_like(per_channel)
+    bounds = np.append(starts, channels.size)
+    for index, (lo, hi) in enumerate(zip(bounds[:-1], bounds[1:], strict=True)):
+        if group_sums[index] > 0 and positive_sums[index] > 0:
+            out[lo:hi] = positive[lo:hi] * (group_sums[index] / positive_sums[index])
+    return out

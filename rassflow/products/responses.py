@@ -187,7 +187,7 @@ def make_arf(
             cards = [
                 ("ARFMETH", "onaxis", "how the ARF was computed (onaxis or pcarf)"),
                 ("ARFREQ", method, "ARF method requested"),
-                ("ARFWARN", warning, "why the method differs from the request"),
+                ("ARFWARN", warning, "why not ARFREQ"),
             ]
 
     crf_arf = weights @ area  # cm^2 at the SPECRESP file's bin midpoints
@@ -279,12 +279,12 @@ def apply_psf_correction(
     table.data["SPECRESP"] = table.data["SPECRESP"] * fraction
     at_1kev = float(psf_kept_fraction(1.0, radius, inner, outer, ratio, kept))
     header = table.header
-    header["PSFCORR"] = (True, "SPECRESP includes the survey-PSF aperture correction")
+    header["PSFCORR"] = (True, "SPECRESP has the survey-PSF aperture correction")
     header["PSFMODEL"] = ("RASS survey PSF", "Boese 2000; Hasinger et al. CAL/ROS/93-015")
     header["PSFRAD"] = (radius, "[arcmin] source circle radius")
     header["PSFBKGIN"] = (inner, "[arcmin] background annulus inner radius")
     header["PSFBKGOU"] = (outer, "[arcmin] background annulus outer radius")
-    header["PSFBKGKP"] = (round(kept, 6), "fraction of the annulus kept (exclusions, edges)")
+    header["PSFBKGKP"] = (round(kept, 6), "annulus fraction kept (exclusions, edges)")
     header["PSFFRAC1"] = (round(at_1kev, 6), "photons kept after bkg subtraction at 1 keV")
     if provenance:
         for hdu in hdul:

@@ -48,7 +48,7 @@ DIAGNOSTIC_DESCRIPTIONS = colspec.column_table(
     noticed_channels |       | PI channels inside the fitted energy range
     noticed_groups   |       | grouped bins inside the fitted energy range
     neighbours       |       | catalogued 2RXS neighbours deblended from the source circle
-    neighbour_share  |       | neighbours' share of the net counts in the fit range (removed)
+    neighbour_share  |       | neighbours' fixed counts / net counts in the fit range
     confused         |       | a catalogued neighbour inside the source circle or unresolved
     flux_method      |       | how flux intervals were found: profile (likelihood) or draws
     fitter           |       | spectral fitter (sherpa or xspec)

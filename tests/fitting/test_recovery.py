@@ -39,18 +39,21 @@ def test_enough_sources_fitted(recovered):
 
 
 def isolated(rows):
-    """Sources without a catalogued neighbour near enough to reach their annulus. A
-    neighbour's own PSF wing inside the source circle is not subtracted (the exclusions
-    clean only the annulus), so those sources are left to the neighbour test below."""
+    """Sources without a catalogued neighbour near enough to reach their annulus."""
     return [r for r in rows if r["neighbours"] == 0]
 
 
-def test_ninety_percent_intervals_cover_the_truth(recovered):
+def shape_coverage(rows) -> list[bool]:
     covered = []
-    for row in fitted(isolated(recovered)):
+    for row in fitted(rows):
         model = row["truth"]["model"]
         name = SHAPE[model]
         covered.append(covers(row["fit"]["models"][model]["parameters"][name], row["truth"][name]))
+    return covered
+
+
+def test_ninety_percent_intervals_cover_the_truth(recovered):
+    covered = shape_coverage(isolated(recovered))
     assert len(covered) >= 35
     fraction = float(np.mean(covered))
     assert 0.80 <= fraction <= 0.97, f"coverage {fraction:.2f} over {len(covered)} sources"
@@ -65,15 +68,24 @@ def test_bright_sources_give_the_whole_flux(recovered):
     assert 0.93 <= median <= 1.07, f"median fitted/true flux {median:.3f} over {len(ratios)}"
 
 
+def test_shapes_of_sources_with_a_neighbour_are_the_targets(recovered):
+    """With the neighbours' wings fitted as fixed counts, the kT / Gamma intervals of
+    sources with a catalogued neighbour cover the target's own truth (fitted as the blend,
+    ~55 % did on the coverage benchmark; 86-91 % do now: README)."""
+    covered = shape_coverage([r for r in recovered if r["neighbours"] > 0])
+    assert len(covered) >= 10
+    fraction = float(np.mean(covered))
+    assert fraction >= 0.7, f"coverage {fraction:.2f} over {len(covered)} sources"
+
+
 def test_neighbours_in_the_annulus_are_cut_out(recovered):
     """Sources with a neighbour keep a usable background: fitted, and no flux lost to a
-    neighbour subtracted as background (the remaining bias is the neighbour's own wing
-    inside the source circle, which adds counts)."""
+    neighbour subtracted as background nor gained from its wing inside the circle."""
     with_neighbour = [r for r in recovered if r["neighbours"] > 0]
     assert len(with_neighbour) >= 5
     assert len(fitted(with_neighbour)) >= len(with_neighbour) - 1
     ratios = [r for r, near in flux_ratios(recovered) if near]
-    assert ratios and float(np.median(ratios)) >= 0.93
+    assert ratios and 0.93 <= float(np.median(ratios)) <= 1.07, ratios
 
 
 def test_a_real_response_folded_in_is_recovered_with_the_mini_caldb(recovered_real_response):

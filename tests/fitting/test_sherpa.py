@@ -507,12 +507,77 @@ def test_faint_source_norm_interval_reaches_zero(tmp_path, responses):
     assert fitted["status"] == "ok", fitted["reason"]
     norm = fitted["parameters"]["norm"]
     assert norm["flags"] == "FFFTFFFFF" and norm["good_err"] is False
-    assert norm["lower"] is None and norm["err-"] is None
+    # the interval reaches the hard limit: that is its bound, as XSPEC's error reports it
+    assert norm["lower"] == 0.0 and norm["err-"] == pytest.approx(norm["value"])
     assert norm["upper"] > norm["value"] > 0 and norm["err+"] > 0
     for flux in fitted["fluxes"].values():  # the profile stays below the delta towards 0
         assert flux["confidence"] == 90
         assert flux["lower"] is None and flux["err-"] is None
         assert flux["upper"] > flux["value"] > 0
+
+
+def _with_neighbour(tmp_path, seed, contamination_hdu=None):
+    """A bbody target (TRUTH) plus a hard neighbour's wing and background: the source and
+    background paths, the background carrying the neighbour's expected counts as its
+    CONTAMINATION table when ``contamination_hdu`` writes one."""
+    from rassflow.products.contamination import contamination_hdu as library_hdu
+
+    rng = np.random.default_rng(seed)
+    target = expected_counts("bbody", tuple(TRUTH["bbody"].values()))
+    wing = expected_counts("powerlaw", (1.0, 0.6 * TRUTH["powerlaw"]["norm"]))  # hard
+    background_mean = np.full(256, BACKGROUND_PER_CHANNEL)
+    scale = BACKSCAL_BACKGROUND / BACKSCAL_SOURCE
+    source = rng.poisson(target + wing + background_mean)
+    name = f"nb{seed}{'-table' if contamination_hdu else ''}"
+    paths = write_source(tmp_path, name, source, rng.poisson(background_mean * scale))
+    if contamination_hdu:
+        channels = np.arange(1, 257)
+        info = {"neighbours": 1, "confused": 0, "unresolved": 0}
+        with fits.open(paths[1], mode="append") as hdul:
+            hdul.append(library_hdu(channels, wing, info))
+    return paths, float(wing.sum()), float(target.sum())
+
+
+def test_neighbour_counts_are_a_fixed_model_component(tmp_path, responses):
+    """A hard neighbour's wing in the circle: fitted as the blend, the bbody's flux interval
+    lies above the target's flux; with the wing as the fit's fixed component (the
+    background's CONTAMINATION table), the target's kT and fluxes are recovered."""
+    settings = {"models": ["bbody"], "flux_confidence": 90, "error_delta_stat": 2.706}
+    blended, wing, target = _with_neighbour(tmp_path, 21)
+    assert wing > 0.3 * target  # a strong neighbour: the blend is visibly biased
+    deblended, _, _ = _with_neighbour(tmp_path, 21, contamination_hdu=True)
+    fits_of = {name: fit(paths, responses, settings)["models"]["bbody"]
+               for name, paths in (("blend", blended), ("deblended", deblended))}  # fmt: skip
+    for fitted in fits_of.values():
+        assert fitted["status"] == "ok", fitted["reason"]
+    true_kt = TRUTH["bbody"]["kT"]
+    kt = fits_of["deblended"]["parameters"]["kT"]
+    assert kt["lower"] <= true_kt <= kt["upper"], kt
+    for band, true_flux in TRUE_FLUXES["bbody"].items():
+        flux = fits_of["deblended"]["fluxes"][band]
+        assert flux["lower"] <= true_flux <= flux["upper"], (band, flux)
+        assert fits_of["blend"]["fluxes"][band]["lower"] > true_flux  # biased by the wing
+    # the folded model of the plot is target + neighbour, the data the blend's net rates
+    plot = fits_of["deblended"]["plot"]
+    assert sum(plot["model"]) == pytest.approx(sum(plot["y"]), rel=0.2)
+
+
+def test_fixed_counts_are_non_negative_group_sums(tmp_path):
+    """The table is net of the background subtraction (negative entries): the fit's
+    component keeps each group's sum when positive and drops groups that sum below 0."""
+    from rassflow.products.contamination import contamination_hdu, fixed_counts
+
+    background = write_spectrum(tmp_path / "b.pha", np.zeros(6, int), 1.0)
+    counts = np.array([2.0, -1.0, 0.5, -2.0, 1.0, 3.0])
+    info = {"neighbours": 1, "confused": 0, "unresolved": 0}
+    with fits.open(background, mode="append") as hdul:
+        hdul.append(contamination_hdu(np.arange(1, 7), counts, info))
+    grouping = np.array([1, -1, 1, -1, 1, -1])  # groups: 1+0 | 0.5-2 | 1+3
+    fixed = fixed_counts(background, np.arange(1, 7), grouping)
+    assert fixed == pytest.approx([1.0, 0.0, 0.0, 0.0, 1.0, 3.0])
+    assert fixed_counts(background, np.arange(1, 7)) == pytest.approx(np.clip(counts, 0, None))
+    clean = write_spectrum(tmp_path / "clean.pha", np.zeros(6, int), 1.0)
+    assert fixed_counts(clean, np.arange(1, 7)) is None
 
 
 def test_optimiser_failure_is_reported_not_raised(bright, responses):

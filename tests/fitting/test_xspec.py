@@ -466,3 +466,65 @@ def test_both_fitters_notice_the_same_channels(fake_xs, files, tmp_path, grouped
         assert ours["noticed_groups"] == theirs["noticed_groups"] > 2
         assert ours["noticed_channels"] == theirs["noticed_channels"]
         assert len(ours["models"]["bbody"]["plot"]["x"]) == ours["noticed_groups"]
+
+
+# ---------------------------------------------------------------- catalogued neighbours
+
+
+def _with_contamination(files, tmp_path, counts):
+    """A copy of the background file with a CONTAMINATION table of ``counts`` per channel."""
+    from rassflow.products.contamination import contamination_hdu
+
+    path = tmp_path / "bkg-neighbours.fits"
+    with fits.open(files["background"]) as hdul:
+        info = {"neighbours": 1, "confused": 0, "unresolved": 0}
+        channels = np.arange(1, N_CHANNELS + 1)
+        fits.HDUList([*hdul, contamination_hdu(channels, counts, info)]).writeto(path)
+    return path
+
+
+def test_neighbours_are_a_second_source_with_fixed_counts(fake_xs, files, tmp_path, monkeypatch):
+    """The neighbours' counts go in as XSPEC fits several sources in one spectrum: a
+    diagonal response of unit area for source 2 and a local additive model whose
+    photons/cm^2/s per bin are the channel's counts/s, its norm frozen at 1, beside each
+    fitted model; the same per-channel counts as the Sherpa fitter's fixed component."""
+    from rassflow.products.contamination import fixed_counts
+
+    counts = np.where(np.arange(N_CHANNELS) < 120, 0.2, -0.01)  # net of the background
+    background = _with_contamination(files, tmp_path, counts)
+    responses = {}
+    original = fake_xs._MultiResponse.__setitem__
+
+    def keep(self, index, path):  # the file is removed after the fit: read it when set
+        with fits.open(path) as hdul:
+            responses[index] = (hdul["MATRIX"].data.copy(), hdul["EBOUNDS"].data.copy())
+        original(self, index, path)
+
+    monkeypatch.setattr(fake_xs._MultiResponse, "__setitem__", keep)
+    xspec_fitter.fit_source(
+        files["spectrum"], background, files["rmf"], files["arf"], {}, "CARMENES-1"
+    )
+    assert _logged(fake_xs, "AllModels.addPyMod") == [("rfneighb", (), "add")]
+    matrix, ebounds = responses[1]
+    assert list(matrix["F_CHAN"]) == list(ebounds["CHANNEL"]) and set(matrix["N_CHAN"]) == {1}
+    assert np.all(matrix["MATRIX"] == 1.0)
+    assert np.array_equal(matrix["ENERG_LO"], ebounds["E_MIN"].astype(np.float32))
+    models_logged = _logged(fake_xs, "Model")
+    neighbours = ("rfneighb", "neighbours", 2)
+    assert models_logged[:2] == ["bbody", neighbours]
+    assert models_logged.count(neighbours) == 2  # after each model's clear
+    assert _logged(fake_xs, "norm.frozen")[0] is True
+    # the local model gives the fixed counts as counts/s per channel
+    with fits.open(files["spectrum"]) as hdul:
+        grouping = hdul["SPECTRUM"].data["GROUPING"]
+    expected = fixed_counts(background, np.arange(1, N_CHANNELS + 1), grouping) / 400.0
+    flux = [0.0] * N_CHANNELS
+    fake_xs.AllModels.local["rfneighb"](list(ebounds["E_MIN"]) + [ebounds["E_MAX"][-1]], [], flux)
+    assert flux == pytest.approx(list(expected))
+    assert expected.min() >= 0 and expected.sum() > 0
+
+
+def test_no_second_source_without_neighbours(fake_xs, files):
+    _fit(files)
+    assert _logged(fake_xs, "AllModels.addPyMod") == []
+    assert not [name for name, _ in fake_xs.log if name.startswith("Spectrum.multiresponse")]

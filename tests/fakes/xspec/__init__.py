@@ -55,6 +55,7 @@ PARAMETERS = {
     "bbody": ("kT", "norm"),
     "powerlaw": ("PhoIndex", "norm"),
     "cflux": ("Emin", "Emax", "lg10Flux"),
+    "rfneighb": ("norm",),  # the fitter's local model (AllModels.addPyMod): norm only
 }
 DEFAULTS = {"kT": 3.0, "PhoIndex": 1.0, "norm": 1.0, "Emin": 0.5, "Emax": 10.0, "lg10Flux": -12.0}
 UNITS = {"kT": "keV", "PhoIndex": "", "norm": "", "Emin": "keV", "Emax": "keV", "lg10Flux": "cgs"}
@@ -122,6 +123,20 @@ def _read_groups(path):
     return starts, stops, bad
 
 
+class _MultiResponse:
+    """Spectrum.multiresponse: the responses of sources 2, 3, ... (index 1, 2, ...)."""
+
+    def __init__(self):
+        self.paths = {}
+
+    def __setitem__(self, index, path):
+        log.append((f"Spectrum.multiresponse[{index}]", path))
+        self.paths[index] = path
+
+    def __getitem__(self, index):
+        return self.paths[index]
+
+
 class Spectrum(_Settings):
     def __init__(self, filename):
         super().__init__("Spectrum")
@@ -132,6 +147,7 @@ class Spectrum(_Settings):
         object.__setattr__(self, "_response", _Response("Spectrum.response"))
         object.__setattr__(self, "_ignored", [])
         object.__setattr__(self, "_ignore_bad", False)
+        object.__setattr__(self, "multiresponse", _MultiResponse())
         AllData.spectra.append(self)
 
     @property
@@ -238,8 +254,15 @@ class _Component:
 
 
 class Model:
-    def __init__(self, expression):
-        _command("Model", expression)
+    def __init__(self, expression, modName="", sourceNum=1):  # noqa: N803 - PyXspec's names
+        _command("Model", expression if sourceNum == 1 else (expression, modName, sourceNum))
+        if sourceNum != 1:  # a named model of another source: not the one being fitted
+            if expression not in AllModels.local:
+                raise Exception(f"***XSPEC Error: no model named {expression}")
+            holder = _Component(self, expression, PARAMETERS[expression], 1)
+            setattr(self, expression, holder)
+            AllModels.others[modName] = self
+            return
         self.name = expression
         self.components = expression.split("*")
         self.base = self.components[-1]  # the additive model: bbody or powerlaw
@@ -281,13 +304,20 @@ class Model:
 
 class _AllModels:
     current = None
+    local: dict = {}  # local models added with addPyMod, by name
+    others: dict = {}  # named models of sources other than 1
 
-    def __call__(self, index):
-        return self.current
+    def __call__(self, index, modName=""):  # noqa: N803 - PyXspec's names
+        return self.others[modName] if modName else self.current
 
     def clear(self):
         _command("AllModels.clear")
         self.current = None
+        self.others.clear()
+
+    def addPyMod(self, func, parInfo, compType, spectrumDependent=False):  # noqa: N802, N803
+        _command("AllModels.addPyMod", (func.__name__, tuple(parInfo), compType))
+        self.local[func.__name__] = func
 
     def calcFlux(self, arguments):
         _command("AllModels.calcFlux", arguments)
