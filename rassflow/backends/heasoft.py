@@ -273,7 +273,7 @@ def group_spectrum(
             hdul[at] = grouping.with_grouping_columns(table, group, quality)
             grouping.mark_range(hdul[at].header, energy_range_keV)
         header = hdul[at].header
-        header["RESPFILE"] = (respfile, "redistribution matrix file (RMF)")
+        header["RESPFILE"] = (respfile, "redistribution matrix (RMF)")
         header["ANCRFILE"] = (ancrfile, "ancillary response file (ARF)")
         header["BACKFILE"] = (backfile, "background spectrum")
 

@@ -78,7 +78,7 @@ from pathlib import Path
 
 import numpy as np
 from astropy.io import fits
-from scipy import stats
+from scipy import special
 
 from rassflow.files import spectrum_index
 from rassflow.fitting.models import MODELS, photon_flux
@@ -392,7 +392,7 @@ def measure(spectrum, background, rmf, specresp, arf, settings: dict, bands_keV,
     s_lo, s_hi = posterior.interval(confidence / 100.0)
     s_ul = posterior.quantile(ul_confidence / 100.0)
     sigma = bayes.detection_sigma(p_value)
-    detected = bool(p_value <= stats.norm.sf(threshold))
+    detected = bool(p_value <= special.ndtr(-threshold))  # norm.sf(threshold)
 
     result = {
         "id_name": str(source_id),

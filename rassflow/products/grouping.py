@@ -190,7 +190,7 @@ def group_spectrum(
 
         grouped = with_grouping_columns(spectrum, grouping, quality)
         header = grouped.header
-        header["RESPFILE"] = (respfile, "redistribution matrix file (RMF)")
+        header["RESPFILE"] = (respfile, "redistribution matrix (RMF)")
         header["ANCRFILE"] = (ancrfile, "ancillary response file (ARF)")
         header["BACKFILE"] = (backfile, "background spectrum")
         header["GRPTYPE"] = ("MIN", "ftgrouppha grouptype: minimum counts per group")

@@ -29,6 +29,7 @@ fit:
   flux_samples: 30
 """
 TABLE = "results/results/rass-spectral-results.csv"
+GRANULARITIES = ("auto", "per_source", "per_skyfield")
 
 pytestmark = pytest.mark.slow
 
@@ -81,7 +82,7 @@ def fault_runs(tmp_path_factory):
     """The same faulty survey analysed in each granularity; a few sources have too few
     counts for a fit (min_counts 12)."""
     runs = {}
-    for granularity in ("per_source", "per_skyfield"):
+    for granularity in GRANULARITIES:
         workdir = tmp_path_factory.mktemp(f"faults-{granularity}")
         (workdir / "config.yaml").write_text(
             CONFIG + f"granularity: {granularity}\ngrouping: {{min_counts: 12}}\n"
@@ -92,7 +93,7 @@ def fault_runs(tmp_path_factory):
     return runs
 
 
-@pytest.mark.parametrize("granularity", ["per_source", "per_skyfield"])
+@pytest.mark.parametrize("granularity", GRANULARITIES)
 def test_bad_skyfield_files_are_reported_per_source_and_the_rest_is_fitted(fault_runs, granularity):
     workdir, sample, truncated, zero_exposure, proc = fault_runs[granularity]
     table = pd.read_csv(workdir / TABLE).set_index("id_name")
@@ -117,19 +118,19 @@ def test_bad_skyfield_files_are_reported_per_source_and_the_rest_is_fitted(fault
     assert "Exiting because a job execution failed" not in proc.stdout
 
 
-def test_faults_give_the_same_table_in_both_granularities(fault_runs):
+def test_faults_give_the_same_table_in_every_granularity(fault_runs):
     """Failed and not-fitted rows included, byte for byte; and every product the same."""
-    tables = [(fault_runs[g][0] / TABLE).read_bytes() for g in ("per_source", "per_skyfield")]
-    assert tables[0] == tables[1]
+    tables = [(fault_runs[g][0] / TABLE).read_bytes() for g in GRANULARITIES]
+    assert tables[0] == tables[1] == tables[2]
     for products in ("sources", "fits"):
         digests = []
-        for granularity in ("per_source", "per_skyfield"):
+        for granularity in GRANULARITIES:
             root = fault_runs[granularity][0] / "results" / products
             digests.append({
                 str(p.relative_to(root)): p.read_bytes()
                 for p in root.rglob("*") if p.is_file() and p.name != ".snakemake_timestamp"
             })  # fmt: skip
-        assert digests[0] and digests[0] == digests[1], products
+        assert digests[0] and digests[0] == digests[1] == digests[2], products
 
 
 def kill_when(workdir, pattern, timeout=600):
