@@ -274,10 +274,12 @@ def _scale_norm(spec, norm, neighbour_rate: float = 0.0) -> None:
     tenth of the net rate when the neighbours explain it all."""
     net, _, _, predicted = (float(value) for value in spec.rate[:4])
     target = net - neighbour_rate
-    net, predicted = (target if target > 0 else 0.1 * net), predicted - neighbour_rate
+    if target <= 0:
+        target = 0.1 * net
+    predicted -= neighbour_rate
     value = float(norm.values[0])
-    if net > 0 and predicted > 0 and np.isfinite(net / predicted) and value > 0:
-        norm.values = value * net / predicted
+    if target > 0 and predicted > 0 and np.isfinite(target / predicted) and value > 0:
+        norm.values = value * target / predicted
 
 
 def scan_start(xs, spec, component, name: str, settings: dict, neighbour_rate: float = 0.0):

@@ -255,9 +255,6 @@ def fixed_counts(background_path, channels, grouping=None) -> np.ndarray | None:
     group_sums = np.add.reduceat(per_channel, starts)
     positive = np.clip(per_channel, 0.0, None)
     positive_sums = np.add.reduceat(positive, starts)
-    out = np.zeros_like(per_channel)
-    bounds = np.append(starts, channels.size)
-    for index, (lo, hi) in enumerate(zip(bounds[:-1], bounds[1:], strict=True)):
-        if group_sums[index] > 0 and positive_sums[index] > 0:
-            out[lo:hi] = positive[lo:hi] * (group_sums[index] / positive_sums[index])
-    return out
+    share = np.zeros_like(group_sums)  # per group: its sum over its positive entries
+    np.divide(group_sums, positive_sums, out=share, where=(group_sums > 0) & (positive_sums > 0))
+    return positive * np.repeat(share, np.diff(np.append(starts, channels.size)))
