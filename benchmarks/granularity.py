@@ -41,14 +41,7 @@ from batches import merged, timed
 
 REPO = Path(__file__).resolve().parent.parent
 PER_SOURCE_RULES = {
-    "per_source": [
-        "make_regions",
-        "extract_spectra",
-        "make_arf",
-        "group_spectrum",
-        "fit_spectrum",
-        "measure_photometry",
-    ],
+    "per_source": ["make_source_products", "fit_source"],
     "batch": ["make_skyfield_products", "fit_skyfield"],
 }
 # the rules of the shared upstream steps (workflow/rules/{simulate,catalog,archive,images,
@@ -343,7 +336,7 @@ def main():
         before = load()
         print(f"{granularity} in {workdir} (load {before:.1f}) ...", flush=True)
         log = base / f"{granularity}.log"
-        # The per-source part as explicit targets: what the last per-source jobs of a dry
+        # The per-source part as explicit targets: what the per-source jobs of a dry
         # run of the whole workflow write. (--until with these rules finds nothing to do,
         # or with both batch rules stops at Snakemake's "BUG: Out of jobs ready to be
         # started" (issue 823), since it picks its jobs from the DAG before the checkpoint's
@@ -353,8 +346,7 @@ def main():
         planned = jobs_run(plan)
         if set(planned) & UPSTREAM_RULES:
             sys.exit(f"{granularity}: would re-run {dict(planned)}, see {plan}")
-        last = ["fit_spectrum", "measure_photometry"] if granularity == "per_source" else rules[-1:]
-        targets = planned_outputs(plan, last)
+        targets = planned_outputs(plan, rules)
         run = timed(snakemake(workdir, *targets, cores=args.cores), workdir, log)
         ran = jobs_run(log)
         if set(ran) - set(rules):

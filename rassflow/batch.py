@@ -1,9 +1,10 @@
-"""Per-skyfield batches: rassflow.chain for every source of a skyfield, in one job.
+"""Batches: rassflow.chain for every source of a skyfield (or of a few small ones, or of a
+slice of a big one), in one job.
 
 For samples of many thousands of sources, one job per source and stage is more than a
 scheduler (and Snakemake's planner) should see, and every job pays its imports. A batch
 runs the very same stages, with the same inputs, outputs and failure markers, for each
-source in turn, and reads the skyfield's event list once. One source's failure is
+source in turn, and reads each skyfield's event list once. One source's failure is
 recorded in its own products (markers, then a failed fit JSON) and never stops the others.
 """
 
@@ -45,12 +46,31 @@ def make_skyfield_products(
     per-source rules pass them. Returns {source: None or the reason it failed}.
     ``out_dir``: the job's declared directory, made even if empty (None: none declared).
     """
+    return make_batch_products(
+        {"": (events_path, expmap_path)},
+        rmf,
+        specresp,
+        [{**entry, "seq": ""} for entry in sources],
+        settings,
+        out_dir,
+    )
+
+
+def make_batch_products(
+    skyfields: dict, rmf, specresp, sources: list[dict], settings: dict, out_dir
+) -> dict[str, str | None]:
+    """:func:`make_skyfield_products` for sources of one or more skyfields: ``skyfields``
+    maps a skyfield (``seq``) to its (event list, exposure map) and every source names its
+    ``seq``. The sources come skyfield after skyfield, so that one event list at a time is
+    held in memory."""
     if out_dir is not None:
         Path(out_dir).mkdir(parents=True, exist_ok=True)
-    skyfield = Skyfield(events_path, expmap_path)
     responses = Responses(str(rmf), str(specresp))
-    failures = {}
+    failures, skyfield, current = {}, None, None
     for entry, source in zip(sources, _sources(sources), strict=True):
+        if entry["seq"] != current:
+            current = entry["seq"]
+            skyfield = Skyfield(*skyfields[current])  # the previous one's events are freed
         reason = None
         for stage in stages_for(PRODUCT_STAGES, entry.get("fit", True)):
             reason = run(stage, skyfield, source, settings[stage], responses) or reason
@@ -79,51 +99,54 @@ def measure_skyfield(rmf, specresp, sources: list[dict], settings: dict, out_dir
 # --- Snakemake jobs -------------------------------------------------------------------------
 
 
-def _is_part(job) -> bool:
-    """A batch of granularity auto (wildcards part, parts): it declares a manifest JSON in
-    place of the directories of per_skyfield."""
-    return "parts" in job.wildcards.keys()
+def _is_manifest_batch(job) -> bool:
+    """A batch of granularity auto (wildcard batch): it declares a manifest JSON in place of
+    the directories of per_skyfield."""
+    return "batch" in job.wildcards.keys()
+
+
+def _skyfields(sources: list[dict]) -> list[str]:
+    """The skyfields of a batch's sources, in their order."""
+    return list(dict.fromkeys(entry["seq"] for entry in sources))
 
 
 def write_manifest(path, job, outcome: dict) -> None:
-    """The declared output of an auto batch: which sources it ran and why any failed."""
+    """The declared output of an auto batch: its skyfields, which sources it ran and why
+    any failed."""
     from rassflow.files import write_json
 
-    write_json(
-        {
-            "skyfield": job.wildcards.seq,
-            "part": int(job.wildcards.part),
-            "parts": int(job.wildcards.parts),
-            "sources": outcome,
-        },
-        path,
-    )
+    skyfields = _skyfields(job.params.sources)
+    write_json({"batch": job.wildcards.batch, "skyfields": skyfields, "sources": outcome}, path)
 
 
 def _batch_job(job, output, run) -> dict:
     """Run a batch (``run(out_dir)``) for one Snakemake job: into the declared directory
     ``output`` (per_skyfield), or with a manifest JSON at ``output`` (an auto batch)."""
-    part = _is_part(job)
-    outcome = run(None if part else output)
-    if part:
+    manifest = _is_manifest_batch(job)
+    outcome = run(None if manifest else output)
+    if manifest:
         write_manifest(output, job, outcome)
     return outcome
 
 
+def _as_list(files) -> list[str]:
+    """A named input as a list (Snakemake gives one file as a string)."""
+    return [files] if isinstance(files, str) else list(files)
+
+
 def products_job(job) -> dict:
-    """:func:`make_skyfield_products` for one make_skyfield_products job."""
+    """:func:`make_batch_products` for one make_skyfield_products job: ``input.events`` and
+    ``input.expmap`` list the files of the skyfields of ``params.sources``, in their order."""
     inputs, params = job.input, job.params
+    events, expmaps = _as_list(inputs.events), _as_list(inputs.expmap)
+    skyfields = dict(
+        zip(_skyfields(params.sources), zip(events, expmaps, strict=True), strict=True)
+    )
     return _batch_job(
         job,
         job.output.products,
-        lambda out: make_skyfield_products(
-            inputs.events,
-            inputs.expmap,
-            inputs.rmf,
-            inputs.specresp,
-            params.sources,
-            params.settings,
-            out,
+        lambda out: make_batch_products(
+            skyfields, inputs.rmf, inputs.specresp, params.sources, params.settings, out
         ),
     )
 
@@ -157,3 +180,56 @@ def batch_jobs_once(jobs) -> int:
     jobs = jobs if isinstance(jobs, int) and 0 < jobs < 100_000 else 1
     os.environ[BATCH_JOBS_ENV] = str(jobs)
     return jobs
+
+
+# how many batches granularity auto aims at per job slot (for load balance), and the
+# fewest sources a batch of several small skyfields gathers before it closes (a job starts
+# in 0.7-1.6 s, which a batch should spend on more than one or two sources)
+BATCHES_PER_JOB = 4
+MERGE_SOURCES = 25
+
+
+def plan_batches(by_seq: dict, batch_jobs: int) -> list[tuple[str, str, list]]:
+    """The batches of granularity auto: [(seq, tag, rows)], rows the members of ``by_seq``
+    ({skyfield: rows}, each skyfield's rows in order) that the batch runs, in skyfield
+    order; ``seq`` is the batch's first skyfield and ``tag`` its name.
+
+    - A skyfield with more than 1/``batch_jobs`` of all sources is cut into that many
+      consecutive slices (tag ``{seq}-part{k}of{n}``), so that all cores work on a sample
+      in few skyfields.
+    - Consecutive small skyfields are gathered until a batch holds at least
+      min(total / (BATCHES_PER_JOB x batch_jobs), MERGE_SOURCES) sources (and at most the
+      slice size), tag ``{first}-to-{last}``; a skyfield alone is ``{seq}-part1of1``.
+    """
+    total = sum(len(rows) for rows in by_seq.values())
+    jobs = max(1, batch_jobs)
+    most = max(1, -(-total // jobs))  # sources per batch, at most
+    least = max(1, min(most, MERGE_SOURCES, -(-total // (BATCHES_PER_JOB * jobs))))
+    batches, group = [], []  # group: the small skyfields gathered so far
+
+    def close():
+        if group:
+            first, last = group[0], group[-1]
+            tag = f"{first}-part1of1" if first == last else f"{first}-to-{last}"
+            batches.append((first, tag, [row for seq in group for row in by_seq[seq]]))
+            group.clear()
+
+    def gathered():
+        return sum(len(by_seq[seq]) for seq in group)
+
+    for seq in sorted(by_seq):
+        rows = by_seq[seq]
+        if len(rows) >= least:
+            close()
+            parts = -(-len(rows) // most)
+            for part in range(1, parts + 1):
+                piece = rows[(part - 1) * len(rows) // parts : part * len(rows) // parts]
+                batches.append((seq, f"{seq}-part{part}of{parts}", piece))
+            continue
+        if gathered() + len(rows) > most:
+            close()
+        group.append(seq)
+        if gathered() >= least:
+            close()
+    close()
+    return batches

@@ -1,8 +1,8 @@
 """The analysis of one source, stage by stage: regions, spectra, ARF, grouped spectrum, fit.
 
-This is the one per-source chain. A per-source job runs one stage for one source; a
-per-skyfield batch runs every stage for each source of a skyfield in a loop, reading the
-skyfield's files once. Either way a stage reads the same input files, writes the same
+This is the one per-source chain. A per-source job runs some of the stages for one source
+(SOURCE_JOB_STAGES); a batch runs every stage for each source of a skyfield (or of a few)
+in a loop, reading each skyfield's files once. Either way a stage reads the same input files, writes the same
 output files and goes through :func:`rassflow.status.run_stage`, so a failed source has the
 same failure reason, and every product the same bytes, whichever granularity ran it.
 """
@@ -24,6 +24,13 @@ STAGES = (*PRODUCT_STAGES, *MEASURE_STAGES)
 FIT_ONLY_STAGES = ("group_spectrum", "fit_spectrum")
 """Stages run only for sources that get a spectral fit (those matched with 2RXS); every
 member gets regions, spectra, an ARF and its aperture photometry."""
+# granularity per_source: what each of a source's two jobs runs, so that every member
+# analysed has one job and a fitted source one more; the stages' order within a source
+# holds (group_spectrum and measure_photometry read only what make_arf has made)
+SOURCE_JOB_STAGES = {
+    "products": ("make_regions", "extract_spectra", "make_arf", "measure_photometry"),
+    "fit": FIT_ONLY_STAGES,
+}
 
 
 def stages_for(stages: tuple[str, ...], fitted: bool) -> tuple[str, ...]:
@@ -40,6 +47,10 @@ STAGE_OUTPUTS = {
     "group_spectrum": ("grouped",),
     "fit_spectrum": ("fit",),
     "measure_photometry": ("photometry",),
+}
+SOURCE_JOB_OUTPUTS = {
+    job: tuple(key for stage in stages for key in STAGE_OUTPUTS[stage])
+    for job, stages in SOURCE_JOB_STAGES.items()
 }
 
 
@@ -415,12 +426,13 @@ def run(stage: str, skyfield, source: Source, settings: dict, responses=None) ->
     )
 
 
-def run_job(job, stage: str) -> str | None:
-    """Run one stage for the one source of a per-source Snakemake job.
+def run_job(job) -> str | None:
+    """Run the stages ``params.stages`` in turn for the one source of a per-source Snakemake
+    job; None, or the first reason one failed.
 
     The rule names its files by the keys of Source.paths (``events``, ``expmap``, ``rmf``
     and ``specresp`` for the shared inputs) and passes ``params.centre`` and
-    ``params.settings``."""
+    ``params.settings`` (by stage)."""
     files = {**dict(job.input.items()), **dict(job.output.items())}
     skyfield = None
     if "events" in files:
@@ -432,4 +444,8 @@ def run_job(job, stage: str) -> str | None:
     ra, dec = params.get("centre", (None, None))  # for regions and spectra
     neighbours = tuple(map(tuple, params.get("neighbours", ())))
     source = Source(job.wildcards.src, ra, dec, files, neighbours)
-    return run(stage, skyfield, source, job.params.settings, responses)
+    reasons = [
+        run(stage, skyfield, source, params["settings"][stage], responses)
+        for stage in params["stages"]  # every stage runs: a failed one leaves markers
+    ]
+    return next((reason for reason in reasons if reason), None)

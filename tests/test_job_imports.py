@@ -6,10 +6,13 @@ import json
 import subprocess
 import sys
 
-# the modules of the two batch scripts (workflow/scripts/make_skyfield_products.py,
-# fit_skyfield.py) and the stages they run
+# the modules of the batch scripts (workflow/scripts/make_skyfield_products.py,
+# fit_skyfield.py), of the per-source one (run_source_stages.py: the products job also
+# measures photometry) and of the stages they run
 PRODUCT_JOB = (
     "rassflow.batch",
+    "rassflow.chain",
+    "rassflow.photometry.aperture",
     "rassflow.products.regions",
     "rassflow.products.spectra",
     "rassflow.products.responses",
@@ -17,7 +20,12 @@ PRODUCT_JOB = (
     "rassflow.products.contamination",
     "rassflow.archive.skyfield",
 )
-FIT_JOB = ("rassflow.batch", "rassflow.fitting.sherpa", "rassflow.photometry.aperture")
+FIT_JOB = (
+    "rassflow.batch",
+    "rassflow.fitting.sherpa",
+    "rassflow.photometry.aperture",
+    "rassflow.products.grouping",
+)
 HEAVY = ("matplotlib", "scipy.stats", "pandas", "astroquery", "pyvo", "requests")
 
 

@@ -113,7 +113,7 @@ def test_heasoft_and_native_plan_the_same_files(auto_run, tmp_path, run_workflow
     native_outputs, heasoft_outputs = summary_outputs(native), summary_outputs(heasoft)
     assert heasoft_outputs == native_outputs
     rules = set(native_outputs.values())
-    assert {"make_images", "extract_spectra", "make_arf", "group_spectrum", "fit_spectrum"} <= rules
+    assert {"make_images", "make_source_products", "fit_source"} <= rules
     assert sum(name.endswith("-fit.json") for name in native_outputs) == 3
 
 

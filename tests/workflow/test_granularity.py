@@ -1,6 +1,6 @@
 """granularity auto (the default): batches of sources per skyfield, split so that every core
-works; the same per-source files, byte for byte, as per_source (and, in test_workflow.py,
-per_skyfield)."""
+works, small skyfields gathered; the same per-source files, byte for byte, as per_source
+(and, in test_workflow.py, per_skyfield)."""
 
 from __future__ import annotations
 
@@ -23,11 +23,14 @@ def manifests(results) -> dict[str, dict]:
     return {p.name: json.loads(p.read_text()) for p in (results / "batches").rglob("*.json")}
 
 
-def beside(demo_run, run_workflow, name, extra="", cores=2):
-    """A run of SMALL (plus ``extra`` config) in its own directory beside demo_run."""
+def beside(demo_run, run_workflow, name, extra="", cores=2, replace=False):
+    """A run of SMALL plus ``extra`` config (``replace``: of ``extra`` in place of SMALL) in
+    its own directory beside demo_run."""
     workdir = demo_run / name
     workdir.mkdir(exist_ok=True)
-    config = SMALL.replace("results_dir: results", f"results_dir: {workdir}") + extra
+    config = (extra if replace else SMALL + extra).replace(
+        "results_dir: results", f"results_dir: {workdir}"
+    )
     return workdir, run_workflow(workdir, config, cores=cores).stdout
 
 
@@ -53,7 +56,7 @@ def test_default_is_auto_one_batch_per_skyfield(demo_run):
     for kind in ("products", "fits"):
         ran = [s for n, m in found.items() if n.endswith(f"-{kind}.json") for s in m["sources"]]
         assert sorted(ran) == covered, kind
-    assert not (results / "logs" / "fit_spectrum").exists()  # no per-source jobs
+    assert not (results / "logs" / "fit_source").exists()  # no per-source jobs
 
 
 def test_auto_split_for_more_cores_makes_the_same_files(demo_run, run_workflow):
@@ -61,17 +64,45 @@ def test_auto_split_for_more_cores_makes_the_same_files(demo_run, run_workflow):
     declaring the same output, and the files are the same, byte for byte; a second run
     with the same cores does nothing."""
     split, out = beside(demo_run, run_workflow, "split", cores=8)
-    parts = {n: m["parts"] for n, m in manifests(split).items() if n.endswith("-products.json")}
-    assert max(parts.values()) > 1, parts
-    assert len(parts) > 3 and "fit_spectrum" not in out
+    batches = [m["batch"] for n, m in manifests(split).items() if n.endswith("-products.json")]
+    assert any(re.fullmatch(r"RS\d{6}N00-part[2-9]of[2-9]", b) for b in batches), batches
+    assert len(batches) > 3 and "fit_source" not in out
     assert_same_files(demo_run / "results", split)
     assert "Nothing to be done" in run_workflow(split, None, "-n", cores=8).stdout
 
 
 def test_per_source_makes_the_same_files_as_auto(demo_run, run_workflow):
+    """Two jobs per source, each declaring that source's files."""
     per_source, out = beside(demo_run, run_workflow, "per_source", "granularity: per_source\n")
-    assert "fit_spectrum" in out and "make_skyfield_products" not in out
+    assert "fit_source" in out and "make_skyfield_products" not in out
+    assert not (per_source / "batches").exists()
     assert_same_files(demo_run / "results", per_source)
+
+
+def test_auto_gathers_small_skyfields_and_makes_the_same_files(demo_run, run_workflow):
+    """8 skyfields of about one member each, 1 core: auto gathers consecutive skyfields
+    into batches (tag first-to-last), each skyfield in exactly one, with the same files as
+    one batch per skyfield."""
+    more_fields = "simulation:\n  seed: 7\n  n_skyfields: 8\n  n_stars: 8\n"
+    config = SMALL.replace("simulation:\n  seed: 7\n  n_skyfields: 3\n  n_stars: 8\n", more_fields)
+    assert config != SMALL
+    gathered, _ = beside(demo_run, run_workflow, "gathered", config, cores=1, replace=True)
+    found = {m["batch"]: m for n, m in manifests(gathered).items() if n.endswith("-products.json")}
+    merged = [tag for tag in found if "-to-" in tag]
+    assert merged, sorted(found)
+    skyfields = [seq for m in found.values() for seq in m["skyfields"]]
+    assert len(skyfields) == len(set(skyfields)) and len(found) < len(skyfields)
+    for tag in merged:
+        first, last = tag.split("-to-")
+        assert found[tag]["skyfields"][0] == first and found[tag]["skyfields"][-1] == last
+    per_skyfield, _ = beside(
+        demo_run,
+        run_workflow,
+        "gathered-per-skyfield",
+        config + "granularity: per_skyfield\n",
+        replace=True,
+    )
+    assert_same_files(per_skyfield, gathered)
 
 
 def test_fit_setting_change_reruns_only_the_fit_batches(demo_run, run_workflow):

@@ -64,17 +64,14 @@ def test_fit_setting_change_reruns_only_fits_and_what_follows(demo_run, run_work
         cfg.write_text(SMALL)
     # the fits re-run (per source, or in the batches that hold them) and what reads them;
     # nothing upstream of the fits does
-    assert {"fit_spectrum", "fit_skyfield"} & set(rules)
+    assert {"fit_source", "fit_skyfield"} & set(rules)
     assert {"make_results_table", "plot_spectra", "all"} <= set(rules)
     upstream = {
         "simulate_survey",
         "match_sample",
         "prepare_skyfield",
         "make_images",
-        "make_regions",
-        "extract_spectra",
-        "make_arf",
-        "group_spectrum",
+        "make_source_products",
         "make_skyfield_products",
     }
     assert not upstream & set(rules), sorted(upstream & set(rules))
@@ -107,10 +104,10 @@ def test_per_skyfield_batches_give_the_same_results(demo_run, run_workflow):
     batched.mkdir(exist_ok=True)
     config = SMALL.replace("results_dir: results", f"results_dir: {demo_run / 'batched'}")
     out = run_workflow(batched, config + "granularity: per_skyfield\n").stdout
-    assert "make_skyfield_products" in out and "fit_spectrum" not in out
+    assert "make_skyfield_products" in out and "fit_source" not in out
     for table in ("results/rass-spectral-results.csv", "results/rass-photometry.csv"):
         assert (batched / table).read_bytes() == (demo_run / "results" / table).read_bytes()
     for products in ("sources", "fits"):
-        per_source = file_digests(demo_run / "results" / products)
+        default = file_digests(demo_run / "results" / products)
         per_skyfield = file_digests(batched / products)
-        assert per_source and per_source == per_skyfield, products
+        assert default and default == per_skyfield, products

@@ -1,17 +1,15 @@
 # Batches of per-source stages (granularity per_skyfield or auto): one job runs
 # rassflow.chain for every source of a batch, products first, then fits and photometry.
 # The per-source files are the same as the per-source rules make. per_skyfield: a batch
-# is a skyfield, and declares the directories sources/{seq}/ and fits/{seq}/. auto: a
-# skyfield's sources in BATCH_TAG = {seq}-part{part}of{parts} consecutive slices (more
-# than one only when a skyfield holds more than 1/cores of the sample, see
-# batch_parts), each declaring a manifest JSON, so that no two jobs declare one directory.
+# is a skyfield, and declares the directories sources/{seq}/ and fits/{seq}/. auto: the
+# batches of rassflow.batch.plan_batches (a skyfield, a slice of a big one, or a few small
+# ones), each declaring a manifest JSON, so that no two jobs declare one directory.
 
 
 rule make_skyfield_products:
     input:
-        events=f"{SKYFIELD}_bas.fits",
+        unpack(batch_skyfield_files),  # events, expmap: lists, in the sources' order
         sample=SAMPLE,  # params read the sample (the checkpoint)
-        expmap=f"{SKYFIELD}_mex.fits",
         rmf=RMF,
         specresp=SPECRESP,
     output:

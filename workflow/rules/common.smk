@@ -20,8 +20,7 @@ wildcard_constraints:
     ra=r"\d+\.\d+",
     dec=r"[-+]?\d+\.\d+",
     rad=r"\d+\.\d+",
-    part=r"[1-9]\d*",
-    parts=r"[1-9]\d*",
+    batch=r"RS\d{6}N00-(part[1-9]\d*of[1-9]\d*|to-RS\d{6}N00)",
 
 
 # Per-source products follow the notebook's names, e.g.
@@ -34,12 +33,11 @@ NAME = "rosat-pspc-seqid{seq}-name{src}-ra{ra}-dec{dec}-radius{rad}deg"
 STEM = f"{SOURCES_DIR}/{{src}}/{NAME}"
 # log and benchmark names of per-source jobs (they need every wildcard of the outputs)
 SOURCE_TAG = "{seq}/{src}-ra{ra}-dec{dec}-radius{rad}deg"
-# granularity auto: batches of a skyfield's sources, each declaring a manifest JSON (which
-# sources it ran and why any failed) beside the per-source files it writes
-BATCH = f"{R}/batches/{{seq}}/{{seq}}-part{{part}}of{{parts}}"
-BATCH_TAG = (
-    "{seq}" if config["granularity"] == "per_skyfield" else "{seq}-part{part}of{parts}"
-)
+# granularity auto: batches of sources (a skyfield, a slice of one, or a few small ones;
+# rassflow.batch.plan_batches), each declaring a manifest JSON (which sources it ran and
+# why any failed) beside the per-source files it writes; {seq} is its first skyfield
+BATCH = f"{R}/batches/{{seq}}/{{batch}}"
+BATCH_TAG = "{seq}" if config["granularity"] == "per_skyfield" else "{seq}/{batch}"
 SKYFIELD = f"{R}/skyfields/{{seq}}/{{seq}}"
 IMAGE = f"{R}/skyfields/{{seq}}/images/rosat-pspc-seqid{{seq}}-en{{lo}}-{{hi}}keV-bin{{binning}}-image.fits"
 # per-source products: key (as rassflow.chain.Source.paths has them) -> path template
@@ -123,7 +121,7 @@ def _read_sample(path, mtime, members_path, neighbours_path, batch_jobs):
     """The plan of the per-source stages, built once from the checkpoint's tables (input
     functions run once or more per job, for up to ~10^5 sources, and must not scan them):
     the matched rows, the members analysed (covered by a skyfield: matched with 2RXS or
-    not) by id and by skyfield, and the batches of each skyfield (granularity auto)."""
+    not) by id and by skyfield, and the batches (granularity auto)."""
     import csv
 
     matched = rassflow.catalog.sample.table_rows(
@@ -144,42 +142,37 @@ def _read_sample(path, mtime, members_path, neighbours_path, batch_jobs):
         row["neighbours"] = near.get(row["id_name"], [])
         by_id[row["id_name"]] = row
         by_seq.setdefault(row["seq_id"], []).append(row)
-    return Plan(matched, by_id, by_seq, batch_parts(by_seq, batch_jobs))
+    batches = (
+        rassflow.batch.plan_batches(by_seq, batch_jobs)
+        if config["granularity"] == "auto"
+        else []
+    )
+    return Plan(matched, by_id, by_seq, batches)
 
 
 class Plan:
     """The checkpoint's sample, indexed once, and every per-source path, made once."""
 
-    def __init__(self, matched, by_id, by_seq, parts):
-        self.matched, self.by_id, self.by_seq, self.parts = (
-            matched,
-            by_id,
-            by_seq,
-            parts,
-        )
+    def __init__(self, matched, by_id, by_seq, batches):
+        self.matched, self.by_id, self.by_seq = matched, by_id, by_seq
+        # granularity auto: (seq, tag) -> members rows, in plan_batches' order
+        self.batches = {(seq, tag): rows for seq, tag, rows in batches}
         self._paths, self._lists = {}, {}
 
     def __getitem__(self, index):  # (matched, by_id, by_seq), as rules may unpack it
         return (self.matched, self.by_id, self.by_seq)[index]
 
-    def batches(self):
-        """Every batch (seq, part, parts) with its members rows, in skyfield order."""
-        for seq in sorted(self.by_seq):
-            parts = self.parts[seq]
-            for part in range(1, parts + 1):
-                yield (seq, part, parts), self.batch_rows(seq, part, parts)
-
-    def batch_rows(self, seq, part=1, parts=1):
-        """The members rows of a batch: the part-th of a skyfield's ``parts`` consecutive
-        slices."""
-        rows = self.by_seq[seq]
-        return rows[(part - 1) * len(rows) // parts : part * len(rows) // parts]
+    def batch_rows(self, seq, tag=None):
+        """The members rows of a batch (seq, tag), or of skyfield ``seq`` (per_skyfield)."""
+        return self.by_seq[seq] if tag is None else self.batches[seq, tag]
 
     def batch_of(self, src):
-        """The batch (seq, part, parts) that runs a source (granularity auto)."""
+        """The batch (seq, tag) that runs a source (granularity auto)."""
         if not hasattr(self, "_batch_of"):
             self._batch_of = {
-                row["id_name"]: batch for batch, rows in self.batches() for row in rows
+                row["id_name"]: batch
+                for batch, rows in self.batches.items()
+                for row in rows
             }
         return self._batch_of[src]
 
@@ -201,16 +194,6 @@ class Plan:
             )
             self._lists[key, rows] = [self.paths(row)[key] for row in chosen]
         return self._lists[key, rows]
-
-
-def batch_parts(by_seq, batch_jobs):
-    """{seq: number of batches} for granularity auto: one batch per skyfield, except that a
-    skyfield with more than 1/batch_jobs of all sources is split into batches of at most that
-    many, so that a sample in fewer skyfields than cores keeps every core busy (and one
-    big skyfield does not finish long after the others)."""
-    total = sum(len(rows) for rows in by_seq.values())
-    most = max(1, -(-total // max(1, batch_jobs)))  # sources per batch, at most
-    return {seq: -(-len(rows) // most) for seq, rows in by_seq.items()}
 
 
 # how many batch jobs run at once: --cores, or --jobs with a cluster executor
@@ -327,20 +310,20 @@ def per_member(key):
     return lambda wildcards: _sample().path_list(key, "analysed")
 
 
-def batch_output(kind, seq, part=None, parts=None):
+def batch_output(kind, seq, tag=None):
     """What the batch that makes sources' products (kind "products") or their fits and
     photometry (kind "fits") declares: per_skyfield the skyfield's directory, auto the
     batch's manifest."""
     if config["granularity"] == "per_skyfield":
         return (SOURCES_DIR if kind == "products" else FITS_DIR).format(seq=seq)
-    return f"{BATCH}-{kind}.json".format(seq=seq, part=part, parts=parts)
+    return f"{BATCH}-{kind}.json".format(seq=seq, batch=tag)
 
 
 def batch_outputs(kind):
     """What every batch declares (see batch_output)."""
     if config["granularity"] == "per_skyfield":
         return [batch_output(kind, seq) for seq in skyfields()]
-    return [batch_output(kind, *batch) for batch, _ in _sample().batches()]
+    return [batch_output(kind, *batch) for batch in _sample().batches]
 
 
 def product_inputs(rows, keys):
@@ -384,13 +367,14 @@ def fit_paths(wildcards):
 
 
 @functools.lru_cache(maxsize=4096)
-def _batch_sources(plan, seq, part, parts):
+def _batch_sources(plan, seq, tag):
     sources = []
-    for row in plan.batch_rows(seq, part, parts):
+    for row in plan.batch_rows(seq, tag):
         ra, dec = region_centre(row)
         sources.append(
             {
                 "id_name": row["id_name"],
+                "seq": row["seq_id"],
                 "ra": ra,
                 "dec": dec,
                 "paths": plan.paths(row),
@@ -401,14 +385,30 @@ def _batch_sources(plan, seq, part, parts):
     return sources
 
 
+def _batch_key(wildcards):
+    """(seq, tag) of a batch job: tag None for a skyfield (per_skyfield)."""
+    return wildcards.seq, wildcards.get("batch")
+
+
 def skyfield_sources(wildcards):
-    """Region centre and product paths of every source of one batch: a skyfield
-    (per_skyfield), or the part-th of its ``parts`` consecutive slices (auto)."""
-    if "parts" in wildcards.keys():
-        return _batch_sources(
-            _sample(), wildcards.seq, int(wildcards.part), int(wildcards.parts)
-        )
-    return _batch_sources(_sample(), wildcards.seq, 1, 1)
+    """Region centre, skyfield and product paths of every source of one batch: a skyfield
+    (per_skyfield), or a batch of plan_batches (auto)."""
+    return _batch_sources(_sample(), *_batch_key(wildcards))
+
+
+@functools.lru_cache(maxsize=4096)
+def _batch_skyfield_files(plan, seq, tag):
+    seqs = dict.fromkeys(row["seq_id"] for row in plan.batch_rows(seq, tag))
+    return {
+        "events": [f"{SKYFIELD}_bas.fits".format(seq=seq) for seq in seqs],
+        "expmap": [f"{SKYFIELD}_mex.fits".format(seq=seq) for seq in seqs],
+    }
+
+
+def batch_skyfield_files(wildcards):
+    """Input function (unpack): the event lists and the exposure maps of the skyfields
+    whose sources a batch runs, in the order of its sources."""
+    return _batch_skyfield_files(_sample(), *_batch_key(wildcards))
 
 
 def skyfields():

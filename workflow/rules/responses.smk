@@ -1,5 +1,5 @@
 # The RMF and SPECRESP file from the CALDB (local, or remote over HTTPS; stored once and
-# referenced by every spectrum) and an ARF per source.
+# referenced by every spectrum).
 
 
 rule get_responses:
@@ -30,45 +30,3 @@ if caldb_remote():
     # a network job: it stays on the machine that runs Snakemake
     localrules:
         get_responses,
-
-
-# per-source rules (the batches of rules/batch.smk make the same files)
-if config["granularity"] == "per_source":
-
-    rule make_arf:
-        input:
-            spectrum=PRODUCT["spectrum"],
-            background=PRODUCT["background"],
-            rmf=RMF,
-            specresp=SPECRESP,
-        output:
-            arf=PRODUCT["arf"],
-        log:
-            f"{LOGS}/make_arf/{SOURCE_TAG}.log",
-        benchmark:
-            f"{BENCH}/make_arf/{SOURCE_TAG}.tsv"
-        conda:
-            PRODUCTS_ENV
-        params:
-            settings=STAGE_SETTINGS["make_arf"],
-        script:
-            "../scripts/run_stage.py"
-
-    rule group_spectrum:
-        input:
-            spectrum=PRODUCT["spectrum"],
-            background=PRODUCT["background"],
-            arf=PRODUCT["arf"],
-            rmf=RMF,
-        output:
-            grouped=PRODUCT["grouped"],
-        log:
-            f"{LOGS}/group_spectrum/{SOURCE_TAG}.log",
-        benchmark:
-            f"{BENCH}/group_spectrum/{SOURCE_TAG}.tsv"
-        conda:
-            PRODUCTS_ENV
-        params:
-            settings=STAGE_SETTINGS["group_spectrum"],
-        script:
-            "../scripts/run_stage.py"
