@@ -61,3 +61,19 @@ def test_sherpa_plotting_still_works_after_the_fitter_import():
     assert "matplotlib" in later
     first = loaded_after("import matplotlib\nimport rassflow.fitting.sherpa")
     assert "sherpa.plot.pylab_backend" in first
+
+
+def test_interval_threshold_is_the_chi_square_quantile_without_scipy_stats():
+    """delta_stat_for_confidence (every fit job calls it) gives chi2.ppf(p, 1) and loads
+    no scipy.stats."""
+    from scipy.stats import chi2
+
+    from rassflow.fitting.models import delta_stat_for_confidence
+
+    for percent in (1.0, 50.0, 68.0, 68.27, 90.0, 95.0, 99.0, 99.9):
+        assert abs(delta_stat_for_confidence(percent) / chi2.ppf(percent / 100, 1) - 1) < 1e-12
+    loaded = loaded_after(
+        "from rassflow.fitting.models import delta_stat_for_confidence\n"
+        "delta_stat_for_confidence(90.0)"
+    )
+    assert "scipy.stats" not in loaded
