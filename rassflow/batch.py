@@ -129,19 +129,12 @@ def _batch_job(job, output, run) -> dict:
     return outcome
 
 
-def _as_list(files) -> list[str]:
-    """A named input as a list (Snakemake gives one file as a string)."""
-    return [files] if isinstance(files, str) else list(files)
-
-
 def products_job(job) -> dict:
     """:func:`make_batch_products` for one make_skyfield_products job: ``input.events`` and
     ``input.expmap`` list the files of the skyfields of ``params.sources``, in their order."""
-    inputs, params = job.input, job.params
-    events, expmaps = _as_list(inputs.events), _as_list(inputs.expmap)
-    skyfields = dict(
-        zip(_skyfields(params.sources), zip(events, expmaps, strict=True), strict=True)
-    )
+    inputs, params = job.input, job.params  # unpack()ed lists stay lists, also of one file
+    files = zip(inputs.events, inputs.expmap, strict=True)
+    skyfields = dict(zip(_skyfields(params.sources), files, strict=True))
     return _batch_job(
         job,
         job.output.products,

@@ -2,9 +2,10 @@
 
 This is the one per-source chain. A per-source job runs some of the stages for one source
 (SOURCE_JOB_STAGES); a batch runs every stage for each source of a skyfield (or of a few)
-in a loop, reading each skyfield's files once. Either way a stage reads the same input files, writes the same
-output files and goes through :func:`rassflow.status.run_stage`, so a failed source has the
-same failure reason, and every product the same bytes, whichever granularity ran it.
+in a loop, reading each skyfield's files once. Either way a stage reads the same input
+files, writes the same output files and goes through :func:`rassflow.status.run_stage`, so
+a failed source has the same failure reason, and every product the same bytes, whichever
+granularity ran it.
 """
 
 from __future__ import annotations
