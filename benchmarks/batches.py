@@ -1,33 +1,17 @@
 """What the benchmarks share: the workflow's batches rebuilt outside Snakemake, and timing.
 
-batch_sources makes the sources of each skyfield's batch as workflow/rules/common.smk does
-(members covered by the skyfield in the members table's order, region centres as
-region_centre, neighbours from neighbours.csv, product paths as PRODUCT), so that a
-benchmark can call rassflow.batch.make_skyfield_products / measure_skyfield on exactly the
-files a workflow run makes.
+batch_sources gives the sources of each skyfield's batch from the run's own plan
+(rassflow.plan), so that a benchmark can call rassflow.batch.make_batch_products /
+measure_batch on exactly the files a workflow run makes.
 """
 
 from __future__ import annotations
 
 import copy
-import csv
 import os
 import subprocess
 import sys
 import time
-
-# the per-source products, as PRODUCT of workflow/rules/common.smk names them
-NAME = "rosat-pspc-seqid{seq}-name{src}-ra{ra}-dec{dec}-radius{rad}deg"
-SUFFIX = {
-    "src": "-src.reg",
-    "bkg": "-bkg.reg",
-    "src_phys": "-src-physical.reg",
-    "bkg_phys": "-bkg-physical.reg",
-    "spectrum": "-enALL-spectrum.fits",
-    "background": "-enALL-background.fits",
-    "arf": "-enALL.arf",
-    "grouped": "-enALL-grp.fits",
-}
 
 
 def merged(base: dict, update: dict) -> dict:
@@ -60,46 +44,14 @@ def timed(command, cwd, log, env=None) -> dict:
     }
 
 
-def region_centre(row: dict, centre: str) -> tuple[float, float]:
-    """The centre of a source's regions (region_centre of workflow/rules/common.smk)."""
-    if centre == "xray":
-        return float(row["rasscat_ra"]), float(row["rasscat_dec"])
-    if "ra_rass" in row:
-        return float(row["ra_rass"]), float(row["dec_rass"])
-    return float(row["ra"]), float(row["dec"])
-
-
 def batch_sources(config: dict, workdir: str = ".") -> dict[str, list[dict]]:
     """{seq: the sources of its per_skyfield batch} of the run in ``workdir`` whose match
     checkpoint has run (a validated config), with paths relative to ``workdir`` as the
-    run's jobs see them."""
-    from rassflow.catalog.sample import read_sample, table_rows
+    run's jobs see them: rassflow.plan's Plan of that run."""
+    from rassflow.plan import Layout, Plan
 
-    results = config["results_dir"]
-    sample = f"{workdir}/{results}/sample"
-    near = {}
-    with open(f"{sample}/neighbours.csv") as handle:
-        for entry in csv.DictReader(handle):
-            near.setdefault(entry["id_name"], []).append((float(entry["ra"]), float(entry["dec"])))
-    members = read_sample(f"{sample}/members.csv", ("id_name", "status"))
-    rad = f"{config['regions']['source_radius_arcmin'] / 60.0:.4f}"
-    by_seq: dict[str, list[dict]] = {}
-    for row in table_rows(members[members["status"] == "covered"]):
-        seq = row["seq_id"]
-        ra, dec = region_centre(row, config["regions"]["centre"])
-        name = NAME.format(seq=seq, src=row["id_name"], ra=f"{ra:.5f}", dec=f"{dec:.5f}", rad=rad)
-        stem = f"{results}/sources/{seq}/{row['id_name']}/{name}"
-        paths = {key: stem + suffix for key, suffix in SUFFIX.items()}
-        paths["fit"] = f"{results}/fits/{seq}/{name}-fit.json"
-        paths["photometry"] = f"{results}/fits/{seq}/{name}-photometry.json"
-        by_seq.setdefault(seq, []).append(
-            {
-                "id_name": row["id_name"],
-                "ra": ra,
-                "dec": dec,
-                "paths": paths,
-                "neighbours": near.get(row["id_name"], []),
-                "fit": bool(row["matched_2rxs"]),
-            }
-        )
-    return {seq: by_seq[seq] for seq in sorted(by_seq)}
+    tables = Layout(f"{workdir}/{config['results_dir']}")
+    plan = Plan.from_tables(
+        {**config, "granularity": "per_skyfield"}, tables.sample, tables.members, tables.neighbours
+    )
+    return {seq: plan.batch_sources(seq, tag) for seq, tag in plan.batches}

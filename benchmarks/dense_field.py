@@ -17,9 +17,9 @@ CALDB's RMF and SPECRESP); they are kept and reused while the settings stay the 
 
 The per-source part then runs as one per_skyfield batch of workflow/rules/batch.smk, with
 the sources (members covered by the skyfield, region centres, neighbours, product paths)
-as workflow/rules/common.smk makes them and the settings of rassflow.chain.stage_settings
-(tools resolved as the Snakefile does): rassflow.batch.make_skyfield_products for every
-source, then rassflow.batch.measure_skyfield for the first --fit-sources of them, each in
+of the run's plan (rassflow.plan) and the settings of rassflow.chain.stage_settings
+(tools resolved as the Snakefile does): rassflow.batch.make_batch_products for every
+source, then rassflow.batch.measure_batch for the first --fit-sources of them, each in
 its own child process that imports what a Snakemake script job imports. Peak memory is
 the child's own high-water resident set size, VmHWM of /proc/self/status read by the child
 as it ends (MB = 2^20 bytes; os.wait4's ru_maxrss would not do: Linux carries the parent's
@@ -60,7 +60,7 @@ FIELD = {
     # faint enough that the events are mostly background at RASS-like levels
     "flux_range": [5.0e-15, 3.0e-13],
 }
-# One batch job: what workflow/scripts/make_skyfield_products.py and fit_skyfield.py run,
+# One batch job: what workflow/scripts/make_batch_products.py and measure_batch.py run,
 # after the imports of Snakemake's script preamble.
 STAGE = """\
 import json
@@ -69,22 +69,20 @@ import time
 
 import snakemake.script  # noqa: F401 - as the preamble of a Snakemake script job
 
-from rassflow.batch import make_skyfield_products, measure_skyfield
+from rassflow.batch import make_batch_products, measure_batch
 from rassflow.logs import logged
 
 with open(sys.argv[1]) as handle:
     job = json.load(handle)
 start = time.perf_counter()
 with logged(job["log"]):
-    if job["stage"] == "make_skyfield_products":
-        outcome = make_skyfield_products(
-            job["events"], job["expmap"], job["rmf"], job["specresp"], job["sources"],
-            job["settings"], job["out_dir"],
+    if job["stage"] == "make_batch_products":
+        skyfields = {job["seq"]: (job["events"], job["expmap"])}
+        outcome = make_batch_products(
+            skyfields, job["rmf"], job["specresp"], job["sources"], job["settings"]
         )
     else:
-        outcome = measure_skyfield(
-            job["rmf"], job["specresp"], job["sources"], job["settings"], job["out_dir"]
-        )
+        outcome = measure_batch(job["rmf"], job["specresp"], job["sources"], job["settings"])
 with open(job["result"], "w") as handle:
     inside = time.perf_counter() - start
     with open("/proc/self/status") as status:
@@ -193,14 +191,14 @@ def stage_settings(upstream: Path) -> tuple[dict, dict]:
     """The validated config of the upstream run (config/config.yaml, then run.yaml over it,
     tools resolved) and the settings of every stage, as the Snakefile makes them; the
     runtime settings exported to the environment, as the Snakefile does for its jobs."""
-    import rassflow.backends
     import rassflow.config
+    import rassflow.tools
     from rassflow.chain import stage_settings as settings_of
 
     defaults = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
     config = merged(defaults, yaml.safe_load((upstream / "run.yaml").read_text()))
     config = rassflow.config.validate(config)
-    tools = rassflow.backends.resolve_tools(config["tools"]["products"], config["tools"]["fitter"])
+    tools = rassflow.tools.resolve_tools(config["tools"]["products"], config["tools"]["fitter"])
     config["tools"].update(products=tools["products"], fitter=tools["fitter"])
     rassflow.config.export_runtime(config)
     return config, settings_of(config)
@@ -232,7 +230,7 @@ def run_stage(stage, name, job: dict, upstream: Path, workdir: Path, env) -> dic
     )
     done = json.loads(result.read_text())
     outcome = done["outcome"]
-    if stage == "make_skyfield_products":
+    if stage == "make_batch_products":
         failed = {s: r for s, r in outcome.items() if r is not None}
     else:
         failed = {
@@ -322,31 +320,31 @@ def main():
     products = {s: settings[s] for s in PRODUCT_STAGES}
     measures = {s: settings[s] for s in MEASURE_STAGES}
     seq = field["seq"]
-    # the directories that the per_skyfield batches declare (SOURCES_DIR, FITS_DIR)
+    # where the batches write (Layout.sources_dir, fits_dir): emptied before each run
     out = {
-        "make_skyfield_products": f"results/sources/{seq}",
-        "measure_skyfield": f"results/fits/{seq}",
+        "make_batch_products": f"results/sources/{seq}",
+        "measure_batch": f"results/fits/{seq}",
     }
     shared = {"rmf": files["rmf"], "specresp": files["specresp"]}
     runs = [
         # (stage, name, sources): one source alone first, then the whole batch
-        ("make_skyfield_products", "products-1", fitted[:1]),
-        ("make_skyfield_products", "products", sources),
-        ("measure_skyfield", "measure-1", fitted[:1]),
-        ("measure_skyfield", "measure", sources[:n_measure]),
+        ("make_batch_products", "products-1", fitted[:1]),
+        ("make_batch_products", "products", sources),
+        ("measure_batch", "measure-1", fitted[:1]),
+        ("measure_batch", "measure", sources[:n_measure]),
     ]
     report["runs"] = {}
     for stage, name, chosen in runs:
         directory = out[stage]
         shutil.rmtree(upstream / directory, ignore_errors=True)
-        job = {**shared, "sources": chosen, "out_dir": directory}
-        if stage == "make_skyfield_products":
-            job.update(events=files["events"], expmap=files["expmap"], settings=products)
+        job = {**shared, "sources": chosen}
+        if stage == "make_batch_products":
+            job.update(seq=seq, events=files["events"], expmap=files["expmap"], settings=products)
         else:
             job["settings"] = measures
         print(f"{name}: {stage} of {len(chosen)} source(s) (load {os.getloadavg()[0]:.1f}) ...")
         result = run_stage(stage, name, job, upstream, workdir, env)
-        if stage == "measure_skyfield":
+        if stage == "measure_batch":
             result.update(fit_summary(upstream, chosen))
         report["runs"][name] = {"stage": stage, **result}
     report["load_average_end"] = os.getloadavg()
@@ -374,7 +372,7 @@ def main():
     print(
         f"largest job peak: {peak:.0f} MB, {'within' if peak < LIMIT_MB else 'OVER'} "
         f"the {LIMIT_MB:.0f} MB limit"
-        + ("" if n_measure == len(sources) else f" (measure_skyfield of {n_measure} sources)")
+        + ("" if n_measure == len(sources) else f" (measure_batch of {n_measure} sources)")
     )
     start, end = report["load_average_start"], report["load_average_end"]
     print(f"load average (1 min): start {start[0]:.1f}, end {end[0]:.1f}")

@@ -6,8 +6,8 @@ responses) run once with the workflow, as explicit file targets (the skyfields' 
 only once the checkpoint has run, so ``--until`` rules cannot reach them); copies of that
 directory (mtimes and Snakemake's metadata kept) then time only the per-source part:
 
-- ``loop``: one Python process running rassflow.batch.make_skyfield_products and
-  measure_skyfield per skyfield, on the same files, with the same sources, region centres,
+- ``loop``: one Python process running rassflow.batch.make_batch_products and
+  measure_batch per skyfield, on the same files, with the same sources, region centres,
   neighbours, settings and product paths as the workflow's batches;
 - each granularity: ``snakemake --until`` its per-source rules (regions ... fits and
   photometry), nothing else. Each run is checked: every source's fit and photometry JSON
@@ -42,10 +42,10 @@ from batches import merged, timed
 REPO = Path(__file__).resolve().parent.parent
 PER_SOURCE_RULES = {
     "per_source": ["make_source_products", "fit_source"],
-    "batch": ["make_skyfield_products", "fit_skyfield"],
+    "batch": ["make_batch_products", "measure_batch"],
 }
-# the rules of the shared upstream steps (workflow/rules/{simulate,catalog,archive,images,
-# responses}.smk): they run once, in the upstream directory, and never in a copy
+# the rules of the shared upstream steps (workflow/rules/{survey,sample,skyfield,images,
+# caldb}.smk): they run once, in the upstream directory, and never in a copy
 UPSTREAM_RULES = {
     "simulate_survey",
     "make_caldb",
@@ -56,29 +56,29 @@ UPSTREAM_RULES = {
     "make_images",
     "get_responses",
 }
-# the final tables, as workflow/rules/common.smk names them under results_dir
+# the final tables, as rassflow.plan.Layout names them under results_dir
 TABLES = (
     "results/rass-spectral-results.csv",
     "results/rass-spectral-results.fits",
     "results/rass-photometry.csv",
     "results/rass-photometry.fits",
 )
-# The loop does what the batch jobs do (workflow/rules/batch.smk, common.smk): the config as
+# The loop does what the batch jobs do (workflow/rules/batch.smk, rassflow.plan): the config as
 # the Snakefile completes it (tools resolved, runtime settings exported) and the sources of
 # each per_skyfield batch (benchmarks/batches.py), skyfields in sorted order.
 LOOP = """\
 import json
 import time
 
-import rassflow.backends
 import rassflow.config
+import rassflow.tools
 from batches import batch_sources
-from rassflow.batch import make_skyfield_products, measure_skyfield
+from rassflow.batch import make_batch_products, measure_batch
 from rassflow.chain import MEASURE_STAGES, PRODUCT_STAGES, stage_settings
 
 with open("loop-config.json") as handle:
     config = rassflow.config.validate(json.load(handle))
-tools = rassflow.backends.resolve_tools(config["tools"]["products"], config["tools"]["fitter"])
+tools = rassflow.tools.resolve_tools(config["tools"]["products"], config["tools"]["fitter"])
 config["tools"].update(products=tools["products"], fitter=tools["fitter"])
 rassflow.config.export_runtime(config)
 settings = stage_settings(config)
@@ -92,11 +92,10 @@ failed = {"products": 0, "measure": 0}
 by_seq = batch_sources(config)
 for seq, sources in by_seq.items():
     sky = f"{R}/skyfields/{seq}/{seq}"
-    outcome = make_skyfield_products(
-        f"{sky}_bas.fits", f"{sky}_mex.fits", rmf, specresp, sources, products, None
-    )
+    skyfield = {seq: (f"{sky}_bas.fits", f"{sky}_mex.fits")}
+    outcome = make_batch_products(skyfield, rmf, specresp, sources, products)
     failed["products"] += sum(reason is not None for reason in outcome.values())
-    outcome = measure_skyfield(rmf, specresp, sources, measures, None)
+    outcome = measure_batch(rmf, specresp, sources, measures)
     failed["measure"] += sum(
         any(reason is not None for reason in stages.values()) for stages in outcome.values()
     )

@@ -232,57 +232,21 @@ def make_regions(skyfield: Skyfield, source: Source, settings: dict, responses=N
 
 def extract_spectra(skyfield: Skyfield, source: Source, settings: dict, responses=None) -> None:
     """Source and background spectra from the physical region files (WMAP primary, EXPOSURE
-    from the exposure map at the region centre).
+    from the exposure map at the region centre), the neighbours' CONTAMINATION table in the
+    background's file.
 
     ``settings``: ``backend``, ``wmap_binning``, ``provenance``."""
-    paths = source.paths
-    if settings["backend"] == "native":
-        from rassflow.files import write_fits
-        from rassflow.products.regions import read_physical_regions
-        from rassflow.products.spectra import extract_spectrum
+    from rassflow.backends.registry import extract_spectra as extract
 
-        regions = read_physical_regions(paths["src_phys"], paths["bkg_phys"])
-        exposure = skyfield.exposure_at(source)
-        for which, key in (("src", "spectrum"), ("bkg", "background")):
-            spectrum = extract_spectrum(
-                skyfield.events,
-                regions,
-                which,
-                settings["wmap_binning"],
-                exposure,
-                source.id_name,
-                settings["provenance"],
-            )
-            if key == "background":
-                add_contamination(spectrum, skyfield, source, regions)
-            write_fits(spectrum, paths[key])
-        return
-    from rassflow.backends import check_product_backend, heasoft
-
-    check_product_backend(settings["backend"])
-    for region, key in (("src_phys", "spectrum"), ("bkg_phys", "background")):
-        heasoft.extract_spectrum(
-            skyfield.events_path,
-            paths[region],
-            paths[key],
-            settings["wmap_binning"],
-            skyfield.expmap_path,
-            source.ra,
-            source.dec,
-            chatter=runtime("tools.chatter", 0),
-            config_hash=settings["provenance"]["config_hash"],
-        )
-    if source.neighbours:
-        from astropy.io import fits
-
-        from rassflow.files import write_fits
-        from rassflow.products.regions import read_physical_regions
-
-        regions = read_physical_regions(paths["src_phys"], paths["bkg_phys"])
-        with fits.open(paths["background"]) as hdul:
-            background = fits.HDUList([hdu.copy() for hdu in hdul])
-        add_contamination(background, skyfield, source, regions)
-        write_fits(background, paths["background"])
+    extract(
+        settings["backend"],
+        skyfield,
+        source,
+        settings["wmap_binning"],
+        settings["provenance"],
+        lambda background, regions: add_contamination(background, skyfield, source, regions),
+        chatter=runtime("tools.chatter", 0),
+    )
 
 
 def add_contamination(background, skyfield: Skyfield, source: Source, regions) -> None:
@@ -307,8 +271,8 @@ def make_arf(skyfield, source: Source, settings: dict, responses: Responses) -> 
     """The ARF of the source spectrum, aperture-corrected for the survey PSF unless
     ``psf_correction`` is false. ``settings``: ``backend``, ``method``, ``psf_correction``,
     ``regions`` (the config section), ``provenance``."""
+    from rassflow.backends.registry import make_arf as make
     from rassflow.products.responses import apply_psf_correction
-    from rassflow.products.tools import make_arf as make
 
     paths = source.paths
     make(
@@ -331,7 +295,7 @@ def group_spectrum(skyfield, source: Source, settings: dict, responses: Response
     """The grouped spectrum that links RMF, ARF and background. ``settings``: ``backend``,
     ``min_counts``, ``energy_range_keV`` (channels outside it are bad before grouping; None =
     group the whole spectrum, as the notebook's ftgrouppha), ``provenance``."""
-    from rassflow.products.tools import group_spectrum as group
+    from rassflow.backends.registry import group_spectrum as group
 
     paths = source.paths
     group(
@@ -351,7 +315,7 @@ def group_spectrum(skyfield, source: Source, settings: dict, responses: Response
 def fit_spectrum(skyfield, source: Source, settings: dict, responses: Responses) -> None:
     """Fit every configured model and write the fit JSON. ``settings``: ``fit`` (the config
     section), ``backend`` (of the products) and ``fitter``."""
-    from rassflow.fitting import fit_and_write
+    from rassflow.fitting.run import fit_and_write
 
     paths = source.paths
     fit_and_write(

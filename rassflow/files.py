@@ -40,6 +40,17 @@ CHECKSUM_COMMENT = "checksum of this HDU"
 LONGSTRN = ("OGIP 1.0", "The HEASARC Long String Convention may be used.")
 
 
+@contextlib.contextmanager
+def working_directory(path):
+    """Run a block in ``path`` (contextlib.chdir needs Python 3.11; the package allows 3.10)."""
+    previous = os.getcwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(previous)
+
+
 def uses_long_strings(header) -> bool:
     """True if a string value of ``header`` continues over CONTINUE cards (OGIP/93-013)."""
     return any(card.image[80:88] == "CONTINUE" for card in header.cards)

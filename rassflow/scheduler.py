@@ -12,23 +12,39 @@ one job per source (175 jobs, 2 cores), the Snakemake process spent 124 s of CPU
 :func:`coalesce_reevaluations` makes a pass start a timer only when none is pending. The
 scheduler still wakes within one timespan of any pass that asked for it, which is what
 the rate limiter needs; the timer is a daemon thread, so that Snakemake exits when its
-jobs are done. Nothing is changed when the scheduler has no such method (another version).
+jobs are done. A Snakemake whose scheduler has no such method (another version) is left
+as it is, and the run says so on stderr, once: its scheduler then costs the CPU above again.
 """
 
 from __future__ import annotations
 
 import threading
 
+PATCHED = ("snakemake.scheduling.job_scheduler", "JobScheduler", "_schedule_reevalutation")
+_warned = []
 
-def coalesce_reevaluations() -> bool:
+
+def coalesce_reevaluations(warn=None) -> bool:
     """Patch JobScheduler._schedule_reevalutation (Snakemake's spelling) to keep at most one
-    pending timer per scheduler; True if patched (also when it already was)."""
+    pending timer per scheduler; True if patched (also when it already was). When it cannot
+    be patched and ``warn`` is a stream, say so there (once per process)."""
+    import importlib
+
+    module, cls, method = PATCHED
     try:
-        from snakemake.scheduling.job_scheduler import JobScheduler
-    except ImportError:
-        return False
-    original = getattr(JobScheduler, "_schedule_reevalutation", None)
+        JobScheduler = getattr(importlib.import_module(module), cls)
+    except (ImportError, AttributeError):
+        JobScheduler = None
+    original = getattr(JobScheduler, method, None)
     if original is None:
+        if warn is not None and not _warned:
+            _warned.append(True)
+            print(
+                f"rassflow: warning: this Snakemake has no {module}.{cls}.{method}; its "
+                "scheduler keeps one re-evaluation timer per finished job, which costs CPU "
+                "in long runs (rassflow/scheduler.py)",
+                file=warn,
+            )
         return False
     if getattr(original, "coalesced", False):
         return True

@@ -6,8 +6,8 @@ import json
 import subprocess
 import sys
 
-# the modules of the batch scripts (workflow/scripts/make_skyfield_products.py,
-# fit_skyfield.py), of the per-source one (run_source_stages.py: the products job also
+# the modules of the batch scripts (workflow/scripts/make_batch_products.py,
+# measure_batch.py), of the per-source one (run_source_stages.py: the products job also
 # measures photometry) and of the stages they run
 PRODUCT_JOB = (
     "rassflow.batch",

@@ -24,8 +24,9 @@ from pathlib import Path
 from astropy.io import fits
 
 from rassflow.archive.skyfield import exposure_at
-from rassflow.backends import INSTALL_HINT, BackendUnavailable, working_directory
-from rassflow.files import spectrum_index, stamp, write_fits
+from rassflow.errors import HEASOFT_INSTALL_HINT as INSTALL_HINT
+from rassflow.errors import BackendUnavailable
+from rassflow.files import spectrum_index, stamp, working_directory, write_fits
 
 BACKEND = "heasoft"
 PI_FILTER = "[PI=0:256]"  # the RMF's channels (fact sheet §2.1)

@@ -1,18 +1,16 @@
 """Spectral fitting backends.
 
-Each backend module turns a grouped source spectrum, its background and its responses into
-one fit result (:class:`rassflow.fitting.result.FitResult`, returned as its JSON-ready
-dict), with the same signature. Backends import their fitter only when used, so that
-importing this package stays cheap.
+Each fitter module (sherpa, xspec; chosen through rassflow.backends.registry) turns a
+grouped source spectrum, its background and its responses into one fit result
+(:class:`rassflow.fitting.result.FitResult`, returned as its JSON-ready dict), with the same
+signature. This package holds the settings both share; rassflow.fitting.run fits one source
+and writes its result.
 """
 
 from __future__ import annotations
 
 import copy
 import functools
-import os
-
-from rassflow.backends import FITTERS
 
 
 @functools.cache
@@ -52,86 +50,3 @@ def resolve_fit_settings(settings: dict | None, defaults: dict) -> dict:
 
 
 FLUX_METHODS = ("profile", "draws")
-
-
-def in_fit_range(e_lo, e_hi, energy_range_keV):
-    """Boolean per bin [e_lo, e_hi] (keV): inside the fitted range [lo, hi) as XSPEC's
-    ``ignore **-lo hi-**`` keeps a bin (fact sheet §4.4): E_lo >= lo and E_hi < hi, so a bin
-    that straddles either limit is out.
-
-    The one rule for both the fitters' noticed groups (first channel's E_MIN, last
-    channel's E_MAX of each group) and the grouping, which marks a channel bad before
-    grouping exactly when this rule would drop it as a group of its own.
-    """
-    import numpy as np
-
-    lo, hi = energy_range_keV
-    e_lo, e_hi = np.asarray(e_lo, dtype=float), np.asarray(e_hi, dtype=float)
-    return (e_lo >= float(lo)) & (e_hi < float(hi))
-
-
-def fit_source(spectrum, background, rmf, arf, settings, source_id, fitter: str = "sherpa"):
-    """Fit ``source_id``'s spectrum with the named fitter backend (see its ``fit_source``).
-
-    ``fitter`` is a resolved fitter name; 'auto' is resolved when the workflow starts.
-    """
-    if fitter == "sherpa":
-        from rassflow.fitting.sherpa import fit_source as backend_fit
-    elif fitter == "xspec":
-        from rassflow.fitting.xspec import fit_source as backend_fit
-    else:
-        raise ValueError(
-            f"unknown fitter {fitter!r}; known fitters: {', '.join(FITTERS)} "
-            "('auto' is resolved when the workflow starts)"
-        )
-    return backend_fit(spectrum, background, rmf, arf, settings, source_id)
-
-
-def fit_and_write(
-    spectrum,
-    background,
-    rmf,
-    arf,
-    settings,
-    source_id: str,
-    out_path: str | os.PathLike,
-    backend: str = "native",
-    fitter: str = "sherpa",
-) -> dict:
-    """Fit one source and write the result as JSON (atomically) to ``out_path``.
-
-    ``backend`` names the tools that made the spectra and responses; it is recorded in the
-    result so that the results table can say where each row's products came from. The
-    result is checked against the fit-result layout before it is written.
-    """
-    from rassflow.fitting.result import FitResult
-
-    fitted = fit_source(spectrum, background, rmf, arf, settings, source_id, fitter=fitter)
-    result = FitResult.from_json(fitted, source=f"{fitter} fit of {source_id}")
-    result = with_neighbours(result.replace(backend=backend), spectrum, background, settings)
-    result.write(out_path)
-    return result.to_json()
-
-
-def with_neighbours(result, spectrum, background, settings):
-    """The fit result with a summary of the catalogued neighbours whose PSF wings add counts
-    to the source circle (the background file's CONTAMINATION table,
-    rassflow.products.contamination): how many, whether any lies inside the circle or is
-    too close to separate, and their share of the net counts in the fit range. Both fitters
-    already fitted those counts as a fixed model component, so the parameters and fluxes
-    are the target's own. Unchanged without such a table."""
-    from rassflow.fitting.result import NeighbourResult
-    from rassflow.products.contamination import band_fraction, read_contamination
-
-    table = read_contamination(background)
-    if not result.models or table is None:
-        return result
-    share = band_fraction(spectrum, background, tuple(settings["energy_range_keV"]))
-    _, _, summary = table
-    neighbours = NeighbourResult(
-        count=summary["neighbours"],
-        confused=summary["confused"],
-        unresolved=summary["unresolved"],
-        share=round(share, 6),
-    )
-    return result.replace(neighbours=neighbours)

@@ -21,7 +21,7 @@ such a range need not contain the best fit). Files written before the key existe
 draws: a missing ``method`` reads as "draws".
 
 Keys marked * are left out when unknown (a source whose products could not be made has no
-fit setup; the fitters leave ``backend`` to :func:`rassflow.fitting.fit_and_write`); every
+fit setup; the fitters leave ``backend`` to :func:`rassflow.fitting.run.fit_and_write`); every
 other key is always there, null when unknown. Numbers are finite floats or null (JSON has
 no NaN); counts, dof, nfev and group numbers are integers.
 

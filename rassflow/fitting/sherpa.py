@@ -40,7 +40,7 @@ import sherpa
 from astropy.io import fits
 
 from rassflow.files import spectrum_index
-from rassflow.fitting import fit_defaults, in_fit_range, resolve_fit_settings
+from rassflow.fitting import fit_defaults, resolve_fit_settings
 from rassflow.fitting.models import (
     MODELS,
     bbody,
@@ -62,6 +62,7 @@ from rassflow.fitting.result import (
     band_key,
 )
 from rassflow.products.contamination import fixed_counts
+from rassflow.products.grouping import in_fit_range
 
 SHERPA_LOGGER = logging.getLogger("sherpa")
 

@@ -52,8 +52,7 @@ from pathlib import Path
 import numpy as np
 from astropy.io import fits
 
-from rassflow.backends import working_directory
-from rassflow.files import spectrum_index
+from rassflow.files import spectrum_index, working_directory
 from rassflow.fitting import fit_defaults, resolve_fit_settings
 from rassflow.fitting import result as fit_result
 from rassflow.fitting.models import (

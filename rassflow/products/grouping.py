@@ -3,7 +3,7 @@
 Only the source spectrum is grouped; the background takes the source grouping when fitted.
 
 Grouping within the fit range (``energy_range_keV``): the channels the fitters would not
-notice as groups of their own (``rassflow.fitting.in_fit_range`` on the RMF's EBOUNDS:
+notice as groups of their own (``in_fit_range`` on the RMF's EBOUNDS:
 E_MIN >= lo and E_MAX < hi) get QUALITY 5 and GROUPING 1, and the greedy grouping runs over
 the channels inside only, from the first of them, so that no group straddles a limit. Its
 trailing group that never reaches the minimum joins the group before it instead of being
@@ -37,6 +37,20 @@ QUALITY_BAD = 2  # OGIP: channel set bad by a tool (here: the trailing incomplet
 QUALITY_OUTSIDE = 5  # OGIP: channel set bad by the user (outside the fit's energy range)
 
 
+def in_fit_range(e_lo, e_hi, energy_range_keV):
+    """Boolean per bin [e_lo, e_hi] (keV): inside the fitted range [lo, hi) as XSPEC's
+    ``ignore **-lo hi-**`` keeps a bin (fact sheet §4.4): E_lo >= lo and E_hi < hi, so a bin
+    that straddles either limit is out.
+
+    The one rule for both the fitters' noticed groups (first channel's E_MIN, last
+    channel's E_MAX of each group) and the grouping, which marks a channel bad before
+    grouping exactly when this rule would drop it as a group of its own.
+    """
+    lo, hi = energy_range_keV
+    e_lo, e_hi = np.asarray(e_lo, dtype=float), np.asarray(e_hi, dtype=float)
+    return (e_lo >= float(lo)) & (e_hi < float(hi))
+
+
 def read_ebounds(rmf_path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(CHANNEL, E_MIN, E_MAX) of a response's EBOUNDS extension (keV)."""
     with fits.open(rmf_path) as hdul:
@@ -52,8 +66,7 @@ def read_ebounds(rmf_path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def channels_in_range(channels, rmf_path, energy_range_keV) -> np.ndarray:
     """Boolean per spectrum channel: inside the fit range as the fitters notice a group of
-    that channel alone (rassflow.fitting.in_fit_range on the RMF's EBOUNDS)."""
-    from rassflow.fitting import in_fit_range
+    that channel alone (in_fit_range on the RMF's EBOUNDS)."""
 
     channels = np.asarray(channels, dtype=int)
     ebounds_channel, e_min, e_max = read_ebounds(rmf_path)

@@ -354,7 +354,7 @@ def grouped_spectrum_points(grouped_path, energy_range_keV):
     """Every group of a grouped spectrum as the data panel of XSPEC's ``plot ldata`` shows
     it -- background-subtracted counts/s/keV with sqrt(N_src + s^2 N_bkg) errors -- and
     whether the fit noticed it (XSPEC ``ignore bad`` and ``ignore **-lo hi-**``:
-    :func:`rassflow.fitting.in_fit_range` on each group's first E_MIN and last E_MAX).
+    :func:`rassflow.products.grouping.in_fit_range` on each group's first E_MIN and last E_MAX).
 
     The channel energies come from the RMF that RESPFILE names, the background from BACKFILE.
     Returns a dict of arrays x, xerr, y, yerr, noticed; None when the files cannot be read (a
@@ -363,8 +363,7 @@ def grouped_spectrum_points(grouped_path, energy_range_keV):
     """
     from astropy.io import fits
 
-    from rassflow.fitting import in_fit_range
-    from rassflow.products.grouping import read_ebounds
+    from rassflow.products.grouping import in_fit_range, read_ebounds
 
     if grouped_path is None or energy_range_keV is None:
         return None

@@ -6,7 +6,9 @@ import sys
 
 import pytest
 
-from rassflow.backends import BackendUnavailable, heasoft, resolve_tools
+from rassflow.backends import heasoft
+from rassflow.errors import BackendUnavailable
+from rassflow.tools import resolve_tools
 from tests.support import FAKES
 
 MODULES = ("heasoftpy", "xspec")

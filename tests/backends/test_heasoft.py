@@ -13,8 +13,9 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
-from rassflow.backends import BackendUnavailable, heasoft
+from rassflow.backends import heasoft
 from rassflow.backends.heasoft import HeasoftTaskError
+from rassflow.errors import BackendUnavailable
 from rassflow.simulate.caldb import write_rmf
 from tests.support import FAKES
 from tests.support.fits import PIXEL_DEG, write_events, write_expmap

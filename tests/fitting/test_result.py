@@ -313,7 +313,7 @@ def small_spectrum(tmp_path_factory):
 
 def test_sherpa_output_on_a_small_spectrum_validates(small_spectrum, tmp_path):
     sherpa = pytest.importorskip("rassflow.fitting.sherpa")
-    from rassflow.fitting import fit_and_write
+    from rassflow.fitting.run import fit_and_write
 
     data = sherpa.fit_source(*small_spectrum, {"flux_samples": 20}, "CARMENES-9")
     result = FitResult.from_json(data)

@@ -588,7 +588,7 @@ def test_optimiser_failure_is_reported_not_raised(bright, responses):
 
 
 def test_fit_and_write_records_backend_in_json(tmp_path, responses):
-    from rassflow.fitting import fit_and_write
+    from rassflow.fitting.run import fit_and_write
 
     counts = np.zeros(256, dtype=int)
     paths = write_source(tmp_path, "empty", counts, counts)
@@ -600,13 +600,13 @@ def test_fit_and_write_records_backend_in_json(tmp_path, responses):
 
 
 def test_unknown_fitter_is_an_error(tmp_path, responses):
-    from rassflow.fitting import fit_source
+    from rassflow.backends.registry import fit_source
 
     with pytest.raises(ValueError, match="unknown fitter 'isis'"):
-        fit_source("s.pha", "b.pha", *responses, {}, "src", fitter="isis")
+        fit_source("isis", "s.pha", "b.pha", *responses, {}, "src")
     # the workflow resolves 'auto' when it starts; a fit never sees it
     with pytest.raises(ValueError, match="unknown fitter 'auto'"):
-        fit_source("s.pha", "b.pha", *responses, {}, "src", fitter="auto")
+        fit_source("auto", "s.pha", "b.pha", *responses, {}, "src")
 
 
 def test_defaults_are_the_config_schema_defaults():

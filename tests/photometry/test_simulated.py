@@ -91,12 +91,12 @@ def _empty_positions(rng, field: pd.Series, sources: pd.DataFrame, n: int) -> li
     return positions
 
 
-def _measure_skyfield(job: dict) -> list[dict]:
+def _measure_batch(job: dict) -> list[dict]:
     """Products and photometry of one skyfield's entries (runs in a worker process)."""
     import warnings
 
     from rassflow.archive.skyfield import prepare_skyfield
-    from rassflow.batch import make_skyfield_products, measure_skyfield
+    from rassflow.batch import make_batch_products, measure_batch
     from rassflow.photometry.aperture import measure
 
     warnings.simplefilter("ignore")  # astropy's long-card warnings of the ARF keywords
@@ -104,14 +104,12 @@ def _measure_skyfield(job: dict) -> list[dict]:
     files = {kind: cache / f"{kind}.fits" for kind in ("bas", "mex")}
     prepare_skyfield(job["archive"], job["seq"], files)
     settings = job["settings"]
-    make_skyfield_products(
-        files["bas"], files["mex"], job["rmf"], job["specresp"], job["entries"], settings,
-        job["directory"],
-    )  # fmt: skip
-    measure_skyfield(
-        job["rmf"], job["specresp"], job["entries"],
-        {"measure_photometry": settings["measure_photometry"]}, job["directory"],
-    )  # fmt: skip
+    entries = [{**entry, "seq": job["seq"]} for entry in job["entries"]]
+    skyfields = {job["seq"]: (files["bas"], files["mex"])}
+    make_batch_products(skyfields, job["rmf"], job["specresp"], entries, settings)
+    measure_batch(
+        job["rmf"], job["specresp"], entries, {"measure_photometry": settings["measure_photometry"]}
+    )
     rows = []
     photometry = settings["measure_photometry"]
     for entry in job["entries"]:
@@ -186,7 +184,7 @@ def measured(tmp_path_factory) -> pd.DataFrame:
         )
     workers = max(1, min(len(jobs), os.cpu_count() or 1))
     with ProcessPoolExecutor(workers) as pool:
-        rows = [row for part in pool.map(_measure_skyfield, jobs) for row in part]
+        rows = [row for part in pool.map(_measure_batch, jobs) for row in part]
     table = pd.DataFrame(rows)
     failed = table[table["rassflow_failed"].notna()] if "rassflow_failed" in table else table[:0]
     assert failed.empty, failed[["id_name", "rassflow_failed"]].to_string()

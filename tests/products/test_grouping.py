@@ -303,7 +303,7 @@ def fake_hsp(tmp_path, monkeypatch):
 def test_ftgrouppha_groups_between_the_range_channels(fake_hsp, tmp_path, pspc_rmf):
     """The call the HEASoft backend makes, and its astropy finish. (The stand-in's grouping
     is not ftgrouppha's: the parity of the numbers needs real HEASoft, test below.)"""
-    from rassflow.products.tools import group_spectrum as group
+    from rassflow.backends.registry import group_spectrum as group
 
     source = write_spectrum(tmp_path / "src.pi", _soft_source())
     out = tmp_path / "grouped" / "src-grp.pi"
@@ -336,7 +336,7 @@ def test_ftgrouppha_and_the_native_grouping_agree(tmp_path, pspc_rmf):
     hsp = pytest.importorskip("heasoftpy")
     if "fakes" in str(hsp.__file__) or not os.environ.get("HEADAS"):
         pytest.skip("needs real HEASoft (heasoftpy and HEADAS)")
-    from rassflow.products.tools import group_spectrum as group
+    from rassflow.backends.registry import group_spectrum as group
 
     source = write_spectrum(tmp_path / "src.pi", _soft_source())
     arf, background = tmp_path / "src.arf", tmp_path / "bkg.pi"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 
 from rassflow.archive.skyfield import prepare_skyfield
-from rassflow.batch import make_skyfield_products, measure_skyfield
+from rassflow.batch import make_batch_products, measure_batch
 from rassflow.calibration.caldb import LocalCaldb, fetch_responses
 from rassflow.catalog.crossmatch import match_sample, read_prepared_sample
 from rassflow.catalog.sample import read_table
@@ -73,6 +73,7 @@ def recover(tmp, simulation: dict) -> list[dict]:
             sources.append(
                 {
                     "id_name": source["id_name"],
+                    "seq": seq,
                     "ra": source["ra"],
                     "dec": source["dec"],
                     "paths": paths,
@@ -80,21 +81,18 @@ def recover(tmp, simulation: dict) -> list[dict]:
                 }
             )
             models[source["id_name"]] = star
-        make_skyfield_products(
-            files["bas"], files["mex"], rmf, specresp, sources, settings, tmp / "products" / seq
-        )
+        make_batch_products({seq: (files["bas"], files["mex"])}, rmf, specresp, sources, settings)
         for entry in sources:  # each source fitted with its injected model
             star = models[entry["id_name"]]
             fit = {
                 **settings["fit_spectrum"],
                 "fit": {**settings["fit_spectrum"]["fit"], "models": [star["model"]]},
             }
-            measure_skyfield(
+            measure_batch(
                 rmf,
                 specresp,
                 [entry],
                 {"fit_spectrum": fit, "measure_photometry": settings["measure_photometry"]},
-                tmp / "products" / seq,
             )
             rows.append(
                 {

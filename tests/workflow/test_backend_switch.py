@@ -15,7 +15,7 @@ import pytest
 from astropy.io import fits
 
 from rassflow.backends import heasoft
-from rassflow.batch import make_skyfield_products
+from rassflow.batch import make_batch_products
 from rassflow.simulate.caldb import write_rmf
 from tests.support import FAKES
 from tests.support.fits import write_events, write_expmap
@@ -184,10 +184,9 @@ def test_skyfield_batch_runs_the_heasoft_tasks(fake_heasoftpy, tmp_path, monkeyp
     }
     monkeypatch.setenv("RASSFLOW_RUNTIME", '{"tools.chatter": 2}')
     rmf = write_rmf(tmp_path / "caldb" / "pspcc_gain1_256.rmf")
-    sources = [{"id_name": "S1", "ra": 150.0, "dec": 20.0, "paths": paths}]
-    failures = make_skyfield_products(
-        events, expmap, rmf, tmp_path / "unused.spec_resp", sources, settings, tmp_path / "src"
-    )
+    sources = [{"id_name": "S1", "seq": "RS930204N00", "ra": 150.0, "dec": 20.0, "paths": paths}]
+    skyfields = {"RS930204N00": (events, expmap)}
+    failures = make_batch_products(skyfields, rmf, tmp_path / "unused.spec_resp", sources, settings)
     assert failures == {"S1": None}, failures
     tasks = [call["task"] for call in fake_heasoftpy.calls if call["task"] != "fversion"]
     assert tasks == ["extractor", "extractor", "pcarf", "ftgrouppha"]

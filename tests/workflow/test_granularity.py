@@ -49,11 +49,11 @@ def test_default_is_auto_one_batch_per_skyfield(demo_run):
     found = manifests(results)
     names = sorted(found)
     assert names and all(
-        re.fullmatch(r"RS\d{6}N00-part1of1-(products|fits)\.json", n) for n in names
+        re.fullmatch(r"RS\d{6}N00-part1of1-(products|measured)\.json", n) for n in names
     ), names
     members = pd.read_csv(results / "sample" / "members.csv", dtype=str)
     covered = sorted(members.loc[members["status"] == "covered", "id_name"])
-    for kind in ("products", "fits"):
+    for kind in ("products", "measured"):
         ran = [s for n, m in found.items() if n.endswith(f"-{kind}.json") for s in m["sources"]]
         assert sorted(ran) == covered, kind
     assert not (results / "logs" / "fit_source").exists()  # no per-source jobs
@@ -74,7 +74,7 @@ def test_auto_split_for_more_cores_makes_the_same_files(demo_run, run_workflow):
 def test_per_source_makes_the_same_files_as_auto(demo_run, run_workflow):
     """Two jobs per source, each declaring that source's files."""
     per_source, out = beside(demo_run, run_workflow, "per_source", "granularity: per_source\n")
-    assert "fit_source" in out and "make_skyfield_products" not in out
+    assert "fit_source" in out and "make_batch_products" not in out
     assert not (per_source / "batches").exists()
     assert_same_files(demo_run / "results", per_source)
 
@@ -112,5 +112,5 @@ def test_fit_setting_change_reruns_only_the_fit_batches(demo_run, run_workflow):
         rules = planned_rules(run_workflow(demo_run, None, "-n").stdout)
     finally:
         cfg.write_text(SMALL)
-    assert "fit_skyfield" in rules and "make_skyfield_products" not in rules, rules
+    assert "measure_batch" in rules and "make_batch_products" not in rules, rules
     assert not {"make_regions", "extract_spectra", "make_images"} & set(rules), rules

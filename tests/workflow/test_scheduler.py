@@ -39,3 +39,29 @@ def test_the_timer_does_not_keep_the_process_alive():
     JobScheduler._schedule_reevalutation(loop, 60.0)
     assert loop._pending_reevaluation.daemon
     loop._pending_reevaluation.cancel()
+
+
+def test_the_pinned_snakemake_has_the_patched_method():
+    """The method the patch replaces exists in the Snakemake the project pins: a release that
+    renames it fails here, not silently in the CPU a long run costs."""
+    import importlib
+
+    from rassflow.scheduler import PATCHED
+
+    module, cls, method = PATCHED
+    assert callable(getattr(getattr(importlib.import_module(module), cls), method))
+
+
+def test_a_snakemake_without_the_method_gets_a_warning_once(monkeypatch, capsys):
+    import io
+
+    import rassflow.scheduler as scheduler
+
+    monkeypatch.setattr(
+        scheduler, "PATCHED", ("snakemake.scheduling.job_scheduler", "JobScheduler", "_gone")
+    )
+    monkeypatch.setattr(scheduler, "_warned", [])
+    stream = io.StringIO()
+    assert not scheduler.coalesce_reevaluations(warn=stream)
+    assert not scheduler.coalesce_reevaluations(warn=stream)
+    assert stream.getvalue().count("warning") == 1 and "_gone" in stream.getvalue()

@@ -64,7 +64,7 @@ def test_fit_setting_change_reruns_only_fits_and_what_follows(demo_run, run_work
         cfg.write_text(SMALL)
     # the fits re-run (per source, or in the batches that hold them) and what reads them;
     # nothing upstream of the fits does
-    assert {"fit_source", "fit_skyfield"} & set(rules)
+    assert {"fit_source", "measure_batch"} & set(rules)
     assert {"make_results_table", "plot_spectra", "all"} <= set(rules)
     upstream = {
         "simulate_survey",
@@ -72,7 +72,7 @@ def test_fit_setting_change_reruns_only_fits_and_what_follows(demo_run, run_work
         "prepare_skyfield",
         "make_images",
         "make_source_products",
-        "make_skyfield_products",
+        "make_batch_products",
     }
     assert not upstream & set(rules), sorted(upstream & set(rules))
 
@@ -104,7 +104,7 @@ def test_per_skyfield_batches_give_the_same_results(demo_run, run_workflow):
     batched.mkdir(exist_ok=True)
     config = SMALL.replace("results_dir: results", f"results_dir: {demo_run / 'batched'}")
     out = run_workflow(batched, config + "granularity: per_skyfield\n").stdout
-    assert "make_skyfield_products" in out and "fit_source" not in out
+    assert "make_batch_products" in out and "fit_source" not in out
     for table in ("results/rass-spectral-results.csv", "results/rass-photometry.csv"):
         assert (batched / table).read_bytes() == (demo_run / "results" / table).read_bytes()
     for products in ("sources", "fits"):

@@ -1,6 +1,6 @@
+from rassflow.backends.registry import make_images
 from rassflow.config import runtime
 from rassflow.logs import logged
-from rassflow.products.tools import make_images
 from rassflow.status import run_guarded
 
 with logged(snakemake.log[0]):

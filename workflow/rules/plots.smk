@@ -1,85 +1,8 @@
-# The results table and the figures of the HTML report (snakemake --report).
+# The figures and browsable tables of the HTML report (snakemake --report; rassflow.report.plots).
 
 
 # the report's front page: configuration, backends and versions, sample size
 report: "../report/workflow.rst"
-
-
-RATES_FIGURE = f"{FIGURES}/rate-comparison.png"
-FLUXES_FIGURE = f"{FIGURES}/sample-fluxes.png"
-RESULTS_HTML = f"{FIGURES}/tables/rass-spectral-results.html"
-PHOTOMETRY_HTML = f"{FIGURES}/tables/rass-photometry.html"
-
-# rule all builds report_targets() (rules/common.smk); the figures and tables defined here
-# join them (all_targets looks the name up when rule all's input is evaluated). Lambdas, not
-# functions: snakemake --lint asks for functions in common.smk.
-_stage_report_targets = report_targets
-report_targets = lambda: _stage_report_targets() + [
-    RATES_FIGURE,
-    FLUXES_FIGURE,
-    RESULTS_HTML,
-    PHOTOMETRY_HTML,
-]
-# (id_name, source region, background region) of sample rows, as make_regions writes them
-region_files = lambda rows: [
-    (row["id_name"], source_paths(row)["src"], source_paths(row)["bkg"]) for row in rows
-]
-# the region files of sample rows, or what the batches that wrote them declare
-region_inputs = lambda rows: (
-    [path for _, src, bkg in region_files(rows) for path in (src, bkg)]
-    if config["granularity"] == "per_source"
-    else batch_outputs("products")
-)
-matched_rows = lambda: [source_row(row["id_name"]) for row in sample_rows()]
-first_skyfield_rows = lambda: _sample().by_seq[skyfields()[0]]
-
-
-rule make_results_table:
-    input:
-        sample=SAMPLE,
-        fits=fit_inputs,
-    output:
-        csv=report(RESULTS_CSV, caption="../report/results.rst", category="Results"),
-        fits=RESULTS_FITS,
-    log:
-        f"{LOGS}/make_results_table.log",
-    benchmark:
-        f"{BENCH}/make_results_table.tsv"
-    conda:
-        "../envs/python.yaml"
-    params:
-        fits=fit_paths,
-        fit=config["fit"],
-        distance=distance_columns(),
-        provenance=provenance("rassflow.report.results", "fit"),
-    script:
-        "../scripts/make_results_table.py"
-
-
-rule make_photometry_table:
-    input:
-        members=MEMBERS,
-        photometry=photometry_inputs,
-    output:
-        csv=report(
-            PHOTOMETRY_CSV, caption="../report/photometry.rst", category="Results"
-        ),
-        fits=PHOTOMETRY_FITS,
-    log:
-        f"{LOGS}/make_photometry_table.log",
-    benchmark:
-        f"{BENCH}/make_photometry_table.tsv"
-    conda:
-        "../envs/python.yaml"
-    params:
-        photometry=photometry_paths,
-        bands=config["fit"]["flux_bands_keV"],
-        distance=distance_columns(),
-        provenance=provenance(
-            "rassflow.report.photometry", "photometry", "fit.flux_bands_keV"
-        ),
-    script:
-        "../scripts/make_photometry_table.py"
 
 
 rule plot_cutouts:

@@ -41,9 +41,9 @@ checkpoint match_sample:
     conda:
         "../envs/python.yaml"
     params:
-        sample=sample_settings(),
-        crossmatch=matching_settings(),
-        neighbour_radius_arcsec=neighbour_radius_arcsec(),
+        sample=rassflow.plan.sample_settings(config),
+        crossmatch=rassflow.plan.matching_settings(config),
+        neighbour_radius_arcsec=rassflow.plan.neighbour_radius_arcsec(config),
         # a local archive gives every skyfield's coverage and epoch; None: HEASARC's field list
         archive_root=match_archive_root,
     script:

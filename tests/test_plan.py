@@ -1,10 +1,10 @@
-"""rassflow.batch.plan_batches: the batches of granularity auto."""
+"""rassflow.plan: the batches, the paths and the plan of a run."""
 
 from __future__ import annotations
 
 import pytest
 
-from rassflow.batch import BATCHES_PER_JOB, MERGE_SOURCES, plan_batches
+from rassflow.plan import BATCHES_PER_JOB, MERGE_SOURCES, plan_batches
 
 
 def skyfields(*sizes: int) -> dict[str, list[dict]]:
