@@ -1,4 +1,7 @@
-"""Configuration: defaults and validation against config/schema.yaml, before any job runs.
+"""Configuration: defaults and validation against the schema, before any job runs.
+
+The schema (``rassflow/schema.yaml``) ships inside the package, so an installed rassflow
+validates without a checkout; config/README.md is rendered from it.
 
 Errors name the offending key by its path (e.g. ``images.bands_keV[1]``) so that a user
 can find it in their YAML file.
@@ -9,18 +12,22 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+from importlib import resources
 from pathlib import Path
 
 import yaml
 
-SCHEMA_PATH = Path(__file__).resolve().parent.parent / "config" / "schema.yaml"
+SCHEMA_RESOURCE = "schema.yaml"  # package data of rassflow
 
 
 class ConfigError(ValueError):
     """A configuration value is unknown, of the wrong type or out of range."""
 
 
-def load_schema(path: str | Path = SCHEMA_PATH) -> dict:
+def load_schema(path: str | Path | None = None) -> dict:
+    """The configuration schema: the package's own, or the YAML file at ``path``."""
+    if path is None:
+        return yaml.safe_load(resources.files("rassflow").joinpath(SCHEMA_RESOURCE).read_text())
     with open(path) as handle:
         return yaml.safe_load(handle)
 

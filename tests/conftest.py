@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from tests.support import SHARED_REFERENCE
+from tests.support.archive import write_archive_tree
 
 
 @pytest.fixture(scope="session")
@@ -14,6 +15,12 @@ def reference_dir():
     if not SHARED_REFERENCE.is_dir():
         pytest.skip(f"reference data not available at {SHARED_REFERENCE} (a plain clone has none)")
     return SHARED_REFERENCE
+
+
+@pytest.fixture
+def archive_tree(tmp_path):
+    """A skyfield directory as HEASARC holds it (tests/support/archive.py)."""
+    return write_archive_tree(tmp_path)
 
 
 @pytest.fixture(scope="session")

@@ -1,10 +1,15 @@
-"""Standard workflow packaging: the workflow catalog file, config/README.md, pinned environments."""
+"""Packaging: the schema inside the built package, the workflow catalog file, config/README.md,
+pinned environments."""
 
 from __future__ import annotations
 
 import importlib.metadata
 import importlib.util
+import json
+import os
 import re
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -12,7 +17,7 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-SCHEMA = ROOT / "config" / "schema.yaml"
+SCHEMA = ROOT / "rassflow" / "schema.yaml"
 CONFIG_README = ROOT / "config" / "README.md"
 CATALOG = ROOT / ".snakemake-workflow-catalog.yml"
 WORKFLOW = ROOT / "workflow"  # the catalog's standardized layout
@@ -34,6 +39,50 @@ def schema_keys(schema: dict, prefix: str = ""):
             yield from schema_keys(sub, f"{prefix}{key}.")
 
 
+# --- the package outside the checkout -------------------------------------------------------
+
+
+def test_built_package_carries_the_schema_and_validates_outside_the_checkout(tmp_path):
+    """setuptools' build_py (the files a wheel and an install get) from a copy of the project,
+    then rassflow imported from that build, in a directory outside any checkout, validates a
+    configuration exactly as the checkout does."""
+    source = tmp_path / "source"
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source)
+    shutil.copytree(
+        ROOT / "rassflow", source / "rassflow", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    build = tmp_path / "lib"
+    command = [sys.executable, "-c", "from setuptools import setup; setup()", "build_py"]
+    proc = subprocess.run(
+        [*command, "--build-lib", str(build)], cwd=source, capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (build / "rassflow" / "schema.yaml").read_bytes() == SCHEMA.read_bytes()
+    shutil.rmtree(source)
+
+    from rassflow.config import validate
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    script = (
+        "import json, rassflow, rassflow.config as c; "
+        "print(json.dumps([rassflow.__file__, c.validate({})]))"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=elsewhere,
+        env={**os.environ, "PYTHONPATH": str(build)},
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    where, defaults = json.loads(proc.stdout)
+    assert Path(where).is_relative_to(build), where  # the built copy, not the checkout
+    assert defaults == json.loads(json.dumps(validate({})))
+
+
 # --- config/README.md -----------------------------------------------------------------------
 
 
@@ -42,7 +91,7 @@ def test_config_readme_is_up_to_date_with_the_schema():
     expected = config_readme.render(yaml.safe_load(SCHEMA.read_text()))
     assert CONFIG_README.exists(), "config/README.md is missing: run python tools/config_readme.py"
     assert CONFIG_README.read_text() == expected, (
-        "config/README.md is out of date with config/schema.yaml: run python tools/config_readme.py"
+        "config/README.md is out of date with rassflow/schema.yaml: run python tools/config_readme.py"
     )
 
 
@@ -54,8 +103,8 @@ def test_config_readme_documents_every_key_with_its_default():
             continue
         row = next((line for line in text.splitlines() if line.startswith(f"| `{key}` |")), None)
         assert row is not None, f"{key} is not in config/README.md"
-        assert sub.get("description"), f"{key} has no description in config/schema.yaml"
-        assert "default" in sub, f"{key} has no default in config/schema.yaml"
+        assert sub.get("description"), f"{key} has no description in rassflow/schema.yaml"
+        assert "default" in sub, f"{key} has no default in rassflow/schema.yaml"
 
 
 def test_the_readme_check_mode_notices_a_stale_file(tmp_path):

@@ -32,7 +32,7 @@ def readme_yaml_blocks() -> list[tuple[int, str]]:
 def commented_alternatives(text: str) -> list[str]:
     """Configurations written as comments inside a block ('# sample: {...}' and its
     continuation lines), offered in place of what the block sets."""
-    sections = set(yaml.safe_load((ROOT / "config" / "schema.yaml").read_text())["properties"])
+    sections = set(yaml.safe_load((ROOT / "rassflow" / "schema.yaml").read_text())["properties"])
     found, current = [], None
     for line in text.splitlines():
         match = re.match(r"^# ?(.*)$", line)

@@ -1,4 +1,4 @@
-"""Write config/README.md, the description of every configuration key, from config/schema.yaml.
+"""Write config/README.md, the description of every configuration key, from rassflow/schema.yaml.
 
     python tools/config_readme.py           # (re)write config/README.md
     python tools/config_readme.py --check   # exit 1 if config/README.md is out of date
@@ -17,20 +17,20 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-SCHEMA = ROOT / "config" / "schema.yaml"
+SCHEMA = ROOT / "rassflow" / "schema.yaml"
 README = ROOT / "config" / "README.md"
 
 INTRO = """\
 # Configuration
 
-<!-- Generated from config/schema.yaml by tools/config_readme.py: edit the schema, then run
+<!-- Generated from rassflow/schema.yaml by tools/config_readme.py: edit the schema, then run
      `python tools/config_readme.py`. tests/test_packaging.py fails when this file is stale. -->
 
 `config/config.yaml` is the HEASARC notebook's analysis of the CARMENES sample on the real
 services (VizieR, HEASARC's TAP service, archive and CALDB); `config/demo.yaml` is the offline
 demo on a simulated survey. Give your own file with `--configfile my.yaml`: its keys are merged
 over `config/config.yaml`, key by key, and every key not set anywhere takes the
-default below. The configuration is validated against `config/schema.yaml` before any job
+default below. The configuration is validated against `rassflow/schema.yaml` before any job
 runs: an unknown key, a wrong type or a value out of range stops the run with the key's path.
 
 ```bash

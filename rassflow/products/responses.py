@@ -155,7 +155,7 @@ def make_arf(
     ``wmap`` (method 'pcarf'): the spectrum's WMAP as an astropy image HDU, or the path of
     the spectrum whose primary HDU holds it. ``optical_axis``: (OPTAXISX, OPTAXISY) in
     detector pixels, pcarf's parameters (default 4119, 3929). ``provenance``: keyword
-    arguments of :func:`rassflow.io.stamp`.
+    arguments of :func:`rassflow.files.stamp`.
     """
     if method not in METHODS:
         raise ValueError(f"unknown ARF method {method!r}; choose one of {METHODS}")

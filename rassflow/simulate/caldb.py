@@ -7,7 +7,7 @@ The files are written from :mod:`rassflow.simulate.instrument` and laid out as t
     <root>/data/rosat/pspc/cpf/pspcc_v1.spec_resp            spectral response (SPECRESP)
 
 The RMF is a pure redistribution matrix (no effective area), like the real
-pspcc_gain1_256.rmf, so spectra need an ARF (:mod:`rassflow.arf`).
+pspcc_gain1_256.rmf, so spectra need an ARF (:mod:`rassflow.products.responses`).
 
 SPECRESP file layout (what pcarf calls a "SPECTRAL RESPONSE" CRF file): the primary header
 has CONTENT = 'SPECTRAL RESPONSE'; extension SPECRESP holds ONE row with the vector columns

@@ -142,7 +142,7 @@ KINDS = ("target", "faint", "dark", "neighbour", "unrelated")
 
 def with_defaults(settings: dict | None) -> dict:
     """The settings with every missing key defaulted; unknown keys are an error."""
-    defaults = section_defaults("simulation")  # config/schema.yaml
+    defaults = section_defaults("simulation")  # rassflow/schema.yaml
     settings = dict(settings or {})
     unknown = sorted(set(settings) - set(defaults))
     if unknown:

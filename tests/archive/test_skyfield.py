@@ -11,7 +11,6 @@ from rassflow.archive.skyfield import (
     read_events,
 )
 from rassflow.files import compress_file
-from rassflow.products.images import bin_image, make_images
 from rassflow.pspc import pi_limits
 from tests.support.fits import write_events, write_expmap
 
@@ -76,54 +75,6 @@ def test_prepare_skyfield_expands_compressed_files(tmp_path):
     assert read_events(out / "bas.fits").x.tolist() == [5]
     with pytest.raises(ArchiveError, match="RS930001N00: no rs930001n00_im1"):
         prepare_skyfield(tmp_path / "archive", "RS930001N00", {"im1": out / "im1.fits"})
-
-
-def test_image_geometry_follows_extractor(tmp_path):
-    # events at the field centre pixel and one at the first pixel
-    path = write_events(
-        tmp_path / "ev.fits",
-        x=[23040, 23041, 1, 46080],
-        y=[23040, 23041, 1, 46080],
-        pi=[60, 60, 60, 300],
-        time=[1.0] * 4,
-    )
-    events = read_events(path)
-    image, header = bin_image(events, 50, 203, 270)
-    assert image.shape == (170, 170)  # 46080 // 270
-    assert image.sum() == 3  # PI 300 is outside the band
-    assert image[0, 0] == 1
-    wcs = WCS(header)
-    # the WCS of the image agrees with the events' sky WCS at the centre of a pixel
-    col, row = 85, 85
-    ra, dec = wcs.all_pix2world([[col, row]], 0)[0]
-    phys_x = (col + 1 - header["LTV1"]) / header["LTM1_1"]
-    ra_events, dec_events = events.wcs().all_pix2world([[phys_x, phys_x]], 1)[0]
-    assert ra == pytest.approx(ra_events, abs=1e-9)
-    assert dec == pytest.approx(dec_events, abs=1e-9)
-    assert header["CHANMIN"] == 50 and header["CHANMAX"] == 203
-
-
-def test_make_images_writes_every_band_and_binning(tmp_path):
-    path = write_events(
-        tmp_path / "ev.fits", x=[100, 20000], y=[100, 20000], pi=[60, 120], time=[1.0, 2.0]
-    )
-    outputs = {
-        (lo, hi, b): tmp_path / f"im_{lo}_{hi}_{b}.fits"
-        for lo, hi in ((0.5, 2.0), (1.0, 2.0))
-        for b in (180, 270)
-    }
-    make_images(
-        path,
-        "RS930001N00",
-        [[0.5, 2.0], [1.0, 2.0]],
-        [180, 270],
-        outputs,
-        {"backend": "native", "tool": "test", "config_hash": "abc"},
-    )
-    with fits.open(outputs[(1.0, 2.0, 180)]) as hdul:
-        assert hdul[0].data.sum() == 1
-        assert hdul[0].header["RFBACKND"] == "native"
-        assert hdul[0].data.shape == (256, 256)
 
 
 def test_exposure_at_nearest_pixel(tmp_path):

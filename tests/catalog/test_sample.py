@@ -1,8 +1,6 @@
 import pandas as pd
 import pytest
-from astropy.table import Table
 
-from rassflow.catalog.crossmatch import build_sample
 from rassflow.catalog.sample import CatalogError, clean_id, prepare_sample, read_table, table_rows
 
 COLS = dict(
@@ -42,44 +40,6 @@ def test_missing_column_is_named():
     frame = pd.DataFrame({"No": [1], "Name": ["x"], "RA": [1.0], "DEdeg": [0.0]})
     with pytest.raises(CatalogError, match="'RAdeg' not found"):
         prepare_sample(frame, **COLS)
-
-
-@pytest.mark.parametrize("fmt", ["csv", "fits", "votable"])
-def test_crossmatch_keeps_nearest_within_radius(tmp_path, fmt):
-    sample = Table(
-        {
-            "No": [1, 2, 10],
-            "Name": ["GJ 1", "GJ 2", "GJ 10"],
-            "RAdeg": [10.0, 20.0, 30.0],
-            "DEdeg": [5.0, -5.0, 0.0],
-        }
-    )
-    path = tmp_path / f"sample.{ {'csv': 'csv', 'fits': 'fits', 'votable': 'xml'}[fmt] }"
-    sample.write(path, format={"csv": "ascii.csv", "fits": "fits", "votable": "votable"}[fmt])
-    arcsec = 1 / 3600
-    rxs = Table(
-        {
-            "name": ["2RXS A", "2RXS B", "2RXS C", "2RXS D"],
-            "ra": [10.0 + 3 * arcsec, 10.0 + 7 * arcsec, 20.0 + 9 * arcsec, 30.0],
-            "dec": [5.0, 5.0, -5.0, 0.0 - 7.9 * arcsec],
-            "skyfield_number": [930001, 930001, 930002, 930003],
-            "count_rate": [0.1, 0.2, 0.3, 0.4],
-        }
-    )
-    rxs.write(tmp_path / "rxs.fits")
-    table = build_sample(
-        path,
-        {**COLS, "format": "auto"},
-        tmp_path / "rxs.fits",
-        {
-            "radius_arcsec": 8.0,
-            "columns": {"name": "name", "ra": "ra", "dec": "dec", "skyfield": "skyfield_number"},
-        },
-    )
-    assert list(table["id_name"]) == ["CARMENES-1", "CARMENES-10"]  # natural order, GJ 2 at 9"
-    assert list(table["rasscat_name"]) == ["2RXS A", "2RXS D"]
-    assert list(table["seq_id"]) == ["RS930001N00", "RS930003N00"]
-    assert table["sep_arcsec"].iloc[0] == pytest.approx(3 * 0.99619, rel=1e-3)  # cos(5 deg)
 
 
 def test_read_table_names_missing_file(tmp_path):

@@ -1,4 +1,6 @@
-"""KBN Bayesian source counts: published tables, astropy, exact identities, frequentist checks.
+"""Bayesian source counts: KBN's known-background posterior (rassflow.photometry.bayes's
+quantile, the rest in tests/support/bayes_reference.py) against published tables, astropy and
+exact identities; the on/off posterior against KBN and exact identities; frequentist checks.
 
 Reference values
 ----------------
@@ -32,6 +34,7 @@ import pytest
 from scipy import integrate, stats
 
 from rassflow.photometry import bayes
+from tests.support import bayes_reference as kbn
 
 # KBN (1991) Tables 1-3. Rows: B = 0, 0.1, 0.5, 1.0, ..., 10.0; columns N = 0..10.
 _B_ROWS = np.array([0.0, 0.1] + list(np.arange(0.5, 10.01, 0.5)))
@@ -193,7 +196,7 @@ KBN_TABLES = {
 def test_kbn_published_tables(confidence):
     (lo_tab, hi_tab), (below, above) = KBN_TABLES[confidence]
     n = np.arange(11)[None, :]
-    lo, hi = bayes.credible_interval(n, _B_ROWS[:, None], confidence)
+    lo, hi = kbn.credible_interval(n, _B_ROWS[:, None], confidence)
     assert lo.shape == hi.shape == lo_tab.shape
     d_lo, d_hi = lo - lo_tab, hi - hi_tab
     if confidence == 0.99:
@@ -225,7 +228,7 @@ def test_kbn_published_tables(confidence):
     ],
 )
 def test_quoted_values(n, b, cl, expected, tol):
-    lo, hi = bayes.credible_interval(n, b, cl)
+    lo, hi = kbn.credible_interval(n, b, cl)
     assert isinstance(lo, float) and isinstance(hi, float)
     assert lo == pytest.approx(expected[0], abs=tol)
     assert hi == pytest.approx(expected[1], abs=tol)
@@ -253,7 +256,7 @@ def test_against_astropy_kbn():
             ]
         )
     n, b, cl = (np.array(c, dtype=float) for c in zip(*cases, strict=True))
-    lo, hi = bayes.credible_interval(n.astype(int), b, cl)
+    lo, hi = kbn.credible_interval(n.astype(int), b, cl)
     np.testing.assert_allclose(lo, ref[:, 0], atol=1e-7)
     np.testing.assert_allclose(hi, ref[:, 1], rtol=1e-8, atol=1e-7)
 
@@ -261,21 +264,21 @@ def test_against_astropy_kbn():
 def test_zero_counts_upper_limit_is_minus_log():
     cl = np.array([0.6827, 0.9, 0.95, 0.99, 0.9973])
     for b in (0.0, 0.3, 5.0, 250.0, 1e5):
-        np.testing.assert_allclose(bayes.upper_limit(0, b, cl), -np.log1p(-cl), rtol=1e-9)
-        lo, hi = bayes.credible_interval(0, b, cl)
+        np.testing.assert_allclose(kbn.upper_limit(0, b, cl), -np.log1p(-cl), rtol=1e-9)
+        lo, hi = kbn.credible_interval(0, b, cl)
         np.testing.assert_array_equal(lo, 0.0)
         np.testing.assert_allclose(hi, -np.log1p(-cl), rtol=1e-9)
 
 
 def test_no_background_is_classical_upper_limit():
     """B = 0: flat-prior limit = Gehrels (1986) Table 1, S = 1 (84.13 %) upper limits."""
-    ul = bayes.upper_limit([0, 1, 2, 3], 0.0, stats.norm.cdf(1.0))
+    ul = kbn.upper_limit([0, 1, 2, 3], 0.0, stats.norm.cdf(1.0))
     np.testing.assert_allclose(ul, [1.841, 3.300, 4.638, 5.918], atol=6e-4)
 
 
 def test_mode():
-    assert bayes.posterior_mode(7, 2.5) == 4.5
-    np.testing.assert_array_equal(bayes.posterior_mode([0, 3, 10], [2.0, 3.0, 0.0]), [0, 0, 10])
+    assert kbn.posterior_mode(7, 2.5) == 4.5
+    np.testing.assert_array_equal(kbn.posterior_mode([0, 3, 10], [2.0, 3.0, 0.0]), [0, 0, 10])
 
 
 @pytest.mark.parametrize(
@@ -286,17 +289,17 @@ def test_posterior_normalised_and_consistent(n, b):
     width = np.sqrt(n + 1.0)
     top = mode + 60 * width + 60
     total, _ = integrate.quad(
-        lambda s: bayes.posterior_pdf(s, n, b), 0, top, points=[mode, mode + width], limit=200
+        lambda s: kbn.posterior_pdf(s, n, b), 0, top, points=[mode, mode + width], limit=200
     )
     assert total == pytest.approx(1.0, abs=1e-8)
     # the CDF is the integral of the density
     s = mode + width
-    part, _ = integrate.quad(lambda x: bayes.posterior_pdf(x, n, b), 0, s, points=[mode])
-    assert bayes.posterior_cdf(s, n, b) == pytest.approx(part, abs=1e-9)
+    part, _ = integrate.quad(lambda x: kbn.posterior_pdf(x, n, b), 0, s, points=[mode])
+    assert kbn.posterior_cdf(s, n, b) == pytest.approx(part, abs=1e-9)
     # quantile inverts the CDF
     q = np.array([0.01, 0.3, 0.5, 0.9, 0.999])
     np.testing.assert_allclose(
-        bayes.posterior_cdf(bayes.posterior_quantile(q, n, b), n, b), q, rtol=1e-9
+        kbn.posterior_cdf(bayes.posterior_quantile(q, n, b), n, b), q, rtol=1e-9
     )
 
 
@@ -304,10 +307,10 @@ def test_interval_properties_on_a_grid():
     n = np.arange(0, 150)[:, None]
     b = np.array([0.0, 0.5, 3.0, 10.0, 50.0])[None, :]
     for cl in (0.6827, 0.9, 0.99):
-        lo, hi = bayes.credible_interval(n, b, cl)
-        content = bayes.posterior_cdf(hi, n, b) - bayes.posterior_cdf(lo, n, b)
+        lo, hi = kbn.credible_interval(n, b, cl)
+        content = kbn.posterior_cdf(hi, n, b) - kbn.posterior_cdf(lo, n, b)
         np.testing.assert_allclose(content, cl, atol=1e-10)
-        p_lo, p_hi = bayes.posterior_pdf(lo, n, b), bayes.posterior_pdf(hi, n, b)
+        p_lo, p_hi = kbn.posterior_pdf(lo, n, b), kbn.posterior_pdf(hi, n, b)
         inner = lo > 0
         np.testing.assert_allclose(p_lo[inner], p_hi[inner], rtol=1e-8)  # equal density
         assert np.all(p_lo[~inner] >= p_hi[~inner] * (1 - 1e-9))  # touches 0: p(0) >= p(hi)
@@ -315,58 +318,58 @@ def test_interval_properties_on_a_grid():
         mode = np.maximum(n - b, 0.0)
         assert np.all((lo <= mode) & (mode <= hi))
         # HPD is never longer than the one-sided interval with the same content
-        assert np.all(hi - lo <= bayes.upper_limit(n, b, cl) + 1e-9)
+        assert np.all(hi - lo <= kbn.upper_limit(n, b, cl) + 1e-9)
 
 
 def test_large_counts_are_gaussian():
-    lo, hi = bayes.credible_interval(100000, 50.0, 0.6827)
-    ul = bayes.upper_limit(100000, 50.0, 0.9)
+    lo, hi = kbn.credible_interval(100000, 50.0, 0.6827)
+    ul = kbn.upper_limit(100000, 50.0, 0.9)
     centre, sigma = 100000 - 50.0, np.sqrt(100000.0)
     assert (lo - centre) / sigma == pytest.approx(-1.0, abs=0.01)
     assert (hi - centre) / sigma == pytest.approx(1.0, abs=0.01)
     assert (ul - centre) / sigma == pytest.approx(stats.norm.ppf(0.9), abs=0.01)
-    assert bayes.posterior_cdf(hi, 100000, 50.0) - bayes.posterior_cdf(lo, 100000, 50.0) == (
+    assert kbn.posterior_cdf(hi, 100000, 50.0) - kbn.posterior_cdf(lo, 100000, 50.0) == (
         pytest.approx(0.6827, abs=1e-9)
     )
 
 
 def test_background_far_above_counts_underflow_path():
     """Q(N+1, B) underflows (B = 1000, N = 10): log-space continued fraction + root-finder."""
-    ul = bayes.upper_limit(10, 1000.0, 0.9)
+    ul = kbn.upper_limit(10, 1000.0, 0.9)
     assert np.isfinite(ul)
-    assert bayes.posterior_cdf(ul, 10, 1000.0) == pytest.approx(0.9, abs=1e-9)
-    total, _ = integrate.quad(lambda s: bayes.posterior_pdf(s, 10, 1000.0), 0, 200)
+    assert kbn.posterior_cdf(ul, 10, 1000.0) == pytest.approx(0.9, abs=1e-9)
+    total, _ = integrate.quad(lambda s: kbn.posterior_pdf(s, 10, 1000.0), 0, 200)
     assert total == pytest.approx(1.0, abs=1e-8)
     # nearly exponential with rate 1 - N/B there
     assert ul == pytest.approx(-np.log(0.1) / (1 - 10 / 1000.0), rel=1e-3)
-    assert bayes.credible_interval(10, 1000.0, 0.9) == (0.0, pytest.approx(ul, rel=1e-12))
+    assert kbn.credible_interval(10, 1000.0, 0.9) == (0.0, pytest.approx(ul, rel=1e-12))
 
 
 def test_broadcasting_and_types():
-    lo, hi = bayes.credible_interval(np.array([[1], [5]]), np.array([0.0, 1.0, 2.0]), 0.9)
+    lo, hi = kbn.credible_interval(np.array([[1], [5]]), np.array([0.0, 1.0, 2.0]), 0.9)
     assert lo.shape == hi.shape == (2, 3)
-    assert isinstance(bayes.upper_limit(3, 1.0, 0.9), float)
-    assert bayes.upper_limit([3, 4], 1.0, [0.9, 0.99]).shape == (2,)
-    assert isinstance(bayes.is_detected(10, 1.0), bool)
-    assert isinstance(bayes.detection_probability(10, 1.0), float)
+    assert isinstance(kbn.upper_limit(3, 1.0, 0.9), float)
+    assert kbn.upper_limit([3, 4], 1.0, [0.9, 0.99]).shape == (2,)
+    assert isinstance(kbn.is_detected(10, 1.0), bool)
+    assert isinstance(kbn.detection_probability(10, 1.0), float)
 
 
 @pytest.mark.parametrize(
     ("call", "match"),
     [
-        (lambda: bayes.upper_limit(-1, 1.0), "n .*>= 0"),
-        (lambda: bayes.upper_limit(2.5, 1.0), "whole numbers"),
-        (lambda: bayes.upper_limit(3, -0.1), "background"),
-        (lambda: bayes.upper_limit(3, np.nan), "finite"),
-        (lambda: bayes.upper_limit(np.inf, 1.0), "finite"),
-        (lambda: bayes.upper_limit(3, 1.0, 1.0), "confidence"),
-        (lambda: bayes.credible_interval(3, 1.0, 0.0), "confidence"),
-        (lambda: bayes.credible_interval([3, -2], 1.0, 0.9), ">= 0"),
-        (lambda: bayes.posterior_cdf(-1.0, 3, 1.0), "s .*>= 0"),
-        (lambda: bayes.posterior_cdf(np.inf, 3, 1.0), "finite"),
-        (lambda: bayes.detection_probability(3, -1.0), "background"),
+        (lambda: kbn.upper_limit(-1, 1.0), "n .*>= 0"),
+        (lambda: kbn.upper_limit(2.5, 1.0), "whole numbers"),
+        (lambda: kbn.upper_limit(3, -0.1), "background"),
+        (lambda: kbn.upper_limit(3, np.nan), "finite"),
+        (lambda: kbn.upper_limit(np.inf, 1.0), "finite"),
+        (lambda: kbn.upper_limit(3, 1.0, 1.0), "confidence"),
+        (lambda: kbn.credible_interval(3, 1.0, 0.0), "confidence"),
+        (lambda: kbn.credible_interval([3, -2], 1.0, 0.9), ">= 0"),
+        (lambda: kbn.posterior_cdf(-1.0, 3, 1.0), "s .*>= 0"),
+        (lambda: kbn.posterior_cdf(np.inf, 3, 1.0), "finite"),
+        (lambda: kbn.detection_probability(3, -1.0), "background"),
         (lambda: bayes.detection_sigma(1.5), "probability"),
-        (lambda: bayes.is_detected(3, 1.0, np.nan), "finite"),
+        (lambda: kbn.is_detected(3, 1.0, np.nan), "finite"),
         (lambda: bayes.posterior_quantile(1.0, 3, 1.0), "q must"),
     ],
 )
@@ -379,18 +382,18 @@ def test_detection_probability_and_sigma():
     n = np.arange(0, 30)
     for b in (0.5, 4.0, 20.0):
         np.testing.assert_allclose(
-            bayes.detection_probability(n, b), stats.poisson.sf(n - 1, b), rtol=1e-10, atol=1e-300
+            kbn.detection_probability(n, b), stats.poisson.sf(n - 1, b), rtol=1e-10, atol=1e-300
         )
-    assert bayes.detection_probability(0, 3.0) == 1.0
-    assert bayes.detection_probability(0, 0.0) == 1.0
-    assert bayes.detection_probability(1, 0.0) == 0.0
+    assert kbn.detection_probability(0, 3.0) == 1.0
+    assert kbn.detection_probability(0, 0.0) == 1.0
+    assert kbn.detection_probability(1, 0.0) == 0.0
     assert bayes.detection_sigma(stats.norm.sf(3.0)) == pytest.approx(3.0)
     assert bayes.detection_sigma(0.0) == np.inf
-    assert bayes.is_detected(1, 0.0, 5.0)
-    assert not bayes.is_detected(0, 0.0, 0.0)  # p = 1 > norm.sf(0) = 0.5
+    assert kbn.is_detected(1, 0.0, 5.0)
+    assert not kbn.is_detected(0, 0.0, 0.0)  # p = 1 > norm.sf(0) = 0.5
     # N = 8 on B = 1: P(X >= 8) = 1.0e-5 (4.26 sigma)
-    assert bayes.detection_probability(8, 1.0) == pytest.approx(1.0249e-5, rel=1e-3)
-    assert bayes.is_detected(8, 1.0, 4.0) and not bayes.is_detected(8, 1.0, 4.5)
+    assert kbn.detection_probability(8, 1.0) == pytest.approx(1.0249e-5, rel=1e-3)
+    assert kbn.is_detected(8, 1.0, 4.0) and not kbn.is_detected(8, 1.0, 4.5)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -400,7 +403,7 @@ def test_detection_probability_and_sigma():
 
 def _intervals_for_draws(draws, b, cl):
     values, inverse = np.unique(draws, return_inverse=True)
-    lo, hi = bayes.credible_interval(values, b, cl)
+    lo, hi = kbn.credible_interval(values, b, cl)
     return lo[inverse].reshape(draws.shape), hi[inverse].reshape(draws.shape)
 
 
@@ -422,7 +425,7 @@ def test_coverage_of_68_percent_intervals(b):
     simulated = covered.mean(axis=1)
 
     n = np.arange(0, 120)
-    lo_n, hi_n = bayes.credible_interval(n, b, cl)
+    lo_n, hi_n = kbn.credible_interval(n, b, cl)
     pmf = stats.poisson.pmf(n[None, :], s_grid[:, None] + b)
     exact = (pmf * ((lo_n <= s_grid[:, None]) & (s_grid[:, None] <= hi_n))).sum(axis=1)
 
@@ -440,7 +443,7 @@ def test_upper_limit_covers_small_sources(b, cl):
     the experiments (exactly so for B = 0, where it equals the classical limit)."""
     s_grid = np.linspace(0.0, 5.0, 26)
     n = np.arange(0, 80)
-    ul_n = bayes.upper_limit(n, b, cl)
+    ul_n = kbn.upper_limit(n, b, cl)
     pmf = stats.poisson.pmf(n[None, :], s_grid[:, None] + b)
     exact = (pmf * (ul_n[None, :] >= s_grid[:, None])).sum(axis=1)
     assert np.all(exact >= cl - 1e-12)
@@ -458,13 +461,13 @@ def test_detection_false_positive_rate():
     rates = {}
     for b in (0.1, 1.0, 10.0, 100.0, 1000.0, 10000.0):
         n = np.arange(0, int(b + 20 * np.sqrt(b) + 50))
-        rates[b] = stats.poisson.pmf(n, b)[bayes.is_detected(n, b, 3.0)].sum()
+        rates[b] = stats.poisson.pmf(n, b)[kbn.is_detected(n, b, 3.0)].sum()
         assert rates[b] <= alpha * (1 + 1e-9)
     assert rates[1000.0] > 0.9 * alpha and rates[10000.0] > 0.95 * alpha
 
     rng = np.random.default_rng(3)
     draws = rng.poisson(1000.0, size=2_000_000)
-    fired = bayes.is_detected(draws, 1000.0, 3.0).mean()
+    fired = kbn.is_detected(draws, 1000.0, 3.0).mean()
     expected_sd = np.sqrt(rates[1000.0] / draws.size)
     assert abs(fired - rates[1000.0]) < 4 * expected_sd
     assert fired <= alpha + 4 * expected_sd
@@ -481,13 +484,13 @@ def test_detection_false_positive_rate():
 def test_onoff_tends_to_kbn_for_a_well_measured_background(n, b, cl):
     """alpha -> 0 at alpha M = B fixed: the background is known and KBN's posterior follows;
     with no measured background the known contamination c plays KBN's B exactly."""
-    kbn = bayes.credible_interval(n, b, cl)
+    expected = kbn.credible_interval(n, b, cl)
     measured = bayes.OnOff(n, b / 1e-7, 1e-7).interval(cl)
-    np.testing.assert_allclose(measured, kbn, atol=2e-3)
+    np.testing.assert_allclose(measured, expected, atol=2e-3)
     known = bayes.OnOff(n, 0.0, 1e-12, b)
-    np.testing.assert_allclose(known.interval(cl), kbn, rtol=1e-8, atol=1e-9)
-    assert known.quantile(0.9973) == pytest.approx(bayes.upper_limit(n, b, 0.9973), rel=1e-8)
-    assert known.mode() == pytest.approx(bayes.posterior_mode(n, b), abs=1e-8)
+    np.testing.assert_allclose(known.interval(cl), expected, rtol=1e-8, atol=1e-9)
+    assert known.quantile(0.9973) == pytest.approx(kbn.upper_limit(n, b, 0.9973), rel=1e-8)
+    assert known.mode() == pytest.approx(kbn.posterior_mode(n, b), abs=1e-8)
 
 
 def test_onoff_zero_counts_is_exponential():

@@ -4,7 +4,7 @@ from astropy.io import fits
 
 from rassflow.archive.skyfield import read_events
 from rassflow.chain import Skyfield, Source, extract_spectra
-from rassflow.products.regions import read_physical_regions, source_regions, write_region_files
+from rassflow.products.regions import source_regions, write_region_files
 from rassflow.products.spectra import SpectrumError, extract_spectrum
 from tests.support.fits import write_events, write_expmap
 
@@ -13,33 +13,6 @@ PROV = {"backend": "native", "tool": "test", "config_hash": "0"}
 
 def regions_for(events, ra=150.0, dec=20.0):
     return source_regions(events.wcs(), ra, dec, 2.0, 1.05, 1.5, events.pixel_scale_deg)
-
-
-def test_region_centre_and_radius_in_physical_pixels(tmp_path):
-    events = read_events(write_events(tmp_path / "ev.fits", [1], [1], [1], [1.0]))
-    regions = regions_for(events)
-    assert (regions.x, regions.y) == pytest.approx((23040.5, 23040.5))
-    assert regions.radius == pytest.approx(240.0, rel=1e-6)  # 2' of 0.5" pixels
-    assert regions.outer / regions.radius == pytest.approx(1.5)
-
-
-def test_region_files_round_trip(tmp_path):
-    events = read_events(write_events(tmp_path / "ev.fits", [1], [1], [1], [1.0]))
-    regions = regions_for(events, 150.01, 20.02)
-    paths = {k: tmp_path / f"{k}.reg" for k in ("src", "bkg", "src_phys", "bkg_phys")}
-    write_region_files(regions, 150.01, 20.02, 2.0, 1.05, 1.5, paths)
-    back = read_physical_regions(paths["src_phys"], paths["bkg_phys"])
-    assert back.x == pytest.approx(regions.x, abs=1e-4)
-    assert back.outer == pytest.approx(regions.outer, abs=1e-4)
-    # the sky files parse as DS9 with the intended geometry
-    from regions import Regions
-
-    circle = Regions.read(paths["src"], format="ds9")[0]
-    annulus = Regions.read(paths["bkg"], format="ds9")[0]
-    assert circle.center.ra.deg == pytest.approx(150.01)
-    assert circle.radius.to_value("arcsec") == pytest.approx(120.0)
-    assert annulus.outer_radius.to_value("arcsec") == pytest.approx(180.0)
-    assert "physical" in paths["bkg_phys"].read_text()
 
 
 def test_backscal_counts_lattice_points_like_extractor(tmp_path):

@@ -1,4 +1,5 @@
-"""What the tests share: paths, file writers (fits.py), local servers (servers.py)."""
+"""What the tests share: paths, file writers (fits.py, archive.py), local servers (servers.py),
+reference implementations (bayes_reference.py)."""
 
 from pathlib import Path
 

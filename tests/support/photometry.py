@@ -16,7 +16,7 @@ SETTINGS = {
     "upper_limit_confidence": 99.73,
     "ecf_model": {"model": "powerlaw", "shape": 2.0},
 }
-"""The schema defaults of the ``photometry`` config section (config/schema.yaml)."""
+"""The schema defaults of the ``photometry`` config section (rassflow/schema.yaml)."""
 
 
 def contamination_hdu(channels, counts, name="CONTAMINATION"):
