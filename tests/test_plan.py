@@ -4,7 +4,19 @@ from __future__ import annotations
 
 import pytest
 
-from rassflow.plan import BATCHES_PER_JOB, MERGE_SOURCES, plan_batches
+from rassflow.config import validate
+from rassflow.plan import (
+    BATCHES_PER_JOB,
+    MERGE_SOURCES,
+    Layout,
+    Plan,
+    caldb_remote,
+    neighbour_radius_arcsec,
+    plan_batches,
+    region_centre,
+    sample_settings,
+    source_wildcards,
+)
 
 
 def skyfields(*sizes: int) -> dict[str, list[dict]]:
@@ -71,3 +83,103 @@ def test_a_gathered_batch_never_exceeds_a_slice(jobs):
     most = -(-total // jobs)
     assert all(len(rows) <= most for _, _, rows in batches)
     assert_every_member_once(by_seq, batches)
+
+
+# --- the plan of a run from the checkpoint's tables ---
+
+
+SAMPLE_CSV = """id_name,ra,dec,seq_id,rasscat_ra,rasscat_dec
+S1,150.0,20.0,RS930001N00,150.001,20.001
+S3,151.0,21.0,RS930002N00,151.002,21.0
+"""
+MEMBERS_CSV = """id_name,ra,dec,ra_rass,dec_rass,seq_id,status,matched_2rxs
+S1,150.0,20.0,149.99,20.01,RS930001N00,covered,True
+S2,150.5,20.5,150.5,20.5,RS930001N00,covered,False
+S3,151.0,21.0,151.0,21.0,RS930002N00,covered,True
+S4,10.0,-5.0,10.0,-5.0,,not_covered,False
+"""
+NEIGHBOURS_CSV = "id_name,ra,dec\nS1,150.02,20.0\nS1,149.98,20.0\n"
+
+
+def run_plan(tmp_path, **settings) -> Plan:
+    for name, text in (
+        ("sample.csv", SAMPLE_CSV),
+        ("members.csv", MEMBERS_CSV),
+        ("neighbours.csv", NEIGHBOURS_CSV),
+    ):
+        (tmp_path / name).write_text(text)
+    config = validate({"results_dir": "out", **settings})
+    return Plan.from_tables(
+        config, tmp_path / "sample.csv", tmp_path / "members.csv", tmp_path / "neighbours.csv", 2
+    )
+
+
+def test_paths_follow_the_notebook_names_at_the_rass_epoch_position(tmp_path):
+    plan = run_plan(tmp_path)
+    paths = plan.paths(plan.by_id["S1"])
+    assert paths["spectrum"] == (
+        "out/sources/RS930001N00/S1/rosat-pspc-seqidRS930001N00-nameS1-ra149.99000"
+        "-dec20.01000-radius0.0333deg-enALL-spectrum.fits"
+    )
+    assert paths["fit"].startswith("out/fits/RS930001N00/rosat-pspc-seqidRS930001N00-nameS1-")
+    assert set(paths) == set(Layout("out").product)
+    assert plan.by_id["S1"]["neighbours"] == [(150.02, 20.0), (149.98, 20.0)]
+    assert "S4" not in plan.by_id  # not covered: measured by no job
+
+
+def test_region_centre_is_the_2rxs_position_or_the_member_at_the_rass_epoch():
+    row = {"ra": "1", "dec": "2", "ra_rass": "1.5", "dec_rass": "2.5", "rasscat_ra": "3",
+           "rasscat_dec": "4"}  # fmt: skip
+    assert region_centre(row, "xray") == (3.0, 4.0)
+    assert region_centre(row, "optical") == (1.5, 2.5)
+    assert region_centre({"ra": "1", "dec": "2"}, "optical") == (1.0, 2.0)
+    wildcards = source_wildcards({**row, "id_name": "X", "seq_id": "RS930001N00"},
+                                 validate({}))  # fmt: skip
+    assert wildcards["ra"] == "1.50000" and wildcards["rad"] == "0.0333"
+
+
+@pytest.mark.parametrize("granularity", ["auto", "per_skyfield"])
+def test_batches_declare_manifests_and_list_their_skyfields_files(tmp_path, granularity):
+    plan = run_plan(tmp_path, granularity=granularity)
+    assert sorted(plan.batches) == [
+        ("RS930001N00", "RS930001N00-part1of1"),
+        ("RS930002N00", "RS930002N00-part1of1"),
+    ]
+    matched = plan.matched_rows()
+    assert [row["id_name"] for row in matched] == ["S1", "S3"]
+    assert plan.declared("fit", matched) == [
+        "out/batches/RS930001N00/RS930001N00-part1of1-measured.json",
+        "out/batches/RS930002N00/RS930002N00-part1of1-measured.json",
+    ]
+    assert plan.declared("src", [plan.by_id["S2"]]) == [
+        "out/batches/RS930001N00/RS930001N00-part1of1-products.json"
+    ]
+    sources = plan.batch_sources("RS930001N00", "RS930001N00-part1of1")
+    assert [(s["id_name"], s["fit"], s["seq"]) for s in sources] == [
+        ("S1", True, "RS930001N00"),
+        ("S2", False, "RS930001N00"),
+    ]
+    assert sources[0]["paths"] == plan.paths(plan.by_id["S1"])
+    assert plan.batch_skyfield_files("RS930001N00", "RS930001N00-part1of1") == {
+        "events": ["out/skyfields/RS930001N00/RS930001N00_bas.fits"],
+        "expmap": ["out/skyfields/RS930001N00/RS930001N00_mex.fits"],
+    }
+
+
+def test_per_source_declares_the_files_themselves(tmp_path):
+    plan = run_plan(tmp_path, granularity="per_source")
+    assert plan.batches == {}
+    assert plan.declared("fit", plan.matched_rows()) == plan.path_list("fit", "matched")
+    assert len(plan.path_list("photometry", "analysed")) == 3
+
+
+def test_inputs_the_configuration_chooses():
+    demo = validate({"sample": {"source": "simulated"}, "archive": {"source": "simulated"}})
+    assert sample_settings(demo)["ra_column"] == "RAdeg"
+    assert sample_settings(demo)["format"] == "auto"
+    assert neighbour_radius_arcsec(demo) == pytest.approx(60 * (2 * 1.5 + 2))
+    off = validate({"regions": {"exclusion_radius_arcmin": 0}})
+    assert neighbour_radius_arcsec(off) == 0.0
+    real = validate({"archive": {"source": "heasarc"}})
+    assert caldb_remote(real, environ={}) and not caldb_remote(real, environ={"CALDB": "/c"})
+    assert not caldb_remote(demo, environ={})
