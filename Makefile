@@ -1,12 +1,13 @@
 # make setup  - install system packages (Debian) and the Python package with its dependencies;
 #               quick when both are already there, so every target below starts with it
 # make demo   - set up, then run the offline demo (simulated survey) end to end with its report
-# make test   - set up, then run the test suite
+# make test   - set up, then run the test suite (PYTEST_ARGS="tests/report -x" for a part)
 # make lint   - set up, then ruff check, ruff format --check, snakefmt --check, snakemake --lint
 # Either `make demo` or `make test` works first on a fresh Debian/Ubuntu machine.
 PYTHON ?= python3
 CORES ?= 2
 DEMO_CONFIG ?= config/demo.yaml
+PYTEST_ARGS ?=
 
 .PHONY: setup demo test lint bench
 
@@ -29,7 +30,7 @@ demo: setup
 	$(PYTHON) -m snakemake --cores 1 --configfile $(DEMO_CONFIG) --report results/demo/report.html
 
 test: setup
-	$(PYTHON) -m pytest -q
+	$(PYTHON) -m pytest -q $(PYTEST_ARGS)
 
 STYLE_PATHS = rassflow workflow/scripts tests benchmarks tools
 WORKFLOW_FILES = workflow/Snakefile workflow/rules
