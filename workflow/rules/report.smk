@@ -1,5 +1,7 @@
 # The results table and the figures of the HTML report (snakemake --report).
 
+import rassflow.report.configuration
+
 
 # the report's front page: configuration, backends and versions, sample size
 report: "../report/workflow.rst"
@@ -257,5 +259,9 @@ rule plot_tables:
             "fitter": config["tools"]["fitter"],
             "versions": TOOLS["versions"],
         },
+        # the validated configuration as YAML, for the same page
+        configuration=lambda wildcards: rassflow.report.configuration.config_yaml(
+            config
+        ),
     script:
         "../scripts/plot_tables.py"
