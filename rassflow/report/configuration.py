@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import yaml
 
-# characters of the front page's code block at the report's usual width (about 1000 px of
-# monospace text); tests/workflow/test_report_browser.py checks that the lines fit
-PAGE_WIDTH = 88
+# characters of monospace text in the front page's code block: the page's text column is
+# 512 px wide (less 2 x 12 px padding) in any window over 1100 px, 7.2 px a character
+# (12 px monospace), 67 characters; tests/workflow/test_report_browser.py measures them
+PAGE_WIDTH = 64
 
 
 def schema_ordered(value, schema: dict | None):
