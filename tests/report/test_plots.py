@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import matplotlib.image
+import matplotlib.ticker
 import numpy as np
 import pandas as pd
 import pytest
@@ -24,8 +25,10 @@ from rassflow.fitting.result import (
 from rassflow.report.plots import (
     _image_norm,
     apply_cuts,
+    colorbar_ticks,
     delchi,
     grouped_spectrum_points,
+    image_grid_figure,
     plot_cutouts,
     plot_image_grid,
     plot_parameter_histograms,
@@ -106,6 +109,75 @@ def test_image_grid_bands_by_binnings(tmp_path):
     assert_real_png(out)
     with pytest.raises(FileNotFoundError, match="RS930001N00"):
         plot_image_grid([(0.1, 2.4, 90, tmp_path / "nothing.fits")], out, "RS930001N00")
+
+
+def stretched_norms():
+    """Log-stretch norms of RASS-like images: sparse to rich backgrounds, faint to bright
+    sources."""
+    rng = np.random.default_rng(3)
+    for background, peak in ((0.02, 5), (0.05, 30), (0.3, 50), (2.0, 400), (0.0, 3)):
+        data = rng.poisson(background, (256, 256)).astype(float)
+        data[120:124, 120:124] += peak
+        yield _image_norm(data)
+
+
+@pytest.mark.parametrize("norm", list(stretched_norms()))
+def test_colour_bar_ticks_spread_along_the_stretch(norm):
+    ticks = colorbar_ticks(norm)
+    positions = np.array([float(norm(value)) for value in ticks])
+    assert ticks[0] == norm.vmin and 3 <= len(ticks) <= 5, ticks
+    assert np.diff(positions).min() >= 0.15, (ticks, positions)
+    assert positions[-1] > 0.75, (ticks, positions)  # the bright end is labelled
+    for value in ticks[1:]:  # round numbers, or the whole count at the top
+        mantissa = value / 10 ** np.floor(np.log10(value))
+        assert np.isclose(mantissa, [1, 2, 5]).any() or value == np.floor(norm.vmax), ticks
+    # what the ticks replace: matplotlib's, even in counts, crowd into the top of the bar
+    default = matplotlib.ticker.MaxNLocator().tick_values(norm.vmin, norm.vmax)
+    default = [v for v in default if norm.vmin <= v <= norm.vmax]
+    if norm.vmax - norm.vmin > 10:
+        assert np.diff([float(norm(v)) for v in default]).min() < 0.15
+
+
+@pytest.mark.parametrize("dec", [20.0, 84.0])
+def test_image_grid_labels_do_not_overlap(tmp_path, dec):
+    """Colour-bar tick labels clear of each other; each panel's title above everything else of
+    its panel (tick and axis labels) and clear of every other panel and colour bar."""
+    import matplotlib.pyplot as plt
+
+    images = []
+    for lo, hi in ((0.1, 0.4), (0.5, 2.0)):
+        for binning, pixel_arcsec in ((180, 90.0), (270, 135.0)):
+            path = tmp_path / f"img-{lo}-{binning}.fits"
+            write_image(path, 290.0, dec, pixel_arcsec, size=200, seed=binning)
+            with fits.open(path, mode="update") as hdus:  # a bright source: a long colour scale
+                hdus[0].data[95:105, 95:105] += 40
+            images.append((lo, hi, binning, path))
+    fig = image_grid_figure(images, "RS930001N00")
+    try:
+        fig.canvas.draw()
+        renderer = fig.canvas.get_renderer()
+        panels = [ax for ax in fig.axes if hasattr(ax, "coords")]
+        bars = [ax for ax in fig.axes if ax not in panels]
+        assert len(panels) == len(bars) == 4
+        for bar in bars:
+            labels = [label for label in bar.get_yticklabels() if label.get_text()]
+            boxes = sorted(
+                (label.get_window_extent(renderer) for label in labels), key=lambda b: b.y0
+            )
+            assert len(boxes) >= 3
+            for lower, upper in zip(boxes, boxes[1:], strict=False):
+                assert lower.y1 <= upper.y0, [label.get_text() for label in labels]
+        for ax in panels:
+            title = ax.title.get_window_extent(renderer)
+            ax.title.set_visible(False)
+            rest = ax.get_tightbbox(renderer)
+            ax.title.set_visible(True)
+            assert title.y0 >= rest.y1, f"{ax.title.get_text()}: a label reaches into the title"
+            for other in panels + bars:
+                if other is not ax:
+                    assert not title.overlaps(other.get_tightbbox(renderer)), ax.title.get_text()
+    finally:
+        plt.close(fig)
 
 
 def fit_result(id_name, statuses=("ok", "ok")):
