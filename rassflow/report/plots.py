@@ -332,6 +332,7 @@ def image_grid_figure(images, seq_id: str, regions=None):
     nrows, ncols = len(bands), len(binnings)
     # constrained layout keeps each title clear of the row above's RA axis label
     fig = plt.figure(figsize=(4.6 * ncols, 4.4 * nrows + 0.4), layout="constrained")
+    labels = {}  # the source labels of each image panel
     for row, band in enumerate(bands):
         for column, binning in enumerate(binnings):
             index = row * ncols + column + 1
@@ -354,24 +355,29 @@ def image_grid_figure(images, seq_id: str, regions=None):
             bar.minorticks_off()
             bar.ax.tick_params(labelsize=8)
             bar.set_label("counts / pixel", fontsize=8)
+            labels[ax] = []
             for name, shapes in overlays:
                 if _draw_regions(ax, wcs, shapes):
                     centre = shapes[0][1][0].center if shapes[0][1] else None
                     if centre is not None:
                         x, y = centre.to_pixel(wcs)
-                        # labels of sources near the right edge go to their left, so that
-                        # no label runs into the colour bar
+                        # labels of sources near the right or top edge go to their left or
+                        # below, so that they stay on the image
                         left = x > 0.8 * data.shape[1]
-                        ax.annotate(
+                        below = y > 0.95 * data.shape[0]
+                        label = ax.annotate(
                             name,
                             (x, y),
-                            xytext=(-6 if left else 6, 6),
+                            xytext=(-6 if left else 6, -6 if below else 6),
                             textcoords="offset points",
                             ha="right" if left else "left",
+                            va="top" if below else "baseline",
                             color="cyan",
                             fontsize=6,
                             annotation_clip=True,
                         )
+                        label.set_in_layout(False)  # the layout is the panels', not the labels'
+                        labels[ax].append(label)
             ax.set_xlim(-0.5, data.shape[1] - 0.5)
             ax.set_ylim(-0.5, data.shape[0] - 0.5)
             pixel_arcsec = binning * 0.5
@@ -385,7 +391,28 @@ def image_grid_figure(images, seq_id: str, regions=None):
                 coord.set_ticklabel(size=8, exclude_overlapping=True)
     suffix = " with the sources' extraction regions" if overlays else ""
     fig.suptitle(f"Skyfield {seq_id}{suffix}")
+    _hide_crowded_labels(fig, labels)
     return fig
+
+
+def _hide_crowded_labels(fig, labels: dict) -> None:
+    """In a crowded field, hide each source label that would cover an earlier one or leave
+    its panel (the source's circle stays), measured where the final layout puts them."""
+    if not any(labels.values()):
+        return
+    fig.draw_without_rendering()
+    renderer = fig.canvas.get_renderer()
+    for ax, texts in labels.items():
+        frame = ax.get_window_extent(renderer)
+        shown = []
+        for text in texts:
+            box = text.get_window_extent(renderer)
+            inside = frame.x0 <= box.x0 and box.x1 <= frame.x1 and frame.y0 <= box.y0
+            inside = inside and box.y1 <= frame.y1
+            if inside and not any(box.overlaps(other) for other in shown):
+                shown.append(box)
+            else:
+                text.set_visible(False)
 
 
 def _format_parameters(result: ModelResult) -> str:

@@ -325,6 +325,38 @@ def write_regions(directory, name, ra, dec, neighbour=None):
     return src, bkg
 
 
+def test_crowded_source_labels_are_thinned_not_stacked(tmp_path):
+    """In a dense field each shown label is clear of every other and inside its panel; the
+    circles of the sources whose labels are left out are still drawn."""
+    import matplotlib.pyplot as plt
+
+    path = write_image(tmp_path / "img.fits", 10.0, 20.0, 45.0, size=128)
+    rng = np.random.default_rng(5)
+    regions = []
+    for i in range(40):  # 40 sources in the inner 0.4 deg of a 1.6 deg image
+        ra, dec = 10.0 + rng.uniform(-0.2, 0.2), 20.0 + rng.uniform(-0.2, 0.2)
+        regions.append((f"CARMENES-{i}", *write_regions(tmp_path, f"S{i}", ra, dec)))
+    regions.append(("EDGE-1", *write_regions(tmp_path, "E1", 10.0, 20.79)))  # at the top edge
+    fig = image_grid_figure([(0.5, 2.0, 90, path)], "RS930001N00", regions)
+    try:
+        fig.canvas.draw()
+        renderer = fig.canvas.get_renderer()
+        (ax,) = [ax for ax in fig.axes if hasattr(ax, "coords")]
+        frame = ax.get_window_extent(renderer)
+        texts = [text for text in ax.texts if text.get_text().startswith(("CARMENES", "EDGE"))]
+        assert len(texts) == 41
+        shown = [text.get_window_extent(renderer) for text in texts if text.get_visible()]
+        assert 3 <= len(shown) < 41
+        for i, box in enumerate(shown):
+            assert frame.x0 <= box.x0 and box.x1 <= frame.x1
+            assert frame.y0 <= box.y0 and box.y1 <= frame.y1
+            assert not any(box.overlaps(other) for other in shown[i + 1 :])
+        assert any(t.get_text() == "EDGE-1" and t.get_visible() for t in texts)  # turned inward
+        assert len(ax.patches) + len(ax.artists) >= 2 * 41  # every circle and annulus drawn
+    finally:
+        plt.close(fig)
+
+
 def test_image_norm_shows_single_counts():
     """A log stretch from percentiles: one background count is visible, not black."""
     data = np.zeros((100, 100))
