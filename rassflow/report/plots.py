@@ -332,66 +332,72 @@ def image_grid_figure(images, seq_id: str, regions=None):
     nrows, ncols = len(bands), len(binnings)
     # constrained layout keeps each title clear of the row above's RA axis label
     fig = plt.figure(figsize=(4.6 * ncols, 4.4 * nrows + 0.4), layout="constrained")
-    labels = {}  # the source labels of each image panel
-    for row, band in enumerate(bands):
-        for column, binning in enumerate(binnings):
-            index = row * ncols + column + 1
-            title = f"{band[0]:g}-{band[1]:g} keV, binning {binning}"
-            path = paths.get((band, binning))
-            if path is not None and not Path(path).exists():
-                raise FileNotFoundError(f"image {path} of skyfield {seq_id} ({title}) is missing")
-            failure = marker_reason(path) if path is not None else "not made"
-            if failure is not None:  # the image could not be made: say why
-                ax = fig.add_subplot(nrows, ncols, index)
-                _note(ax, textwrap.fill(f"not made: {failure}", 50))
-                ax.set_title(title, fontsize=9)
-                continue
-            data, wcs = read_image(path)
-            ax = fig.add_subplot(nrows, ncols, index, projection=wcs)
-            shown = ax.imshow(data, origin="lower", cmap="magma", norm=_image_norm(data))
-            bar = fig.colorbar(shown, ax=ax, fraction=0.046, pad=0.04)
-            ticks = colorbar_ticks(shown.norm)
-            bar.set_ticks(ticks, labels=[f"{value:g}" for value in ticks])
-            bar.minorticks_off()
-            bar.ax.tick_params(labelsize=8)
-            bar.set_label("counts / pixel", fontsize=8)
-            labels[ax] = []
-            for name, shapes in overlays:
-                if _draw_regions(ax, wcs, shapes):
-                    centre = shapes[0][1][0].center if shapes[0][1] else None
-                    if centre is not None:
-                        x, y = centre.to_pixel(wcs)
-                        # labels of sources near the right or top edge go to their left or
-                        # below, so that they stay on the image
-                        left = x > 0.8 * data.shape[1]
-                        below = y > 0.95 * data.shape[0]
-                        label = ax.annotate(
-                            name,
-                            (x, y),
-                            xytext=(-6 if left else 6, -6 if below else 6),
-                            textcoords="offset points",
-                            ha="right" if left else "left",
-                            va="top" if below else "baseline",
-                            color="cyan",
-                            fontsize=6,
-                            annotation_clip=True,
-                        )
-                        label.set_in_layout(False)  # the layout is the panels', not the labels'
-                        labels[ax].append(label)
-            ax.set_xlim(-0.5, data.shape[1] - 0.5)
-            ax.set_ylim(-0.5, data.shape[0] - 0.5)
-            pixel_arcsec = binning * 0.5
-            ax.set_title(f'{title} ({pixel_arcsec:g}" pixels)', fontsize=9)
-            # RA below and Dec on the left whatever the projection: near the poles WCSAxes
-            # would put RA above, over the title, where the meridians crowd
-            for coord, side, label in ((ax.coords[0], "b", "RA"), (ax.coords[1], "l", "Dec")):
-                coord.set_axislabel(f"{label} (J2000)", fontsize=8)
-                coord.set_axislabel_position(side)
-                coord.set_ticklabel_position(side)
-                coord.set_ticklabel(size=8, exclude_overlapping=True)
-    suffix = " with the sources' extraction regions" if overlays else ""
-    fig.suptitle(f"Skyfield {seq_id}{suffix}")
-    _hide_crowded_labels(fig, labels)
+    try:  # a missing image raises: close the figure first
+        labels = {}  # the source labels of each image panel
+        for row, band in enumerate(bands):
+            for column, binning in enumerate(binnings):
+                index = row * ncols + column + 1
+                title = f"{band[0]:g}-{band[1]:g} keV, binning {binning}"
+                path = paths.get((band, binning))
+                if path is not None and not Path(path).exists():
+                    raise FileNotFoundError(
+                        f"image {path} of skyfield {seq_id} ({title}) is missing"
+                    )
+                failure = marker_reason(path) if path is not None else "not made"
+                if failure is not None:  # the image could not be made: say why
+                    ax = fig.add_subplot(nrows, ncols, index)
+                    _note(ax, textwrap.fill(f"not made: {failure}", 50))
+                    ax.set_title(title, fontsize=9)
+                    continue
+                data, wcs = read_image(path)
+                ax = fig.add_subplot(nrows, ncols, index, projection=wcs)
+                shown = ax.imshow(data, origin="lower", cmap="magma", norm=_image_norm(data))
+                bar = fig.colorbar(shown, ax=ax, fraction=0.046, pad=0.04)
+                ticks = colorbar_ticks(shown.norm)
+                bar.set_ticks(ticks, labels=[f"{value:g}" for value in ticks])
+                bar.minorticks_off()
+                bar.ax.tick_params(labelsize=8)
+                bar.set_label("counts / pixel", fontsize=8)
+                labels[ax] = []
+                for name, shapes in overlays:
+                    if _draw_regions(ax, wcs, shapes):
+                        centre = shapes[0][1][0].center if shapes[0][1] else None
+                        if centre is not None:
+                            x, y = centre.to_pixel(wcs)
+                            # labels of sources near the right or top edge go to their left or
+                            # below, so that they stay on the image
+                            left = x > 0.8 * data.shape[1]
+                            below = y > 0.95 * data.shape[0]
+                            label = ax.annotate(
+                                name,
+                                (x, y),
+                                xytext=(-6 if left else 6, -6 if below else 6),
+                                textcoords="offset points",
+                                ha="right" if left else "left",
+                                va="top" if below else "baseline",
+                                color="cyan",
+                                fontsize=6,
+                                annotation_clip=True,
+                            )
+                            label.set_in_layout(False)  # the layout is the panels', not the labels'
+                            labels[ax].append(label)
+                ax.set_xlim(-0.5, data.shape[1] - 0.5)
+                ax.set_ylim(-0.5, data.shape[0] - 0.5)
+                pixel_arcsec = binning * 0.5
+                ax.set_title(f'{title} ({pixel_arcsec:g}" pixels)', fontsize=9)
+                # RA below and Dec on the left whatever the projection: near the poles WCSAxes
+                # would put RA above, over the title, where the meridians crowd
+                for coord, side, axis in ((ax.coords[0], "b", "RA"), (ax.coords[1], "l", "Dec")):
+                    coord.set_axislabel(f"{axis} (J2000)", fontsize=8)
+                    coord.set_axislabel_position(side)
+                    coord.set_ticklabel_position(side)
+                    coord.set_ticklabel(size=8, exclude_overlapping=True)
+        suffix = " with the sources' extraction regions" if overlays else ""
+        fig.suptitle(f"Skyfield {seq_id}{suffix}")
+        _hide_crowded_labels(fig, labels)
+    except BaseException:
+        plt.close(fig)
+        raise
     return fig
 
 
