@@ -106,6 +106,49 @@ def _image_norm(data, lower_percentile: float = 0.5, upper_percentile: float = 9
     return ImageNormalize(vmin=low, vmax=high, stretch=LogStretch(a), clip=True)
 
 
+def colorbar_ticks(norm, max_ticks: int = 5, min_gap: float = 0.15) -> list[float]:
+    """Tick values for the colour bar of a stretched image: round numbers (1, 2, 5 x 10^k, the
+    lower limit and, on a scale of several counts, the whole count at the top) spread evenly
+    along the bar, that is in the stretched coordinate ``norm(value)``, and at least
+    ``min_gap`` of the bar apart, so that no two labels touch.
+
+    A log stretch gives most of the bar to the faint end; ticks chosen evenly in counts
+    (matplotlib's default) crowd into its top tenth, their labels over one another.
+    """
+    low, high = float(norm.vmin), float(norm.vmax)
+    if not high > low:
+        return [low]
+    decade = math.floor(math.log10(max(abs(low), abs(high))))
+    # whole counts once the scale reaches a few of them
+    first = 0 if high - low >= 3 else decade - 4
+    candidates = {low} | {
+        m * 10.0**k
+        for k in range(first, decade + 1)
+        for m in (1, 2, 5)
+        if low <= m * 10.0**k <= high
+    }
+    if high - low >= 3:
+        candidates.add(float(math.floor(high)))  # the top of the bar, in whole counts
+    if low < 0 < high:
+        candidates.add(0.0)
+    position = {value: float(norm(value)) for value in candidates}
+    # from the two ends inwards: each time the round number farthest from every tick so far,
+    # while it is at least min_gap from them
+    ticks = [low]
+    top = max(candidates)
+    if position[top] - position[low] >= min_gap:
+        ticks.append(top)
+    while len(ticks) < max_ticks:
+        free = [value for value in candidates if value not in ticks]
+        if not free:
+            break
+        gap, value = max((min(abs(position[v] - position[t]) for t in ticks), v) for v in free)
+        if gap < min_gap:
+            break
+        ticks.append(value)
+    return sorted(ticks)
+
+
 def read_regions(path) -> list:
     """The sky regions of a DS9 region file; [] for a failure marker or an unreadable file
     (a figure shows what it can)."""
@@ -265,6 +308,11 @@ def plot_cutouts(
 
 
 def plot_image_grid(images, out_png, seq_id: str, regions=None) -> Path:
+    """The images of one skyfield (image_grid_figure) as a PNG."""
+    return _save(image_grid_figure(images, seq_id, regions), out_png)
+
+
+def image_grid_figure(images, seq_id: str, regions=None):
     """The images of one skyfield: energy bands as rows, binnings as columns.
 
     ``images`` is a list of (band_lo_keV, band_hi_keV, binning, path); ``binning`` is in
@@ -284,50 +332,93 @@ def plot_image_grid(images, out_png, seq_id: str, regions=None) -> Path:
     nrows, ncols = len(bands), len(binnings)
     # constrained layout keeps each title clear of the row above's RA axis label
     fig = plt.figure(figsize=(4.6 * ncols, 4.4 * nrows + 0.4), layout="constrained")
-    for row, band in enumerate(bands):
-        for column, binning in enumerate(binnings):
-            index = row * ncols + column + 1
-            title = f"{band[0]:g}-{band[1]:g} keV, binning {binning}"
-            path = paths.get((band, binning))
-            if path is not None and not Path(path).exists():
-                raise FileNotFoundError(f"image {path} of skyfield {seq_id} ({title}) is missing")
-            failure = marker_reason(path) if path is not None else "not made"
-            if failure is not None:  # the image could not be made: say why
-                ax = fig.add_subplot(nrows, ncols, index)
-                _note(ax, textwrap.fill(f"not made: {failure}", 50))
-                ax.set_title(title, fontsize=9)
-                continue
-            data, wcs = read_image(path)
-            ax = fig.add_subplot(nrows, ncols, index, projection=wcs)
-            shown = ax.imshow(data, origin="lower", cmap="magma", norm=_image_norm(data))
-            fig.colorbar(shown, ax=ax, fraction=0.046, pad=0.04, label="counts / pixel")
-            for name, shapes in overlays:
-                if _draw_regions(ax, wcs, shapes):
-                    centre = shapes[0][1][0].center if shapes[0][1] else None
-                    if centre is not None:
-                        x, y = centre.to_pixel(wcs)
-                        # labels of sources near the right edge go to their left, so that
-                        # no label runs into the colour bar
-                        left = x > 0.8 * data.shape[1]
-                        ax.annotate(
-                            name,
-                            (x, y),
-                            xytext=(-6 if left else 6, 6),
-                            textcoords="offset points",
-                            ha="right" if left else "left",
-                            color="cyan",
-                            fontsize=6,
-                            annotation_clip=True,
-                        )
-            ax.set_xlim(-0.5, data.shape[1] - 0.5)
-            ax.set_ylim(-0.5, data.shape[0] - 0.5)
-            pixel_arcsec = binning * 0.5
-            ax.set_title(f'{title} ({pixel_arcsec:g}" pixels)', fontsize=9)
-            ax.coords[0].set_axislabel("RA (J2000)", fontsize=8)
-            ax.coords[1].set_axislabel("Dec (J2000)", fontsize=8)
-    suffix = " with the sources' extraction regions" if overlays else ""
-    fig.suptitle(f"Skyfield {seq_id}{suffix}")
-    return _save(fig, out_png)
+    try:  # a missing image raises: close the figure first
+        labels = {}  # the source labels of each image panel
+        for row, band in enumerate(bands):
+            for column, binning in enumerate(binnings):
+                index = row * ncols + column + 1
+                title = f"{band[0]:g}-{band[1]:g} keV, binning {binning}"
+                path = paths.get((band, binning))
+                if path is not None and not Path(path).exists():
+                    raise FileNotFoundError(
+                        f"image {path} of skyfield {seq_id} ({title}) is missing"
+                    )
+                failure = marker_reason(path) if path is not None else "not made"
+                if failure is not None:  # the image could not be made: say why
+                    ax = fig.add_subplot(nrows, ncols, index)
+                    _note(ax, textwrap.fill(f"not made: {failure}", 50))
+                    ax.set_title(title, fontsize=9)
+                    continue
+                data, wcs = read_image(path)
+                ax = fig.add_subplot(nrows, ncols, index, projection=wcs)
+                shown = ax.imshow(data, origin="lower", cmap="magma", norm=_image_norm(data))
+                bar = fig.colorbar(shown, ax=ax, fraction=0.046, pad=0.04)
+                ticks = colorbar_ticks(shown.norm)
+                bar.set_ticks(ticks, labels=[f"{value:g}" for value in ticks])
+                bar.minorticks_off()
+                bar.ax.tick_params(labelsize=8)
+                bar.set_label("counts / pixel", fontsize=8)
+                labels[ax] = []
+                for name, shapes in overlays:
+                    if _draw_regions(ax, wcs, shapes):
+                        centre = shapes[0][1][0].center if shapes[0][1] else None
+                        if centre is not None:
+                            x, y = centre.to_pixel(wcs)
+                            # labels of sources near the right or top edge go to their left or
+                            # below, so that they stay on the image
+                            left = x > 0.8 * data.shape[1]
+                            below = y > 0.95 * data.shape[0]
+                            label = ax.annotate(
+                                name,
+                                (x, y),
+                                xytext=(-6 if left else 6, -6 if below else 6),
+                                textcoords="offset points",
+                                ha="right" if left else "left",
+                                va="top" if below else "baseline",
+                                color="cyan",
+                                fontsize=6,
+                                annotation_clip=True,
+                            )
+                            label.set_in_layout(False)  # the layout is the panels', not the labels'
+                            labels[ax].append(label)
+                ax.set_xlim(-0.5, data.shape[1] - 0.5)
+                ax.set_ylim(-0.5, data.shape[0] - 0.5)
+                pixel_arcsec = binning * 0.5
+                ax.set_title(f'{title} ({pixel_arcsec:g}" pixels)', fontsize=9)
+                # RA below and Dec on the left whatever the projection: near the poles WCSAxes
+                # would put RA above, over the title, where the meridians crowd
+                for coord, side, axis in ((ax.coords[0], "b", "RA"), (ax.coords[1], "l", "Dec")):
+                    coord.set_axislabel(f"{axis} (J2000)", fontsize=8)
+                    coord.set_axislabel_position(side)
+                    coord.set_ticklabel_position(side)
+                    coord.set_ticklabel(size=8, exclude_overlapping=True)
+        suffix = " with the sources' extraction regions" if overlays else ""
+        fig.suptitle(f"Skyfield {seq_id}{suffix}")
+        _hide_crowded_labels(fig, labels)
+    except BaseException:
+        plt.close(fig)
+        raise
+    return fig
+
+
+def _hide_crowded_labels(fig, labels: dict) -> None:
+    """In a crowded field, hide each source label that would cover an earlier one or leave
+    its panel (the source's circle stays), measured where the final layout puts them."""
+    if not any(labels.values()):
+        return
+    fig.draw_without_rendering()
+    renderer = fig.canvas.get_renderer()
+    for ax, texts in labels.items():
+        frame = ax.get_window_extent(renderer)
+        shown = []
+        for text in texts:
+            box = text.get_window_extent(renderer)
+            inside = frame.x0 <= box.x0 and box.x1 <= frame.x1 and frame.y0 <= box.y0
+            inside = inside and box.y1 <= frame.y1
+            if inside and not any(box.overlaps(other) for other in shown):
+                shown.append(box)
+            else:
+                text.set_visible(False)
 
 
 def _format_parameters(result: ModelResult) -> str:

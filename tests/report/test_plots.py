@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import matplotlib.image
+import matplotlib.ticker
 import numpy as np
 import pandas as pd
 import pytest
@@ -24,8 +25,10 @@ from rassflow.fitting.result import (
 from rassflow.report.plots import (
     _image_norm,
     apply_cuts,
+    colorbar_ticks,
     delchi,
     grouped_spectrum_points,
+    image_grid_figure,
     plot_cutouts,
     plot_image_grid,
     plot_parameter_histograms,
@@ -106,6 +109,75 @@ def test_image_grid_bands_by_binnings(tmp_path):
     assert_real_png(out)
     with pytest.raises(FileNotFoundError, match="RS930001N00"):
         plot_image_grid([(0.1, 2.4, 90, tmp_path / "nothing.fits")], out, "RS930001N00")
+
+
+def stretched_norms():
+    """Log-stretch norms of RASS-like images: sparse to rich backgrounds, faint to bright
+    sources."""
+    rng = np.random.default_rng(3)
+    for background, peak in ((0.02, 5), (0.05, 30), (0.3, 50), (2.0, 400), (0.0, 3)):
+        data = rng.poisson(background, (256, 256)).astype(float)
+        data[120:124, 120:124] += peak
+        yield _image_norm(data)
+
+
+@pytest.mark.parametrize("norm", list(stretched_norms()))
+def test_colour_bar_ticks_spread_along_the_stretch(norm):
+    ticks = colorbar_ticks(norm)
+    positions = np.array([float(norm(value)) for value in ticks])
+    assert ticks[0] == norm.vmin and 3 <= len(ticks) <= 5, ticks
+    assert np.diff(positions).min() >= 0.15, (ticks, positions)
+    assert positions[-1] > 0.75, (ticks, positions)  # the bright end is labelled
+    for value in ticks[1:]:  # round numbers, or the whole count at the top
+        mantissa = value / 10 ** np.floor(np.log10(value))
+        assert np.isclose(mantissa, [1, 2, 5]).any() or value == np.floor(norm.vmax), ticks
+    # what the ticks replace: matplotlib's, even in counts, crowd into the top of the bar
+    default = matplotlib.ticker.MaxNLocator().tick_values(norm.vmin, norm.vmax)
+    default = [v for v in default if norm.vmin <= v <= norm.vmax]
+    if norm.vmax - norm.vmin > 10:
+        assert np.diff([float(norm(v)) for v in default]).min() < 0.15
+
+
+@pytest.mark.parametrize("dec", [20.0, 84.0])
+def test_image_grid_labels_do_not_overlap(tmp_path, dec):
+    """Colour-bar tick labels clear of each other; each panel's title above everything else of
+    its panel (tick and axis labels) and clear of every other panel and colour bar."""
+    import matplotlib.pyplot as plt
+
+    images = []
+    for lo, hi in ((0.1, 0.4), (0.5, 2.0)):
+        for binning, pixel_arcsec in ((180, 90.0), (270, 135.0)):
+            path = tmp_path / f"img-{lo}-{binning}.fits"
+            write_image(path, 290.0, dec, pixel_arcsec, size=200, seed=binning)
+            with fits.open(path, mode="update") as hdus:  # a bright source: a long colour scale
+                hdus[0].data[95:105, 95:105] += 40
+            images.append((lo, hi, binning, path))
+    fig = image_grid_figure(images, "RS930001N00")
+    try:
+        fig.canvas.draw()
+        renderer = fig.canvas.get_renderer()
+        panels = [ax for ax in fig.axes if hasattr(ax, "coords")]
+        bars = [ax for ax in fig.axes if ax not in panels]
+        assert len(panels) == len(bars) == 4
+        for bar in bars:
+            labels = [label for label in bar.get_yticklabels() if label.get_text()]
+            boxes = sorted(
+                (label.get_window_extent(renderer) for label in labels), key=lambda b: b.y0
+            )
+            assert len(boxes) >= 3
+            for lower, upper in zip(boxes, boxes[1:], strict=False):
+                assert lower.y1 <= upper.y0, [label.get_text() for label in labels]
+        for ax in panels:
+            title = ax.title.get_window_extent(renderer)
+            ax.title.set_visible(False)
+            rest = ax.get_tightbbox(renderer)
+            ax.title.set_visible(True)
+            assert title.y0 >= rest.y1, f"{ax.title.get_text()}: a label reaches into the title"
+            for other in panels + bars:
+                if other is not ax:
+                    assert not title.overlaps(other.get_tightbbox(renderer)), ax.title.get_text()
+    finally:
+        plt.close(fig)
 
 
 def fit_result(id_name, statuses=("ok", "ok")):
@@ -251,6 +323,38 @@ def write_regions(directory, name, ra, dec, neighbour=None):
     cut = f'-circle({neighbour[0]},{neighbour[1]},120.0000")\n' if neighbour else ""
     bkg.write_text(head + f'annulus({ra},{dec},126.0000",180.0000")\n' + cut)
     return src, bkg
+
+
+def test_crowded_source_labels_are_thinned_not_stacked(tmp_path):
+    """In a dense field each shown label is clear of every other and inside its panel; the
+    circles of the sources whose labels are left out are still drawn."""
+    import matplotlib.pyplot as plt
+
+    path = write_image(tmp_path / "img.fits", 10.0, 20.0, 45.0, size=128)
+    rng = np.random.default_rng(5)
+    regions = []
+    for i in range(40):  # 40 sources in the inner 0.4 deg of a 1.6 deg image
+        ra, dec = 10.0 + rng.uniform(-0.2, 0.2), 20.0 + rng.uniform(-0.2, 0.2)
+        regions.append((f"CARMENES-{i}", *write_regions(tmp_path, f"S{i}", ra, dec)))
+    regions.append(("EDGE-1", *write_regions(tmp_path, "E1", 10.0, 20.79)))  # at the top edge
+    fig = image_grid_figure([(0.5, 2.0, 90, path)], "RS930001N00", regions)
+    try:
+        fig.canvas.draw()
+        renderer = fig.canvas.get_renderer()
+        (ax,) = [ax for ax in fig.axes if hasattr(ax, "coords")]
+        frame = ax.get_window_extent(renderer)
+        texts = [text for text in ax.texts if text.get_text().startswith(("CARMENES", "EDGE"))]
+        assert len(texts) == 41
+        shown = [text.get_window_extent(renderer) for text in texts if text.get_visible()]
+        assert 3 <= len(shown) < 41
+        for i, box in enumerate(shown):
+            assert frame.x0 <= box.x0 and box.x1 <= frame.x1
+            assert frame.y0 <= box.y0 and box.y1 <= frame.y1
+            assert not any(box.overlaps(other) for other in shown[i + 1 :])
+        assert any(t.get_text() == "EDGE-1" and t.get_visible() for t in texts)  # turned inward
+        assert len(ax.patches) + len(ax.artists) >= 2 * 41  # every circle and annulus drawn
+    finally:
+        plt.close(fig)
 
 
 def test_image_norm_shows_single_counts():

@@ -2,7 +2,8 @@
 headless Chromium (Debian's /usr/bin/chromium), driven over the DevTools protocol.
 
 One report build and one browser run: the page must load without script errors, show the
-workflow description with the sample size, every figure must render (decoded by the browser,
+workflow description with the sample size and the run's configuration as YAML that fits
+the page, every figure must render (decoded by the browser,
 not blank), and the browsable results table must have one row per source.
 """
 
@@ -22,6 +23,7 @@ import pytest
 
 pytestmark = pytest.mark.slow
 
+ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("RASSFLOW_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_FLAGS = [
     "--headless",
@@ -169,6 +171,71 @@ new Promise((resolve) => {
 """
 
 
+# in the page: the configuration block's text, the width each of its lines takes (measured in
+# the block's own font), the room inside the block and how many characters that room holds
+CONFIGURATION_PROBE = """
+(() => {
+  const pre = document.querySelector("pre.rassflow-configuration");
+  if (!pre) return null;
+  const style = getComputedStyle(pre);
+  const room = pre.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+  const measure = (text) => {
+    const span = document.createElement("span");
+    span.style.whiteSpace = "pre";
+    span.textContent = text;
+    pre.appendChild(span);
+    const width = span.getBoundingClientRect().width;
+    span.remove();
+    return width;
+  };
+  const text = pre.textContent;
+  const box = pre.getBoundingClientRect();
+  return {text: text, room: room, char: measure("x".repeat(100)) / 100,
+          lines: text.split("\\n").map((line) => [line, measure(line)]),
+          scroll: pre.scrollWidth, client: pre.clientWidth,
+          right: box.right, page: document.documentElement.clientWidth};
+})()
+"""
+
+
+def update(base: dict, overrides: dict) -> None:
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            update(base[key], value)
+        else:
+            base[key] = value
+
+
+def check_configuration_block(block: dict, demo_run: Path) -> None:
+    """The block is the run's validated configuration as YAML, in the schema's order, and
+    no line of it is wider than the page's text column: neither this run's lines nor any
+    config_yaml can write (PAGE_WIDTH characters)."""
+    import yaml
+
+    from rassflow.config import load_schema, validate
+    from rassflow.report.configuration import PAGE_WIDTH
+
+    shown = yaml.safe_load(block["text"])
+    # the workflow's config/config.yaml updated with the run's file, as Snakemake merges them
+    expected = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    update(expected, yaml.safe_load((demo_run / "run.yaml").read_text()))
+    expected = validate(expected)
+    assert list(shown) == [key for key in load_schema()["properties"] if key in expected]
+    # the report shows the tools the run resolved 'auto' to
+    assert shown["tools"].pop("products") in ("native", "heasoft")
+    assert shown["tools"].pop("fitter") in ("sherpa", "xspec")
+    for key in ("products", "fitter"):
+        expected["tools"].pop(key)
+    assert shown == expected
+    too_wide = [line for line, width in block["lines"] if width > block["room"] + 0.5]
+    assert not too_wide, f"lines wider than the page's {block['room']} px: {too_wide}"
+    assert block["scroll"] <= block["client"] and block["right"] <= block["page"], block
+    assert PAGE_WIDTH * block["char"] <= block["room"], (
+        f"PAGE_WIDTH {PAGE_WIDTH} characters of {block['char']} px pass the {block['room']} px "
+        "of the page's code block"
+    )
+
+
 @pytest.fixture(scope="module")
 def report_html(demo_run, run_workflow):
     path = demo_run / "report-browser.html"
@@ -214,6 +281,11 @@ def test_report_in_chromium(report_html, demo_run):
             assert "rassflow: spectral analysis" in text, text[:2000]
             assert f"2RXS-matched sources with spectra and fits: {len(results_table)}" in text
             assert "products backend: native" in text or "products backend: heasoft" in text
+
+            # the run's configuration as YAML, every line inside the page's text column
+            block = browser.evaluate(session, CONFIGURATION_PROBE)
+            assert block is not None, "no configuration block on the front page"
+            check_configuration_block(block, demo_run)
 
             # every figure, shown as its result's eye button shows it
             entries = browser.evaluate(

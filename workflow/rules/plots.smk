@@ -1,5 +1,7 @@
 # The figures and browsable tables of the HTML report (snakemake --report; rassflow.report.plots).
 
+import rassflow.report.configuration
+
 
 # the report's front page: configuration, backends and versions, sample size
 report: "../report/workflow.rst"
@@ -180,5 +182,9 @@ rule plot_tables:
             "fitter": config["tools"]["fitter"],
             "versions": TOOLS["versions"],
         },
+        # the validated configuration as YAML, for the same page
+        configuration=lambda wildcards: rassflow.report.configuration.config_yaml(
+            config
+        ),
     script:
         "../scripts/plot_tables.py"
