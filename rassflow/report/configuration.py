@@ -1,6 +1,6 @@
 """The configuration of a run as the report's front page shows it: YAML a user can copy into
 a config file, every key (defaults filled in by validation) in the order of
-config/schema.yaml, no line wider than the page's code block."""
+rassflow/schema.yaml, no line wider than the page's code block."""
 
 from __future__ import annotations
 
