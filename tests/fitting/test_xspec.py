@@ -420,10 +420,10 @@ def test_both_fitters_start_at_the_same_point(fake_xs, files, monkeypatch):
         best = models.best_grid_point(statistics)
         scan = _after(fake_xs.log, 3 * index)  # each model, then its two cflux models
         visited = [value for key, value in scan if key == f"{shape}.values"]
-        np.testing.assert_array_equal(visited[:-1], grid)  # the same grid, in order
+        np.testing.assert_array_equal(visited[:-1], grid[:, 0])  # the same grid, in order
         thawed = scan.index((f"{shape}.frozen", False))
         (_, start), (_, norm) = scan[thawed + 1 : thawed + 3]
-        assert start == grid[best]  # the same start value
+        assert start == grid[best, 0]  # the same start value
         assert norm == pytest.approx(norms[best], rel=1e-3)
         # the same parameters, in the same order, with the same units
         assert (

@@ -1,0 +1,183 @@
+"""Photoelectric absorption by XSPEC's own model code (the ``xspectrampoline`` package).
+
+``tbabs`` (Wilms, Allen & McCray 2000, ApJ 542, 914; XSPEC's ``C_tbabs``) and ``phabs``
+(XSPEC's ``xsphab``, cross-sections chosen by XSPEC's ``xsect``: Verner et al. 1996, ApJ 465,
+487 for ``vern``; Balucinska-Church & McCammon 1992, ApJ 400, 699 for ``bcmc``/``obcm``) are
+evaluated by XSPEC 12.15.0's compiled model library, as ``xspectrampoline`` (PyPI, GPL)
+distributes it, so that both fitters use one absorption code and no cross-section table is
+copied into this project. Each returns the transmission of every energy bin [lo, hi] keV
+for a column NH in 10^22 cm^-2, as XSPEC multiplies it into an additive model on the same
+bins.
+
+XSPEC keeps the abundance table (``abund``) and the cross-sections (``xsect``) as global
+settings of its library: :func:`transmission` sets them before every evaluation that needs
+other ones. ``tbabs`` reads the abundance table and always uses its own Verner-based
+cross-sections (its start-up message says it ignores ``xsect``); ``phabs`` reads both.
+
+The library prints its settings and tbabs's banner on the C stdout once; that is XSPEC's
+own record of what it computed.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import importlib.util
+
+import numpy as np
+
+PACKAGE = "xspectrampoline"
+INSTALL_HINT = (
+    "absorbed models (tbabs*..., phabs*...) evaluate XSPEC's own absorption code from the "
+    "'xspectrampoline' package (XSPEC 12.15 model library; wheels for Linux x86_64 and "
+    "macOS): pip install xspectrampoline"
+)
+NH_UNIT = "10^22 cm^-2"
+"""XSPEC's unit of nH (model.dat), the unit of the absorbed models' nH parameter."""
+
+ABSORBERS = {
+    "tbabs": {
+        "symbol": "C_tbabs",
+        "xspec_component": "TBabs",  # the component's name in a PyXspec model
+        "reference": "Wilms, Allen & McCray 2000, ApJ 542, 914 (tbabs)",
+        "uses_cross_sections": False,
+    },
+    "phabs": {
+        "symbol": "xsphab_",
+        "xspec_component": "phabs",
+        "reference": "XSPEC phabs: photoelectric absorption with the xsect cross-sections",
+        "uses_cross_sections": True,
+    },
+}
+ABUNDANCE_TABLES = (
+    "angr", "aspl", "feld", "aneb", "grsa", "wilm", "lodd", "lpgp", "lpgs", "felc",
+)  # fmt: skip
+"""XSPEC's built-in abundance tables (``abund``), as its abundances.dat lists them."""
+CROSS_SECTIONS = ("vern", "bcmc", "obcm")
+"""XSPEC's photoionisation cross-section tables (``xsect``)."""
+
+
+class XspecModelsUnavailable(RuntimeError):
+    """XSPEC's model library (xspectrampoline) is not installed or cannot be loaded."""
+
+
+def installed() -> bool:
+    """Whether the xspectrampoline package is installed (without loading the library)."""
+    return importlib.util.find_spec(PACKAGE) is not None
+
+
+@functools.cache
+def library():
+    """xspectrampoline's handle on XSPEC's libraries (loaded and initialised once)."""
+    if not installed():
+        raise XspecModelsUnavailable(INSTALL_HINT)
+    try:
+        import xspectrampoline
+    except Exception as error:  # NoLibXSPEC or a missing shared library on this platform
+        raise XspecModelsUnavailable(
+            f"{INSTALL_HINT} (it is installed but could not be loaded: {error!r})"
+        ) from error
+    libs = xspectrampoline.get_libraries()
+    functions = libs.lib_xs_functions
+    for name in ("FPSOLR", "FPXSCT"):
+        getattr(functions, name).argtypes = [ctypes.c_char_p, ctypes.POINTER(ctypes.c_int)]
+        getattr(functions, name).restype = None
+    for name in ("FGSOLR", "FGXSCT"):
+        getattr(functions, name).restype = ctypes.c_char_p
+    return libs
+
+
+def version() -> str:
+    """XSPEC's version string of the loaded model library, e.g. '12.15.0'."""
+    buffer = ctypes.create_string_buffer(64)
+    library().lib_xs_functions.xs_getVersion(buffer, len(buffer))
+    return buffer.value.decode()
+
+
+def library_description() -> str:
+    """What computes the absorption, for the products' provenance."""
+    from importlib.metadata import version as package_version
+
+    return f"XSPEC {version()} model library ({PACKAGE} {package_version(PACKAGE)})"
+
+
+def _set(name: str, value: str) -> None:
+    functions = library().lib_xs_functions
+    getter = {"FPSOLR": functions.FGSOLR, "FPXSCT": functions.FGXSCT}[name]
+    if getter().decode().strip().lower() == value:
+        return
+    status = ctypes.c_int(0)
+    getattr(functions, name)(value.encode(), ctypes.byref(status))
+    if status.value != 0:
+        raise ValueError(f"XSPEC refused the setting {value!r} ({name} status {status.value})")
+
+
+def configure(abundances: str = "wilm", cross_sections: str = "vern") -> None:
+    """Set XSPEC's abundance table and cross-sections (its ``abund`` and ``xsect``)."""
+    if abundances not in ABUNDANCE_TABLES:
+        raise ValueError(f"unknown abundance table {abundances!r}; one of {ABUNDANCE_TABLES}")
+    if cross_sections not in CROSS_SECTIONS:
+        raise ValueError(f"unknown cross-sections {cross_sections!r}; one of {CROSS_SECTIONS}")
+    _set("FPSOLR", abundances)
+    _set("FPXSCT", cross_sections)
+
+
+def _call(symbol: str, edges: np.ndarray, parameters) -> np.ndarray:
+    """XSPEC model ``symbol`` on the energy grid ``edges`` (keV, n + 1 values): n values.
+    Fortran models (name ending in '_') take single precision, C models double."""
+    function = library().get_model(symbol)
+    dtype = np.float32 if symbol.endswith("_") else np.float64
+    edges = np.ascontiguousarray(edges, dtype=dtype)
+    output = np.zeros(edges.size - 1, dtype=dtype)
+    error = np.zeros(edges.size - 1, dtype=dtype)
+    function(edges, np.ascontiguousarray(parameters, dtype=dtype), output, error)
+    return output.astype(float)
+
+
+def evaluate(symbol: str, lo, hi, parameters) -> np.ndarray:
+    """XSPEC model ``symbol`` (e.g. 'C_powerLaw', 'xsblbd_', 'C_tbabs') per bin [lo, hi] keV,
+    with its parameters but not the norm: photons/cm^2/s per bin at norm 1 for an additive
+    model, the factor per bin for a multiplicative one. Bins must be contiguous (XSPEC takes
+    n + 1 edges); non-contiguous bins are evaluated one at a time."""
+    lo, hi = np.asarray(lo, dtype=float), np.asarray(hi, dtype=float)
+    if lo.size == 0:
+        return np.zeros(0)
+    if np.array_equal(lo[1:], hi[:-1]):
+        return _call(symbol, np.append(lo, hi[-1]), parameters)
+    return np.array([_call(symbol, [a, b], parameters)[0] for a, b in zip(lo, hi, strict=True)])
+
+
+@functools.lru_cache(maxsize=256)
+def _cached_transmission(absorber, nh, abundances, cross_sections, lo_bytes, hi_bytes):
+    lo, hi = np.frombuffer(lo_bytes), np.frombuffer(hi_bytes)
+    configure(abundances, cross_sections)
+    values = evaluate(ABSORBERS[absorber]["symbol"], lo, hi, [nh])
+    values.setflags(write=False)
+    return values
+
+
+def transmission(
+    absorber: str, lo, hi, nh: float, abundances: str = "wilm", cross_sections: str = "vern"
+) -> np.ndarray:
+    """Transmission of each bin [lo, hi] keV through a column ``nh`` (10^22 cm^-2) by
+    XSPEC's ``absorber`` ('tbabs' or 'phabs') with the given ``abund`` and ``xsect``
+    (cached: fits and flux searches evaluate the same column many times)."""
+    if absorber not in ABSORBERS:
+        raise KeyError(f"unknown absorber {absorber!r}; one of {', '.join(ABSORBERS)}")
+    lo = np.ascontiguousarray(lo, dtype=float)
+    hi = np.ascontiguousarray(hi, dtype=float)
+    return _cached_transmission(
+        absorber, float(nh), abundances, cross_sections, lo.tobytes(), hi.tobytes()
+    )
+
+
+def provenance(absorber: str, abundances: str, cross_sections: str) -> dict:
+    """What the absorption of a fit was computed with (written into the fit result)."""
+    info = ABSORBERS[absorber]
+    return {
+        "model": absorber,
+        "abundances": abundances,
+        "cross_sections": cross_sections if info["uses_cross_sections"] else "vern (tbabs's own)",
+        "reference": info["reference"],
+        "library": library_description(),
+    }
