@@ -76,14 +76,17 @@ def nh_setting(settings: dict) -> dict:
     return {"free": False, "value": float(nh), "bounds": (lo, hi), "origin": "fixed"}
 
 
-def absorption_record(model: str, settings: dict) -> dict | None:
-    """The ``absorption`` entry of an absorbed model's fit result (None: not absorbed)."""
+def absorption_record(model: str, settings: dict, library: str | None = None) -> dict | None:
+    """The ``absorption`` entry of an absorbed model's fit result (None: not absorbed);
+    ``library``: the XSPEC that computed it (default: xspectrampoline's model library)."""
     from rassflow.fitting.absorption import provenance
     from rassflow.fitting.models import absorber
 
     if not absorber(model):
         return None
-    record = provenance(absorber(model), settings["abundances"], settings["cross_sections"])
+    record = provenance(
+        absorber(model), settings["abundances"], settings["cross_sections"], library
+    )
     return {**record, "nh": nh_setting(settings)["origin"]}
 
 

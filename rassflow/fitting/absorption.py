@@ -171,13 +171,14 @@ def transmission(
     )
 
 
-def provenance(absorber: str, abundances: str, cross_sections: str) -> dict:
-    """What the absorption of a fit was computed with (written into the fit result)."""
+def provenance(absorber: str, abundances: str, cross_sections: str, library=None) -> dict:
+    """What the absorption of a fit was computed with (written into the fit result);
+    ``library`` names the XSPEC that computed it (default: xspectrampoline's)."""
     info = ABSORBERS[absorber]
     return {
         "model": absorber,
         "abundances": abundances,
         "cross_sections": cross_sections if info["uses_cross_sections"] else "vern (tbabs's own)",
         "reference": info["reference"],
-        "library": library_description(),
+        "library": library or library_description(),
     }
