@@ -147,28 +147,64 @@ def evaluate(symbol: str, lo, hi, parameters) -> np.ndarray:
     return np.array([_call(symbol, [a, b], parameters)[0] for a, b in zip(lo, hi, strict=True)])
 
 
-@functools.lru_cache(maxsize=256)
-def _cached_transmission(absorber, nh, abundances, cross_sections, lo_bytes, hi_bytes):
-    lo, hi = np.frombuffer(lo_bytes), np.frombuffer(hi_bytes)
+def xspec_transmission(
+    absorber: str, lo, hi, nh: float, abundances: str = "wilm", cross_sections: str = "vern"
+) -> np.ndarray:
+    """Transmission of each bin [lo, hi] keV through a column ``nh`` (10^22 cm^-2): one
+    call of XSPEC's ``absorber`` ('tbabs' or 'phabs') with the given ``abund`` and
+    ``xsect``."""
+    if absorber not in ABSORBERS:
+        raise KeyError(f"unknown absorber {absorber!r}; one of {', '.join(ABSORBERS)}")
     configure(abundances, cross_sections)
-    values = evaluate(ABSORBERS[absorber]["symbol"], lo, hi, [nh])
-    values.setflags(write=False)
-    return values
+    return evaluate(ABSORBERS[absorber]["symbol"], lo, hi, [float(nh)])
+
+
+REFERENCE_COLUMNS = (1.0e-3, 1.0e-2, 0.1, 1.0, 10.0)  # 10^22 cm^-2
+"""Columns at which XSPEC's absorber is called to read off its cross-section per bin."""
+
+
+@functools.lru_cache(maxsize=64)
+def _cross_section(absorber, abundances, cross_sections, lo_bytes, hi_bytes):
+    lo, hi = np.frombuffer(lo_bytes), np.frombuffer(hi_bytes)
+    sigma = np.full(lo.size, np.nan)
+    # per bin, the largest reference column that leaves a resolvable transmission: the
+    # best relative precision of -ln T (XSPEC's phabs computes in single precision)
+    for nh in REFERENCE_COLUMNS:
+        values = xspec_transmission(absorber, lo, hi, nh, abundances, cross_sections)
+        usable = (values > 1.0e-30) & (values < 1.0 - 1.0e-4)
+        sigma[usable] = -np.log(values[usable]) / nh
+        untouched = np.isnan(sigma) & (values >= 1.0 - 1.0e-4)
+        sigma[untouched] = -np.log(values[untouched]) / nh  # nearly transparent at every nH
+    sigma[np.isnan(sigma)] = np.inf  # opaque at even the smallest reference column
+    sigma.setflags(write=False)
+    return sigma
+
+
+def cross_section(
+    absorber: str, lo, hi, abundances: str = "wilm", cross_sections: str = "vern"
+) -> np.ndarray:
+    """XSPEC's ``absorber`` cross-section per bin (per 10^22 cm^-2), read off its own
+    transmission: both tbabs and phabs compute exp(-nH sigma) per bin, so that
+    transmission(nH) = exp(-nH sigma) (checked against every call in
+    tests/fitting/test_xspec_models.py). Cached per energy grid."""
+    if absorber not in ABSORBERS:
+        raise KeyError(f"unknown absorber {absorber!r}; one of {', '.join(ABSORBERS)}")
+    lo = np.ascontiguousarray(lo, dtype=float)
+    hi = np.ascontiguousarray(hi, dtype=float)
+    return _cross_section(absorber, abundances, cross_sections, lo.tobytes(), hi.tobytes())
 
 
 def transmission(
     absorber: str, lo, hi, nh: float, abundances: str = "wilm", cross_sections: str = "vern"
 ) -> np.ndarray:
-    """Transmission of each bin [lo, hi] keV through a column ``nh`` (10^22 cm^-2) by
-    XSPEC's ``absorber`` ('tbabs' or 'phabs') with the given ``abund`` and ``xsect``
-    (cached: fits and flux searches evaluate the same column many times)."""
-    if absorber not in ABSORBERS:
-        raise KeyError(f"unknown absorber {absorber!r}; one of {', '.join(ABSORBERS)}")
-    lo = np.ascontiguousarray(lo, dtype=float)
-    hi = np.ascontiguousarray(hi, dtype=float)
-    return _cached_transmission(
-        absorber, float(nh), abundances, cross_sections, lo.tobytes(), hi.tobytes()
-    )
+    """Transmission of each bin [lo, hi] keV through a column ``nh`` (10^22 cm^-2) of
+    XSPEC's ``absorber`` with the given ``abund`` and ``xsect``: exp(-nh sigma) with
+    XSPEC's cross-section per bin (:func:`cross_section`), so that a fit evaluating
+    hundreds of columns calls XSPEC a few times per energy grid, not once per column."""
+    sigma = cross_section(absorber, lo, hi, abundances, cross_sections)
+    with np.errstate(invalid="ignore"):  # 0 * inf: no absorption at nH 0
+        exponent = float(nh) * sigma
+    return np.exp(-np.where(np.isnan(exponent), 0.0, exponent))
 
 
 def provenance(absorber: str, abundances: str, cross_sections: str, library=None) -> dict:

@@ -161,7 +161,7 @@ from the grid point with the lowest statistic. Every value is inside the paramet
 limits in both fitters (kT 0.01-100 keV, PhoIndex -2 to 9)."""
 
 
-NH_START_GRID = np.array([0.0, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0])
+NH_START_GRID = np.array([0.0, 0.03, 0.3, 3.0])
 """nH (10^22 cm^-2) of the start scan of an absorbed model whose nH is free: the shape
 grid is scanned at each of these (those inside the nH bounds)."""
 
