@@ -165,7 +165,10 @@ class _Components:
     def __init__(self, model, name: str):
         names = list(model.componentNames)
         self.additive = getattr(model, names[-1])
-        self.absorber = getattr(model, names[0]) if absorber(name) else None
+        self.absorber = None
+        if absorber(name):  # also inside cflux*tbabs*bbody, tbabs*cflux*bbody
+            found = [component for component in names if component.lower() == absorber(name)]
+            self.absorber = getattr(model, found[0])
 
     def parameter(self, par: str):
         if par == "nH":
