@@ -97,6 +97,9 @@ def stage_settings(config: dict) -> dict:
             "fit": config["fit"],
             "backend": backend,
             "fitter": config["tools"]["fitter"],
+            # absorbed models: each source's nH from this sample column (None: fit.nh)
+            "nh_column": config["sample"].get("nh_column"),
+            "sample": f"{config['results_dir']}/sample/sample.csv",
         },
         "measure_photometry": {
             "photometry": config["photometry"],
@@ -350,16 +353,22 @@ def group_spectrum(skyfield, source: Source, settings: dict, responses: Response
 
 def fit_spectrum(skyfield, source: Source, settings: dict, responses: Responses) -> None:
     """Fit every configured model and write the fit JSON. ``settings``: ``fit`` (the config
-    section), ``backend`` (of the products) and ``fitter``."""
-    from rassflow.fitting import fit_and_write
+    section), ``backend`` (of the products), ``fitter``, and ``nh_column`` and ``sample``
+    (the sample table) when the absorbed models take each source's nH from a column."""
+    from rassflow.fitting import fit_and_write, nh_from_sample, source_fit_settings
 
     paths = source.paths
+    fit = dict(settings["fit"])
+    nh_column = settings.get("nh_column")
+    if nh_column and any("*" in name for name in fit["models"]):
+        nh = nh_from_sample(settings["sample"], nh_column, source.id_name)
+        fit = source_fit_settings(fit, nh_column, nh)
     fit_and_write(
         paths["grouped"],
         paths["background"],
         responses.rmf,
         paths["arf"],
-        dict(settings["fit"]),
+        fit,
         source.id_name,
         paths["fit"],
         backend=settings["backend"],

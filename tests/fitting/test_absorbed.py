@@ -131,3 +131,28 @@ def test_draws_give_both_fluxes_with_a_fixed_nh(spectrum):
     for key in ("0.5-2.0keV", "0.5-2.0keV_unabsorbed"):
         assert fluxes[key]["method"] == "draws" and fluxes[key]["lower"] < fluxes[key]["upper"]
     assert np.isfinite(fluxes["0.5-2.0keV_unabsorbed"]["value"])
+
+
+@needs_xspec_models
+def test_the_fit_stage_takes_each_sources_nh_from_the_sample_column(spectrum, tmp_path):
+    """rassflow.chain's fit stage (what both granularities run) with sample.nh_column."""
+    from rassflow.chain import Responses, Source, fit_spectrum, stage_settings
+    from rassflow.fitting.result import FitResult
+
+    config = validate(
+        {
+            "results_dir": str(tmp_path),
+            "sample": {"nh_column": "NH"},
+            "fit": {"models": [MODEL, "powerlaw"], "flux_bands_keV": [[0.5, 2.0]]},
+            "tools": {"fitter": "sherpa", "products": "native"},  # as the workflow resolves
+        }
+    )
+    (tmp_path / "sample").mkdir()
+    (tmp_path / "sample" / "sample.csv").write_text("id_name,ra,dec,NH\nS-1,1.0,2.0,0.2\n")
+    grouped, bkg, rmf, arf, _ = spectrum
+    paths = {"grouped": grouped, "background": bkg, "arf": arf, "fit": tmp_path / "fit.json"}
+    settings = stage_settings(config)["fit_spectrum"]
+    fit_spectrum(None, Source("S-1", 1.0, 2.0, paths), settings, Responses(str(rmf), ""))
+    fitted = FitResult.read(tmp_path / "fit.json").models[MODEL]
+    assert fitted.parameters["nH"].value == 0.2 and fitted.parameters["nH"].flags is None
+    assert fitted.absorption["nh"] == "column NH"
