@@ -156,3 +156,53 @@ def test_the_fit_stage_takes_each_sources_nh_from_the_sample_column(spectrum, tm
     fitted = FitResult.read(tmp_path / "fit.json").models[MODEL]
     assert fitted.parameters["nH"].value == 0.2 and fitted.parameters["nH"].flags is None
     assert fitted.absorption["nh"] == "column NH"
+
+
+@needs_xspec_models
+def test_results_table_carries_nh_and_both_fluxes(spectrum, tmp_path):
+    """Columns in the notebook's style with the model's prefix (tbabs*powerlaw ->
+    tbabs_powerlaw_...): nH with err-/err+/good_err and bounds, the absorbed flux
+    (``_flux``) and the unabsorbed one (``_unabsflux``), L_X of the unabsorbed flux; the
+    FITS file states the unit and what computed the absorption."""
+    from astropy.io import fits as pyfits
+    from astropy.table import Table
+
+    from rassflow.fitting.result import FitResult
+    from rassflow.report.results import build_results_table, write_results
+
+    fit = FitResult.from_json(_fit(spectrum, {"nh": "free", "models": [MODEL, "powerlaw"]}))
+    fit.write(tmp_path / "S-1-fit.json")
+    sample = tmp_path / "sample.csv"
+    sample.write_text(
+        "id_name,name,ra,dec,seq_id,rasscat_name,sep_arcsec,plx\n"
+        "S-1,star,1.0,2.0,RS930001N00,2RXS J000000.0+000000,1.0,10.0\n"
+    )
+    models_ = [MODEL, "powerlaw"]
+    table = build_results_table(sample, [tmp_path / "S-1-fit.json"], models_, [(0.5, 2.0)],
+                                parallax_column="plx")  # fmt: skip
+    row = table.loc["S-1"]
+    nh = fit.models[MODEL].parameters["nH"]
+    assert row["tbabs_powerlaw_nH"] == nh.value
+    assert row["tbabs_powerlaw_nH_err-"] == pytest.approx(nh.value - nh.lower)
+    assert row["tbabs_powerlaw_nH_hi"] == nh.upper
+    assert row["tbabs_powerlaw_nH_good_err"] == nh.good_err
+    absorbed = fit.models[MODEL].flux(0.5, 2.0)
+    unabsorbed = fit.models[MODEL].flux(0.5, 2.0, unabsorbed=True)
+    assert row["tbabs_powerlaw_0.5-2.0keV_flux"] == absorbed.value
+    assert row["tbabs_powerlaw_0.5-2.0keV_unabsflux"] == unabsorbed.value
+    assert row["tbabs_powerlaw_0.5-2.0keV_unabsflux_lo"] == unabsorbed.lower
+    lx = 4 * np.pi * (100.0 * 3.0857e18) ** 2 * unabsorbed.value  # 10 mas: 100 pc
+    assert row["tbabs_powerlaw_0.5-2.0keV_lx"] == pytest.approx(lx)
+    assert row["tbabs_powerlaw_status"] == "ok" and row["powerlaw_status"] == "ok"
+    assert "powerlaw_0.5-2.0keV_unabsflux" not in table.columns  # plain models: one flux
+    write_results(table, tmp_path / "r.csv", tmp_path / "r.fits", {})
+    back = Table.read(tmp_path / "r.fits", hdu="RESULTS")
+    assert back["tbabs_powerlaw_nH"].unit.to_string("fits") == "10**22 cm-2"
+    with pyfits.open(tmp_path / "r.fits") as hdus:
+        header = hdus["RESULTS"].header
+        assert (header["ABUND"], header["XSECT"], header["NHSRC"]) == (
+            "wilm", "vern (tbabs's own)", "free"
+        )  # fmt: skip
+        assert header["ABSLIB"].startswith("XSPEC 12.15")
+        index = hdus["RESULTS"].columns.names.index("tbabs_powerlaw_0.5-2.0keV_unabsflux") + 1
+        assert "unabsorbed" in header[f"TCOMM{index}"]
