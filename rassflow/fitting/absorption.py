@@ -23,6 +23,7 @@ from __future__ import annotations
 import ctypes
 import functools
 import importlib.util
+import os
 
 import numpy as np
 
@@ -71,12 +72,19 @@ def library():
     """xspectrampoline's handle on XSPEC's libraries (loaded and initialised once)."""
     if not installed():
         raise XspecModelsUnavailable(INSTALL_HINT)
+    headas = os.environ.get("HEADAS")
     try:
         import xspectrampoline
     except Exception as error:  # NoLibXSPEC or a missing shared library on this platform
         raise XspecModelsUnavailable(
             f"{INSTALL_HINT} (it is installed but could not be loaded: {error!r})"
         ) from error
+    finally:
+        # the import sets HEADAS to its own copy when unset (XSPEC's initialisation reads
+        # it); the process must not look like an initialised HEASoft afterwards
+        # (rassflow.backends tells HEASoft's presence by HEADAS)
+        if headas is None:
+            os.environ.pop("HEADAS", None)
     libs = xspectrampoline.get_libraries()
     functions = libs.lib_xs_functions
     for name in ("FPSOLR", "FPXSCT"):

@@ -209,6 +209,28 @@ def test_xspec_version_and_settings_are_recorded():
         absorption.configure("solar", "vern")
 
 
+def test_the_settings_reach_xspecs_functions():
+    """wilm has fewer metals than angr (Wilms et al. 2000), so tbabs absorbs less with it;
+    tbabs ignores xsect, phabs does not."""
+    edges = np.geomspace(0.1, 2.4, 25)
+    lo, hi = edges[:-1], edges[1:]
+
+    def through(absorber, abundances, cross_sections):
+        return absorption.xspec_transmission(absorber, lo, hi, 0.3, abundances, cross_sections)
+
+    assert np.all(through("tbabs", "wilm", "vern") > through("tbabs", "angr", "vern"))
+    np.testing.assert_array_equal(
+        through("tbabs", "wilm", "bcmc"), through("tbabs", "wilm", "vern")
+    )
+    bcmc, vern = through("phabs", "angr", "bcmc"), through("phabs", "angr", "vern")
+    assert np.max(np.abs(bcmc - vern)) > 1e-3
+    # the cached cross-sections are kept per setting
+    assert not np.array_equal(
+        absorption.transmission("tbabs", lo, hi, 0.3, "angr"),
+        absorption.transmission("tbabs", lo, hi, 0.3, "wilm"),
+    )
+
+
 def test_print_the_largest_differences():
     """Runs last in this module: the largest relative difference per model seen above."""
     if not LARGEST:
