@@ -206,3 +206,20 @@ def test_results_table_carries_nh_and_both_fluxes(spectrum, tmp_path):
         assert header["ABSLIB"].startswith("XSPEC 12.15")
         index = hdus["RESULTS"].columns.names.index("tbabs_powerlaw_0.5-2.0keV_unabsflux") + 1
         assert "unabsorbed" in header[f"TCOMM{index}"]
+
+
+@needs_xspec_models
+def test_histograms_show_the_absorbed_parameters(spectrum, tmp_path):
+    from rassflow.fitting.result import FitResult
+    from rassflow.report.plots import plot_parameter_histograms
+    from rassflow.report.results import build_results_table, write_results
+
+    FitResult.from_json(_fit(spectrum, {"nh": "free"})).write(tmp_path / "S-1-fit.json")
+    sample = tmp_path / "sample.csv"
+    sample.write_text("id_name,name,ra,dec,seq_id,rasscat_name,sep_arcsec\nS-1,a,1,2,RS1,r,1\n")
+    table = build_results_table(sample, [tmp_path / "S-1-fit.json"], [MODEL], [(0.5, 2.0)])
+    write_results(table, tmp_path / "r.csv", tmp_path / "r.fits", {})
+    summary = plot_parameter_histograms(tmp_path / "r.csv", tmp_path / "h.png")
+    assert list(summary) == ["tbabs_powerlaw_nH", "tbabs_powerlaw_PhoIndex"]
+    assert summary["tbabs_powerlaw_nH"][0] == ("sources", 1)
+    assert (tmp_path / "h.png").stat().st_size > 0
