@@ -2,7 +2,10 @@
 
 What the notebook did in XSPEC, and how it is reproduced here (fact sheet §4, §6):
 - models: XSPEC's ``bbody`` and ``powerlaw`` with XSPEC's parameter names and limits,
-  evaluated by ``rassflow.fitting.models`` (PyPI Sherpa has no XSPEC models);
+  evaluated by ``rassflow.fitting.models`` (PyPI Sherpa has no XSPEC models); the absorbed
+  ``tbabs*...``/``phabs*...`` multiply them by XSPEC's own absorption
+  (``rassflow.fitting.absorption``), nH free within ``nh_bounds`` or frozen (``fit.nh``, or
+  a sample column); their fluxes are absorbed and unabsorbed;
 - statistic: ``cstat`` with a background file, i.e. W-stat (``wstat`` in Sherpa);
 - noticed groups: ``ignore bad`` and ``ignore **-0.11 2.02-**``, built as an explicit mask
   because Sherpa's ``ignore_bad`` misbehaves after notice/ignore;

@@ -10,6 +10,12 @@ status string mapped to flags and good_err; the data plot in keV.
 
 Beyond the notebook, and the same in the Sherpa fitter:
 
+- absorbed models (``tbabs*bbody``, ...): ``Xset.abund``/``Xset.xsect`` from the fit
+  settings, nH (PyXspec's ``TBabs``/``phabs`` component) free with soft = hard limits
+  ``nh_bounds`` and in the start scan, or frozen at its fixed value and left out of
+  ``error``; fluxes absorbed (calcFlux; ``cflux*tbabs*bbody``) and unabsorbed (calcFlux
+  with nH 0; ``tbabs*cflux*bbody``);
+
 - start: the coarse scan of ``rassflow.fitting.models.START_GRIDS``: the shape parameter
   (kT, PhoIndex) frozen at each grid value, the norm scaled to the net rate
   (``Spectrum.rate``) and fitted (``Fit.perform``), then thawed and ``Fit.perform`` from the
