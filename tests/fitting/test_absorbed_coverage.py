@@ -10,8 +10,10 @@ intervals of the absorbed and unabsorbed 0.1-2.4 keV fluxes must hold the truth 
 of the spectra; a bound that was not found never covers, a bound at a hard limit is that
 limit (nH's lower limit 0). The measured coverages are printed (pytest -s).
 
-Also here, and fast: a fit with nH fixed from a sample column equals one with the same
-value given as fit.nh.
+A fit takes ~4 s (the 2-D start scan, three parameter intervals, two flux profiles), so 200
+spectra are ~10 minutes on two cores: beyond CI's budget. The test runs when
+RASSFLOW_ABSORBED_SPECTRA gives the number of spectra (>= 200 for the claim);
+``python benchmarks/absorbed_coverage.py`` runs the same measurement and prints it.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from tests.fitting.test_coverage import synthetic_response, write_response, writ
 pytestmark = pytest.mark.skipif(not absorption.installed(), reason=absorption.INSTALL_HINT)
 
 REFERENCE_RSP = Path(__file__).resolve().parents[3] / "shared" / "reference" / "pspcc_gain1_256.rsp"
-N_SPECTRA = int(os.environ.get("RASSFLOW_ABSORBED_SPECTRA", 240))  # half per model
+N_SPECTRA = int(os.environ.get("RASSFLOW_ABSORBED_SPECTRA", 0))  # half per model
 SHAPES = {"tbabs*bbody": 0.3, "tbabs*powerlaw": 2.0}  # kT (keV), PhoIndex
 NH_RANGE = (0.01, 1.0)  # 10^22 cm^-2, log-uniform
 SOURCE_COUNTS = 400.0
@@ -154,6 +156,11 @@ def measure_coverage(directory, n_spectra=N_SPECTRA, workers=None):
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(
+    N_SPECTRA == 0,
+    reason="~10 min on two cores: set RASSFLOW_ABSORBED_SPECTRA=200 (or run "
+    "benchmarks/absorbed_coverage.py)",
+)
 def test_absorbed_intervals_cover_the_truth_at_their_confidence(tmp_path):
     coverage, report = measure_coverage(tmp_path)
     print(report)
