@@ -616,3 +616,22 @@ def test_absorbed_results_have_the_sherpa_fitters_layout(fake_xs, files, nh):
     assert without_library[0] == without_library[1]
     FitResult.from_json(ours)
     FitResult.from_json(theirs)
+
+
+def test_a_free_nh_is_scanned_with_the_shape_as_the_sherpa_fitter_scans_it(fake_xs, files):
+    """The XSPEC fitter's start scan visits models.start_points: nH 0, 0.03, 0.3, 3 (inside
+    nh_bounds) as the outer loop, the kT grid inside, both frozen while the norm is fitted."""
+    _fit(files, {"models": [ABSORBED], "nh_bounds": [0.0, 1.0]})
+    names, points = models.start_points(ABSORBED, (0.0, 1.0))
+    assert names == ("nH", "kT") and len(points) == 3 * len(models.START_GRIDS["bbody"])
+    scan = _after(fake_xs.log, 0)
+    # nH is given its bounds first, then both scanned parameters are frozen
+    assert scan[:3] == [
+        ("nH.values", [0.1, 0.001, 0.0, 0.0, 1.0, 1.0]), ("nH.frozen", True),
+        ("kT.frozen", True),
+    ]  # fmt: skip
+    visited = [(key, value) for key, value in scan if key in ("nH.values", "kT.values")]
+    expected = [entry for nh, kt in points.tolist()
+                for entry in (("nH.values", nh), ("kT.values", kt))]  # fmt: skip
+    assert visited[1 : 1 + len(expected)] == expected  # after the bounds
+    assert ("nH.frozen", False) in scan and ("kT.frozen", False) in scan
