@@ -12,6 +12,13 @@ With a parallax (mas) or distance (pc) column in the sample table, each band flu
 gets its luminosity L_X = 4 pi d^2 F (``_lx``, ``_lx_lo``, ``_lx_hi``, erg/s; the bounds are
 those of the flux at the catalogue distance, without its error) and the table a
 ``distance_pc`` column; a missing or non-positive parallax or distance gives NaN.
+
+An absorbed model's columns take the model with ``*`` replaced by ``_`` as their prefix
+(``tbabs_bbody_nH``, ``tbabs_bbody_kT``, ...; nH in 10^22 cm^-2, a fixed nH with NaN
+err-/err+ and good_err false). Each band has the absorbed (observed) flux ``..._flux`` and
+the unabsorbed one ``..._unabsflux``, each with err-/err+ and bounds; its L_X is that of
+the unabsorbed flux. The FITS header says what computed the absorption (ABUND, XSECT,
+NHSRC, ABSLIB).
 """
 
 from __future__ import annotations
