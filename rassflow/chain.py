@@ -59,6 +59,7 @@ def stage_settings(config: dict) -> dict:
     """Settings of each stage from the validated config (tools resolved), the same for
     per-source and batched jobs, so that both make the same bytes."""
     from rassflow.config import provenance, section_hash
+    from rassflow.plan import Layout
 
     backend = config["tools"]["products"]
     grouping = {"grouping": config["grouping"], "range": config["fit"]["energy_range_keV"]}
@@ -97,6 +98,9 @@ def stage_settings(config: dict) -> dict:
             "fit": config["fit"],
             "backend": backend,
             "fitter": config["tools"]["fitter"],
+            # absorbed models: each source's nH from this sample column (None: fit.nh)
+            "nh_column": config["sample"].get("nh_column"),
+            "sample": Layout(config["results_dir"]).sample,
         },
         "measure_photometry": {
             "photometry": config["photometry"],
@@ -314,16 +318,23 @@ def group_spectrum(skyfield, source: Source, settings: dict, responses: Response
 
 def fit_spectrum(skyfield, source: Source, settings: dict, responses: Responses) -> None:
     """Fit every configured model and write the fit JSON. ``settings``: ``fit`` (the config
-    section), ``backend`` (of the products) and ``fitter``."""
+    section), ``backend`` (of the products), ``fitter``, and ``nh_column`` and ``sample``
+    (the sample table) when the absorbed models take each source's nH from a column."""
+    from rassflow.fitting import nh_from_sample, source_fit_settings
     from rassflow.fitting.run import fit_and_write
 
     paths = source.paths
+    fit = dict(settings["fit"])
+    nh_column = settings.get("nh_column")
+    if nh_column and any("*" in name for name in fit["models"]):
+        nh = nh_from_sample(settings["sample"], nh_column, source.id_name)
+        fit = source_fit_settings(fit, nh_column, nh)
     fit_and_write(
         paths["grouped"],
         paths["background"],
         responses.rmf,
         paths["arf"],
-        dict(settings["fit"]),
+        fit,
         source.id_name,
         paths["fit"],
         backend=settings["backend"],

@@ -108,6 +108,22 @@ def _check_yaml_booleans(config: dict) -> None:
                 )
 
 
+def _check_absorbed_models(config: dict) -> None:
+    """Absorbed models need XSPEC's model library (xspectrampoline): refused here, before
+    any job runs, when it is not installed; a free nH's bounds need lo < hi."""
+    from rassflow.fitting.absorption import INSTALL_HINT, installed
+
+    used = [(f"fit.models[{index}]", name) for index, name in enumerate(config["fit"]["models"])]
+    ecf_model = config.get("photometry", {}).get("ecf_model", {}).get("model", "")
+    used.append(("photometry.ecf_model.model", ecf_model))
+    for key, name in used:
+        if "*" in str(name) and not installed():
+            raise ConfigError(f"config key '{key}': {name!r} cannot be used here: {INSTALL_HINT}")
+    lo, hi = config["fit"]["nh_bounds"]
+    if not lo < hi:
+        raise ConfigError(f"config key 'fit.nh_bounds': [{lo}, {hi}] needs lo < hi")
+
+
 def _check_semantics(config: dict) -> None:
     """Checks that a JSON schema cannot express."""
 
@@ -121,6 +137,7 @@ def _check_semantics(config: dict) -> None:
     lo, hi = config["fit"]["energy_range_keV"]
     if not lo < hi:
         raise ConfigError(f"config key 'fit.energy_range_keV': [{lo}, {hi}] keV needs lo < hi")
+    _check_absorbed_models(config)
     # A binning need not divide the 46080-pixel axis: extractor drops the remainder (the
     # notebook's 270 gives 170 pixels); the schema caps it at one pixel per field.
     regions = config["regions"]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import os
 
 
 @functools.cache
@@ -35,6 +36,7 @@ def resolve_fit_settings(settings: dict | None, defaults: dict) -> dict:
     from rassflow.fitting.models import MODELS
 
     settings = dict(settings or {})
+    defaults = {**defaults, "nh_origin": None}  # set per source by source_fit_settings
     unknown = sorted(set(settings) - set(defaults))
     if unknown:
         raise KeyError(f"unknown fit setting(s): {', '.join(unknown)}")
@@ -50,3 +52,72 @@ def resolve_fit_settings(settings: dict | None, defaults: dict) -> dict:
 
 
 FLUX_METHODS = ("profile", "draws")
+
+NH_START = 0.1  # 10^22 cm^-2: a free nH's value before its start scan (XSPEC's is 1)
+
+
+def nh_setting(settings: dict) -> dict:
+    """How the absorbed models treat nH, from the resolved fit settings: ``free`` (bool),
+    ``value`` (10^22 cm^-2; None for a source whose column has no value), ``bounds`` (of a
+    free nH) and ``origin`` ('free', 'fixed' or 'column <name>', for the provenance).
+
+    ``nh`` is 'free' or a number (config fit.nh); ``nh_origin`` 'column <name>' says that
+    the workflow put this source's value of the sample column there (None: no value)."""
+    lo, hi = (float(value) for value in settings["nh_bounds"])
+    origin = settings.get("nh_origin")
+    nh = settings["nh"]
+    if origin:
+        value = None if nh is None or nh == "free" else float(nh)
+        return {"free": False, "value": value, "bounds": (lo, hi), "origin": str(origin)}
+    if nh == "free":
+        return {"free": True, "value": min(max(NH_START, lo), hi), "bounds": (lo, hi),
+                "origin": "free"}  # fmt: skip
+    return {"free": False, "value": float(nh), "bounds": (lo, hi), "origin": "fixed"}
+
+
+def absorption_record(model: str, settings: dict, library: str | None = None) -> dict | None:
+    """The ``absorption`` entry of an absorbed model's fit result (None: not absorbed);
+    ``library``: the XSPEC that computed it (default: xspectrampoline's model library)."""
+    from rassflow.fitting.absorption import provenance
+    from rassflow.fitting.models import absorber
+
+    if not absorber(model):
+        return None
+    record = provenance(
+        absorber(model), settings["abundances"], settings["cross_sections"], library
+    )
+    return {**record, "nh": nh_setting(settings)["origin"]}
+
+
+def nh_from_sample(sample_csv, column: str, id_name: str) -> float | None:
+    """The nH (10^22 cm^-2) of source ``id_name`` in the sample table's ``column``: None
+    when it is missing, not a number, negative or not finite."""
+    import math
+
+    rows = _sample_rows(str(sample_csv), os.path.getmtime(sample_csv))
+    if rows and column not in next(iter(rows.values())):
+        raise KeyError(f"sample table {sample_csv} has no nH column {column!r}")
+    if id_name not in rows:
+        raise KeyError(f"source {id_name!r} is not in the sample table {sample_csv}")
+    try:
+        value = float(rows[id_name][column])
+    except (TypeError, ValueError):
+        return None
+    return value if math.isfinite(value) and value >= 0 else None
+
+
+@functools.lru_cache(maxsize=2)
+def _sample_rows(path: str, mtime: float) -> dict:
+    """{id_name: row} of a sample CSV (csv, not pandas: fit jobs stay light)."""
+    import csv
+
+    with open(path, newline="") as handle:
+        return {row["id_name"]: row for row in csv.DictReader(handle)}
+
+
+def source_fit_settings(settings: dict, nh_column: str | None, nh_value) -> dict:
+    """A source's fit settings: with ``nh_column`` set, nH is that source's value of the
+    column (``nh_value``, None when it has none), held fixed, in place of ``fit.nh``."""
+    if not nh_column:
+        return dict(settings)
+    return {**settings, "nh": nh_value, "nh_origin": f"column {nh_column}"}

@@ -12,7 +12,17 @@ One JSON file per source (``{id_name}-fit.json``), laid out as::
                        "fluxes": {"{lo}-{hi}keV": {"value", "lower", "upper", "err-",
                                                    "err+", "confidence", "method",
                                                    "unit"}},
-                       "plot": {} | {"x", "xerr", "y", "yerr", "model"}}}}
+                       "plot": {} | {"x", "xerr", "y", "yerr", "model"},
+                       "absorption"*: {"model", "abundances", "cross_sections",
+                                       "reference", "library", "nh"}}}}
+
+An absorbed model (``tbabs*bbody``, ...) has the parameter ``nH`` (10^22 cm^-2) first, as
+XSPEC orders it, and two entries per band: ``{lo}-{hi}keV`` is the absorbed (observed)
+flux, as XSPEC's calcFlux gives it, and ``{lo}-{hi}keV_unabsorbed`` the flux of its
+additive model alone. Its ``absorption`` says what computed the absorption (XSPEC's
+abundance table and cross-sections, the model library) and where nH came from ("free",
+"fixed" or "column <name>"). A parameter held fixed has its value, null bounds and
+``flags`` null (as a parameter that was not fitted), ``good_err`` false.
 
 A flux's ``method`` says how its interval was found: "profile" (the profile likelihood of
 log10 of the band flux, lower <= value <= upper whenever both are known) or "draws" (the
@@ -64,9 +74,13 @@ def json_list(values) -> list[float | None]:
     return [json_number(value) for value in np.asarray(values, dtype=float)]
 
 
-def band_key(lo, hi) -> str:
-    """'0.5-2.0keV' for the band (0.5, 2.0): the key of its flux in the fit JSON."""
-    return f"{lo}-{hi}keV"
+UNABSORBED = "_unabsorbed"  # suffix of the band key of an absorbed model's unabsorbed flux
+
+
+def band_key(lo, hi, unabsorbed: bool = False) -> str:
+    """'0.5-2.0keV' for the band (0.5, 2.0): the key of its flux in the fit JSON
+    ('0.5-2.0keV_unabsorbed' for an absorbed model's flux without its absorption)."""
+    return f"{lo}-{hi}keV" + (UNABSORBED if unabsorbed else "")
 
 
 # ---------------------------------------------------------------- reading, with field paths
@@ -222,6 +236,11 @@ class ParameterResult:
     @classmethod
     def unfitted(cls, unit: str) -> ParameterResult:
         return cls(None, None, None, None, None, good_err=False, flags=None, unit=unit)
+
+    @classmethod
+    def fixed(cls, value, unit: str) -> ParameterResult:
+        """A parameter held at ``value`` in the fit: no interval, no error status."""
+        return cls(json_number(value), None, None, None, None, False, None, unit)
 
     def to_json(self) -> dict:
         return _interval_json(self, "good_err", "flags", "unit")
@@ -402,11 +421,16 @@ class ModelResult:
     parameters: dict[str, ParameterResult]
     fluxes: dict[str, FluxResult]  # by band_key
     plot: PlotData | None = None  # None: no data to show ({} in the JSON)
+    absorption: dict | None = None  # absorbed models: what computed it (ABSORPTION_KEYS)
 
     @classmethod
-    def ok(cls, statistic, dof: int, nfev: int | None, parameters, fluxes, plot) -> ModelResult:
+    def ok(
+        cls, statistic, dof: int, nfev: int | None, parameters, fluxes, plot, absorption=None
+    ) -> ModelResult:
         """A fitted model."""
-        return cls("ok", "", json_number(statistic), int(dof), nfev, parameters, fluxes, plot)
+        return cls(
+            "ok", "", json_number(statistic), int(dof), nfev, parameters, fluxes, plot, absorption
+        )
 
     @classmethod
     def unfitted(
@@ -421,10 +445,12 @@ class ModelResult:
         }
         return cls(status, reason, None, None, None, parameters, {}, plot)
 
-    def flux(self, lo: float, hi: float) -> FluxResult | None:
-        """The flux in band [lo, hi] keV, matching band keys by value (0.5-2 = 0.5-2.0)."""
+    def flux(self, lo: float, hi: float, unabsorbed: bool = False) -> FluxResult | None:
+        """The flux in band [lo, hi] keV, matching band keys by value (0.5-2 = 0.5-2.0);
+        ``unabsorbed``: an absorbed model's flux without the absorption."""
+        suffix = re.escape(UNABSORBED) if unabsorbed else ""
         for key, entry in self.fluxes.items():
-            match = re.fullmatch(r"([0-9.eE+]+)-([0-9.eE+]+)keV", key)
+            match = re.fullmatch(r"([0-9.eE+]+)-([0-9.eE+]+)keV" + suffix, key)
             if match and np.isclose(float(match[1]), lo) and np.isclose(float(match[2]), hi):
                 return entry
         return None
@@ -439,12 +465,12 @@ class ModelResult:
             "parameters": {name: entry.to_json() for name, entry in self.parameters.items()},
             "fluxes": {band: entry.to_json() for band, entry in self.fluxes.items()},
             "plot": {} if self.plot is None else self.plot.to_json(),
-        }
+        } | ({} if self.absorption is None else {"absorption": dict(self.absorption)})
 
     @classmethod
     def from_json(cls, data, where: str = "model") -> ModelResult:
         keys = ("status", "reason", "statistic", "dof", "nfev", "parameters", "fluxes", "plot")
-        fields = _Fields(data, where, keys)
+        fields = _Fields(data, where, keys, ("absorption",))
         status = fields.string("status")
         if status not in STATUSES:
             raise FitResultError(
@@ -459,7 +485,21 @@ class ModelResult:
             parameters=fields.mapping("parameters", ParameterResult.from_json),
             fluxes=fields.mapping("fluxes", FluxResult.from_json),
             plot=fields.empty_or("plot", PlotData.from_json),
+            absorption=(
+                _absorption(data["absorption"], fields.path("absorption"))
+                if "absorption" in data
+                else None
+            ),
         )
+
+
+ABSORPTION_KEYS = ("model", "abundances", "cross_sections", "reference", "library", "nh")
+"""What an absorbed model's ``absorption`` records, every value a string."""
+
+
+def _absorption(data, where: str) -> dict:
+    fields = _Fields(data, where, ABSORPTION_KEYS)
+    return {key: fields.string(key) for key in ABSORPTION_KEYS}
 
 
 # Keys of the top level that are left out of the JSON when None.

@@ -2,7 +2,10 @@
 
 What the notebook did in XSPEC, and how it is reproduced here (fact sheet §4, §6):
 - models: XSPEC's ``bbody`` and ``powerlaw`` with XSPEC's parameter names and limits,
-  evaluated by ``rassflow.fitting.models`` (PyPI Sherpa has no XSPEC models);
+  evaluated by ``rassflow.fitting.models`` (PyPI Sherpa has no XSPEC models); the absorbed
+  ``tbabs*...``/``phabs*...`` multiply them by XSPEC's own absorption
+  (``rassflow.fitting.absorption``), nH free within ``nh_bounds`` or frozen (``fit.nh``, or
+  a sample column); their fluxes are absorbed and unabsorbed;
 - statistic: ``cstat`` with a background file, i.e. W-stat (``wstat`` in Sherpa);
 - noticed groups: ``ignore bad`` and ``ignore **-0.11 2.02-**``, built as an explicit mask
   because Sherpa's ``ignore_bad`` misbehaves after notice/ignore;
@@ -40,16 +43,24 @@ import sherpa
 from astropy.io import fits
 
 from rassflow.files import spectrum_index
-from rassflow.fitting import fit_defaults, resolve_fit_settings
+from rassflow.fitting import (
+    absorption_record,
+    fit_defaults,
+    nh_setting,
+    resolve_fit_settings,
+)
 from rassflow.fitting.models import (
+    BASE_MODELS,
     MODELS,
+    absorber,
+    base_model,
     bbody,
     best_grid_point,
     delta_stat_for_confidence,
     energy_flux,
     powerlaw,
-    shape_parameter,
-    start_grid,
+    split_parameters,
+    start_points,
     unit_energy_flux,
 )
 from rassflow.fitting.result import (
@@ -149,6 +160,65 @@ class XSPowerLaw(RegriddableModel1D):
 
 
 MODEL_CLASSES = {"bbody": XSBBody, "powerlaw": XSPowerLaw}
+NH_HARD_MAX = 1.0e6  # XSPEC's hard maximum of nH (model.dat), for a fixed nH
+
+
+def _copy_parameter(owner: str, template, value=None) -> Parameter:
+    return Parameter(
+        owner, template.name, template.val if value is None else value, min=template.min,
+        max=template.max, hard_min=template.hard_min, hard_max=template.hard_max,
+        units=template.units,
+    )  # fmt: skip
+
+
+class XSAbsorbed(RegriddableModel1D):
+    """XSPEC's ``absorber*base`` (e.g. ``tbabs*bbody``): nH (10^22 cm^-2) then the additive
+    model's parameters, in XSPEC's order. The transmission is XSPEC's own function
+    (rassflow.fitting.absorption) with the configured abundances and cross-sections. nH is
+    free within ``nh_bounds`` (soft = hard limits, as the XSPEC fitter sets them) or frozen
+    at a fixed value."""
+
+    def __init__(self, name: str, settings: dict):
+        from rassflow.fitting.absorption import NH_UNIT
+
+        self.absorber, self.base = absorber(name), base_model(name)
+        self.abundances = settings["abundances"]
+        self.cross_sections = settings["cross_sections"]
+        nh = nh_setting(settings)
+        if nh["value"] is None:
+            raise ValueError(f"no nH for this source in the sample ({nh['origin']})")
+        if nh["free"]:
+            lo, hi = nh["bounds"]
+            self.nH = Parameter(name, "nH", nh["value"], min=lo, max=hi, hard_min=lo,
+                                hard_max=hi, units=NH_UNIT)  # fmt: skip
+        else:
+            self.nH = Parameter(name, "nH", nh["value"], min=0.0, max=NH_HARD_MAX, hard_min=0.0,
+                                hard_max=NH_HARD_MAX, units=NH_UNIT, frozen=True)  # fmt: skip
+        template = MODEL_CLASSES[self.base](self.base)
+        pars = [self.nH]
+        for par in template.pars:
+            copied = _copy_parameter(name, par)
+            setattr(self, par.name, copied)
+            pars.append(copied)
+        self._function = BASE_MODELS[self.base]["function"]
+        super().__init__(name, tuple(pars))
+
+    def transmission(self, lo, hi, nh: float):
+        from rassflow.fitting.absorption import transmission
+
+        return transmission(self.absorber, lo, hi, nh, self.abundances, self.cross_sections)
+
+    def calc(self, pars, lo, hi=None, *args, **kwargs):
+        hi = _bin_upper_edges(self, hi)
+        nh, shape, norm = pars
+        return self.transmission(lo, hi, nh) * self._function(lo, hi, shape, norm)
+
+
+def make_model(name: str, settings: dict):
+    """The Sherpa model of ``name`` (absorbed models read nH and the absorption settings)."""
+    if absorber(name):
+        return XSAbsorbed(name, settings)
+    return MODEL_CLASSES[name](name)
 
 
 class NeighbourCounts(ArithmeticModel):
@@ -174,39 +244,50 @@ LG10FLUX_SPAN = 10.0  # lg10Flux limits: the best fit's +- 10 decades (norm 0 is
 class BandFluxModel(RegriddableModel1D):
     """A model with its norm replaced by lg10Flux, log10 of its energy flux (erg/cm^2/s) in
     the band [lo, hi] keV: norm = 10^lg10Flux / (flux of norm 1 with the same shape), which
-    is exact because the models are linear in norm. The shape parameter keeps its name and
-    limits; lg10Flux spans the best fit's +- ``LG10FLUX_SPAN`` decades (XSPEC's cflux
-    parameter has the same name)."""
+    is exact because the models are linear in norm. The other parameters keep their names,
+    limits and frozen state; lg10Flux spans the best fit's +- ``LG10FLUX_SPAN`` decades
+    (XSPEC's cflux parameter has the same name). ``unabsorbed``: the flux of an absorbed
+    model's additive part (XSPEC: ``tbabs*cflux*bbody``), else of the whole model
+    (``cflux*tbabs*bbody``)."""
 
-    def __init__(self, model: str, band, shape: float, lg10flux: float):
-        base = MODEL_CLASSES[model](model)
+    def __init__(self, template, band, lg10flux: float, unabsorbed: bool = False):
+        model = template.name
         self.model, self.band = model, (float(band[0]), float(band[1]))
-        template = getattr(base, shape_parameter(model))
-        shape_par = Parameter(
-            model, template.name, shape, min=template.min, max=template.max,
-            hard_min=template.hard_min, hard_max=template.hard_max, units=template.units,
-        )  # fmt: skip
-        setattr(self, template.name, shape_par)
-        self.norm_max = base.norm.hard_max
+        self.unabsorbed = unabsorbed
+        self.template = template
+        pars = []
+        for par in template.pars:
+            if par.name == "norm":
+                continue
+            copied = _copy_parameter(model, par)
+            if par.frozen:
+                copied.freeze()
+            setattr(self, par.name, copied)
+            pars.append(copied)
+        self.norm_max = template.norm.hard_max
         low, high = lg10flux - LG10FLUX_SPAN, lg10flux + LG10FLUX_SPAN
         self.lg10Flux = Parameter(
             model, "lg10Flux", lg10flux, min=low, max=high, hard_min=low, hard_max=high,
             units="log10(erg/cm2/s)",
         )  # fmt: skip
-        self._function = MODELS[model]["function"]
-        super().__init__(f"{model}_lg10flux", (shape_par, self.lg10Flux))
+        super().__init__(f"{model}_lg10flux", (*pars, self.lg10Flux))
 
-    def norm(self, shape: float, lg10flux: float) -> float:
+    def norm(self, pars) -> float:
         """The norm of the underlying model (capped at its hard maximum)."""
-        unit = unit_energy_flux(self.model, shape, *self.band)
+        *others, lg10flux = pars
+        nh, shape, _ = split_parameters(self.model, [*others, 1.0])
+        settings = {}
+        if nh is not None and not self.unabsorbed:
+            settings = {"nh": nh, "abundances": self.template.abundances,
+                        "xsect": self.template.cross_sections}  # fmt: skip
+        unit = unit_energy_flux(self.model, shape, *self.band, **settings)
         if not unit > 0:  # no flux in the band at this shape: no finite norm gives it
             return self.norm_max
         return min(10.0**lg10flux / unit, self.norm_max)
 
     def calc(self, pars, lo, hi=None, *args, **kwargs):
-        shape, lg10flux = pars
-        hi = _bin_upper_edges(self, hi)
-        return self._function(lo, hi, shape, self.norm(shape, lg10flux))
+        *others, _ = pars
+        return self.template.calc([*others, self.norm(pars)], lo, hi)
 
 
 def resolve_settings(settings: dict | None) -> dict:
@@ -469,18 +550,22 @@ def _scale_norm(session, data, model, groups: _Groups) -> None:
 
 
 def scan_statistics(session, data, model, name: str, groups: _Groups, settings: dict):
-    """The start scan: (grid, statistics, norms) with the shape parameter frozen at each
-    value of ``rassflow.fitting.models.START_GRIDS`` and the norm fitted (levmar); a grid
-    point whose fit fails has statistic NaN."""
-    shape_name, grid = start_grid(name)
-    shape = getattr(model, shape_name)
+    """The start scan: (points, statistics, norms) with the scanned parameters (the shape,
+    and nH when it is free: ``rassflow.fitting.models.start_points``) frozen at each point
+    and the norm fitted (levmar); ``points`` has one row per point, one column per scanned
+    parameter. A point whose fit fails has statistic NaN."""
+    nh = nh_setting(settings) if absorber(name) else None
+    names, points = start_points(name, nh["bounds"] if nh and nh["free"] else None)
+    scanned = [getattr(model, par) for par in names]
     statistics, norms, failure = [], [], None
-    shape.freeze()
+    for par in scanned:
+        par.freeze()
     try:
         session.set_method("levmar")
         session.set_method_opt("maxfev", int(settings["max_iterations"]))
-        for value in grid:
-            shape.val = float(value)
+        for point in points:
+            for par, value in zip(scanned, point, strict=True):
+                par.val = float(value)
             _scale_norm(session, data, model, groups)
             try:
                 session.fit(1)
@@ -490,17 +575,18 @@ def scan_statistics(session, data, model, name: str, groups: _Groups, settings: 
             statistics.append(statistic)
             norms.append(float(model.norm.val))
     finally:
-        shape.thaw()
+        for par in scanned:
+            par.thaw()
     if failure is not None and not np.isfinite(statistics).any():
         raise failure  # no grid point could be fitted: Sherpa's own message is the reason
-    return grid, np.array(statistics), np.array(norms)
+    return points, np.array(statistics), np.array(norms)
 
 
 def _start_model(session, data, name: str, groups: _Groups, settings: dict):
     """The model at its start: the best point of the start scan (shared with the XSPEC
     fitter), or the values of ``settings['start'][name]`` with the norm scaled to the net
     counts."""
-    model = MODEL_CLASSES[name](name)
+    model = make_model(name, settings)
     groups.use(session, model)
     given = settings["start"].get(name)
     if given:
@@ -508,9 +594,12 @@ def _start_model(session, data, name: str, groups: _Groups, settings: dict):
             getattr(model, par).val = value
         _scale_norm(session, data, model, groups)
         return model
-    grid, statistics, norms = scan_statistics(session, data, model, name, groups, settings)
+    points, statistics, norms = scan_statistics(session, data, model, name, groups, settings)
     best = best_grid_point(statistics)
-    getattr(model, shape_parameter(name)).val = float(grid[best])
+    nh = nh_setting(settings) if absorber(name) else None
+    names, _ = start_points(name, nh["bounds"] if nh and nh["free"] else None)
+    for par, value in zip(names, points[best], strict=True):
+        getattr(model, par).val = float(value)
     model.norm.val = float(norms[best])
     return model
 
@@ -542,13 +631,14 @@ def _fit_model(session, data, name, groups, settings, source_id) -> ModelResult:
         parameters=parameters,
         fluxes=fluxes,
         plot=groups.plot(folded),
+        absorption=absorption_record(name, settings),
     )
 
 
 def _parameter_errors(session, model, statistic: float, dof: int, settings: dict):
     """XSPEC-style 'error' on every parameter: (entries by name, best statistic)."""
     delta_stat = float(settings["error_delta_stat"])
-    pars = list(model.pars)
+    pars = [par for par in model.pars if not par.frozen]  # a fixed nH has no interval
     flags = {par.name: set() for par in pars}
     lower = dict.fromkeys(flags)
     upper = dict.fromkeys(flags)
@@ -592,8 +682,16 @@ def _parameter_errors(session, model, statistic: float, dof: int, settings: dict
 def _parameter_entries(model, lower: dict, upper: dict, flags: dict) -> dict:
     units = dict(zip(MODELS[model.name]["parameters"], MODELS[model.name]["units"], strict=True))
     return {
-        par.name: ParameterResult.from_bounds(
-            par.val, lower[par.name], upper[par.name], flag_string(flags[par.name]), units[par.name]
+        par.name: (
+            ParameterResult.fixed(par.val, units[par.name])
+            if par.name not in flags
+            else ParameterResult.from_bounds(
+                par.val,
+                lower[par.name],
+                upper[par.name],
+                flag_string(flags[par.name]),
+                units[par.name],
+            )  # fmt: skip
         )
         for par in model.pars
     }
@@ -619,27 +717,42 @@ def _profile_reaches(session, model, par, limit: float, threshold: float) -> boo
             p.min, p.max = low, high
 
 
+def _flux_kinds(name: str) -> tuple[bool, ...]:
+    """``unabsorbed`` of each flux of a band: (False,) or, for an absorbed model, the
+    absorbed (observed) flux and the unabsorbed one."""
+    return (False, True) if absorber(name) else (False,)
+
+
+def _absorption_settings(settings: dict) -> dict:
+    return {"abundances": settings["abundances"], "cross_sections": settings["cross_sections"]}
+
+
 def _profile_fluxes(
     session, model, name: str, statistic: float, dof: int, settings: dict, groups: _Groups
 ):
     """Energy flux per band at the best fit with its profile-likelihood interval: the model
     refitted as ``BandFluxModel`` (norm -> lg10Flux, the same likelihood maximum) and
-    ``conf`` on lg10Flux at the delta-stat of ``flux_confidence`` %. The value is the flux
+    ``conf`` on lg10Flux at the delta-stat of ``flux_confidence``. The value is the flux
     of the ordinary fit; bounds that are not found, or refused as XSPEC's error refuses
-    them (reduced statistic > 2), are None. The session's source is ``model`` again after."""
+    them (reduced statistic > 2), are None. An absorbed model has its absorbed and its
+    unabsorbed flux. The session's source is ``model`` again after."""
     confidence = float(settings["flux_confidence"])
     best = [float(par.val) for par in model.pars]
     refused = dof > 0 and statistic / dof > XSPEC_ERROR_MAX_RSTAT
+    absorption = _absorption_settings(settings)
     fluxes = {}
     try:
         for lo, hi in settings["flux_bands_keV"]:
-            value = energy_flux(name, best, lo, hi)
-            lower = upper = None
-            if value > 0 and math.isfinite(value) and not refused:
-                lower, upper = _flux_bounds(
-                    session, name, (lo, hi), best, value, confidence, groups
+            for unabsorbed in _flux_kinds(name):
+                value = energy_flux(name, best, lo, hi, unabsorbed, absorption)
+                lower = upper = None
+                if value > 0 and math.isfinite(value) and not refused:
+                    lower, upper = _flux_bounds(
+                        session, model, (lo, hi), best, value, confidence, groups, unabsorbed
+                    )
+                fluxes[band_key(lo, hi, unabsorbed)] = FluxResult.profile(
+                    value, lower, upper, confidence
                 )
-            fluxes[band_key(lo, hi)] = FluxResult.profile(value, lower, upper, confidence)
     finally:
         groups.use(session, model)
         for par, val in zip(model.pars, best, strict=True):
@@ -647,16 +760,20 @@ def _profile_fluxes(
     return fluxes
 
 
-def _flux_bounds(session, name: str, band, best, value: float, confidence: float, groups):
+def _flux_bounds(session, model, band, best, value, confidence, groups, unabsorbed=False):
     """(lower, upper) flux bounds (erg/cm^2/s, None when not found) from conf on lg10Flux."""
     lg10flux = math.log10(value)
-    flux_model = BandFluxModel(name, band, best[0], lg10flux)
+    for par, val in zip(model.pars, best, strict=True):
+        par.val = val
+    flux_model = BandFluxModel(model, band, lg10flux, unabsorbed)
     groups.use(session, flux_model)
     session.set_method("levmar")
     session.fit(1)  # the same maximum as the ordinary fit: a polish, not a new search
-    shape = getattr(flux_model, shape_parameter(name))
     # the interval is that of the ordinary best fit, whose flux is reported
-    shape.val, flux_model.lg10Flux.val = best[0], lg10flux
+    for par, val in zip(model.pars, best, strict=True):
+        if par.name != "norm":
+            getattr(flux_model, par.name).val = val
+    flux_model.lg10Flux.val = lg10flux
     session.set_conf_opt("sigma", math.sqrt(delta_stat_for_confidence(confidence)))
     session.set_conf_opt("max_rstat", XSPEC_ERROR_MAX_RSTAT)
     session.set_conf_opt("parallel", False)
@@ -687,34 +804,43 @@ def _draw_fluxes(session, model, name: str, settings: dict, source_id: str) -> d
     best = np.array([par.val for par in model.pars])
     draws = _parameter_draws(session, model, best, settings, source_id)
     confidence = float(settings["flux_confidence"])
+    absorption = _absorption_settings(settings)
     fluxes = {}
     for lo, hi in settings["flux_bands_keV"]:
-        value = energy_flux(name, best, lo, hi)
-        low = high = None
-        if draws is not None:
-            sampled = [energy_flux(name, params, lo, hi) for params in draws]
-            low, high = np.percentile(sampled, [50.0 - confidence / 2, 50.0 + confidence / 2])
-        fluxes[band_key(lo, hi)] = FluxResult.from_bounds(
-            value, low, high, confidence, method="draws"
-        )
+        for unabsorbed in _flux_kinds(name):
+            value = energy_flux(name, best, lo, hi, unabsorbed, absorption)
+            low = high = None
+            if draws is not None:
+                sampled = [
+                    energy_flux(name, params, lo, hi, unabsorbed, absorption) for params in draws
+                ]
+                low, high = np.percentile(sampled, [50.0 - confidence / 2, 50.0 + confidence / 2])
+            fluxes[band_key(lo, hi, unabsorbed)] = FluxResult.from_bounds(
+                value, low, high, confidence, method="draws"
+            )
     return fluxes
 
 
 def _parameter_draws(session, model, best, settings, source_id):
-    """Parameter sets drawn from the fit's covariance, kept inside the hard limits
-    (models are undefined beyond them); None when the covariance is unusable."""
+    """Parameter sets drawn from the fit's covariance (of the free parameters; a fixed nH
+    keeps its value), kept inside the hard limits (models are undefined beyond them); None
+    when the covariance is unusable."""
+    free = np.array([not par.frozen for par in model.pars])
     session.set_covar_opt("sigma", 1.0)
     try:
         session.covar(1)
     except SherpaErr:
         return None
     covariance = np.asarray(session.get_covar_results().extra_output, dtype=float)
-    if covariance.shape != (best.size, best.size) or not np.all(np.isfinite(covariance)):
+    n_free = int(free.sum())
+    if covariance.shape != (n_free, n_free) or not np.all(np.isfinite(covariance)):
         return None
     if np.any(np.diag(covariance) < 0):
         return None
     rng = np.random.default_rng(_source_seed(settings["seed"], source_id))
-    draws = rng.multivariate_normal(best, covariance, size=int(settings["flux_samples"]))
+    drawn = rng.multivariate_normal(best[free], covariance, size=int(settings["flux_samples"]))
+    draws = np.tile(best, (drawn.shape[0], 1))
+    draws[:, free] = drawn
     hard_min = np.array([par.hard_min for par in model.pars])
     hard_max = np.array([par.hard_max for par in model.pars])
     return np.clip(draws, hard_min, hard_max)

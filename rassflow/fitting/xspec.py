@@ -10,6 +10,12 @@ status string mapped to flags and good_err; the data plot in keV.
 
 Beyond the notebook, and the same in the Sherpa fitter:
 
+- absorbed models (``tbabs*bbody``, ...): ``Xset.abund``/``Xset.xsect`` from the fit
+  settings, nH (PyXspec's ``TBabs``/``phabs`` component) free with soft = hard limits
+  ``nh_bounds`` and in the start scan, or frozen at its fixed value and left out of
+  ``error``; fluxes absorbed (calcFlux; ``cflux*tbabs*bbody``) and unabsorbed (calcFlux
+  with nH 0; ``tbabs*cflux*bbody``);
+
 - start: the coarse scan of ``rassflow.fitting.models.START_GRIDS``: the shape parameter
   (kT, PhoIndex) frozen at each grid value, the norm scaled to the net rate
   (``Spectrum.rate``) and fitted (``Fit.perform``), then thawed and ``Fit.perform`` from the
@@ -53,13 +59,15 @@ import numpy as np
 from astropy.io import fits
 
 from rassflow.files import spectrum_index, working_directory
-from rassflow.fitting import fit_defaults, resolve_fit_settings
+from rassflow.fitting import absorption_record, fit_defaults, nh_setting, resolve_fit_settings
 from rassflow.fitting import result as fit_result
 from rassflow.fitting.models import (
     MODELS,
+    absorber,
+    base_model,
     best_grid_point,
     delta_stat_for_confidence,
-    start_grid,
+    start_points,
 )
 from rassflow.products.contamination import fixed_counts
 
@@ -149,6 +157,41 @@ def _configure(xs, settings: dict, source_id: str) -> None:
     xs.Fit.query = "no"
     xs.Fit.nIterations = int(settings["max_iterations"])
     xs.Plot.xAxis = "keV"
+    if any(absorber(name) for name in settings["models"]):
+        xs.Xset.abund = settings["abundances"]  # XSPEC's 'abund wilm'
+        xs.Xset.xsect = settings["cross_sections"]  # XSPEC's 'xsect vern'
+
+
+class _Components:
+    """The components of a PyXspec model of ``name``: ``additive`` (bbody, powerlaw) and,
+    for an absorbed model, ``absorber`` (TBabs, phabs: PyXspec names components as
+    XSPEC's model.dat spells them)."""
+
+    def __init__(self, model, name: str):
+        names = list(model.componentNames)
+        self.additive = getattr(model, names[-1])
+        self.absorber = None
+        if absorber(name):  # also inside cflux*tbabs*bbody, tbabs*cflux*bbody
+            found = [component for component in names if component.lower() == absorber(name)]
+            self.absorber = getattr(model, found[0])
+
+    def parameter(self, par: str):
+        if par == "nH":
+            return self.absorber.nH
+        return getattr(self.additive, par)
+
+
+def _set_nh(components: _Components, nh: dict, value: float | None = None) -> None:
+    """nH of an absorbed model: free within its bounds (soft = hard limits, as the Sherpa
+    fitter sets them) or frozen at its fixed value; ``value`` overrides the start."""
+    par = components.absorber.nH
+    start = nh["value"] if value is None else value
+    if nh["free"]:
+        lo, hi = nh["bounds"]
+        par.values = [start, 0.001, lo, lo, hi, hi]  # value, delta, min, bot, top, max
+    else:
+        par.values = start
+        par.frozen = True
 
 
 def _load(xs, spectrum, background, rmf, arf, settings: dict):
@@ -246,10 +289,12 @@ def _plot(xs, with_model: bool) -> fit_result.PlotData:
     )
 
 
-def error_command(settings: dict, n_parameters: int) -> str:
+def error_command(settings: dict, n_parameters: int, fixed=()) -> str:
     """XSPEC's error command, e.g. '2.706 1 2', at XSPEC's own maximum reduced statistic
-    of 2 (which the Sherpa backend copies)."""
-    numbers = " ".join(str(index) for index in range(1, n_parameters + 1))
+    of 2 (which the Sherpa backend copies); ``fixed`` parameter indices are left out."""
+    numbers = " ".join(
+        str(index) for index in range(1, n_parameters + 1) if index not in set(fixed)
+    )
     return f"{settings['error_delta_stat']:g} {numbers}"
 
 
@@ -283,20 +328,28 @@ def _scale_norm(spec, norm, neighbour_rate: float = 0.0) -> None:
 
 def scan_start(xs, spec, component, name: str, settings: dict, neighbour_rate: float = 0.0):
     """Start the model at the best point of the start scan (shared with the Sherpa fitter):
-    the shape frozen at each grid value, the norm scaled and fitted; (grid, statistics).
-    ``settings['start'][name]`` replaces the scan by its values."""
+    the scanned parameters (the shape, and nH when it is free) frozen at each point, the
+    norm scaled and fitted; (points, statistics). ``component`` is the model's
+    :class:`_Components` (or its additive component). ``settings['start'][name]`` replaces
+    the scan by its values."""
+    if not isinstance(component, _Components):
+        component = _bare_components(component)
     given = settings["start"].get(name)
     if given:
         for par, value in given.items():
-            getattr(component, par).values = value
+            component.parameter(par).values = value
         return None, None
-    shape_name, grid = start_grid(name)
-    shape, norm = getattr(component, shape_name), component.norm
+    nh = nh_setting(settings) if absorber(name) else None
+    names, points = start_points(name, nh["bounds"] if nh and nh["free"] else None)
+    scanned = [component.parameter(par) for par in names]
+    norm = component.additive.norm
     statistics, norms, failure = [], [], None
-    shape.frozen = True
+    for par in scanned:
+        par.frozen = True
     try:
-        for value in grid:
-            shape.values = float(value)
+        for point in points:
+            for par, value in zip(scanned, point, strict=True):
+                par.values = float(value)
             _scale_norm(spec, norm, neighbour_rate)
             try:
                 xs.Fit.perform()
@@ -306,13 +359,21 @@ def scan_start(xs, spec, component, name: str, settings: dict, neighbour_rate: f
             statistics.append(statistic)
             norms.append(float(norm.values[0]))
     finally:
-        shape.frozen = False
+        for par in scanned:
+            par.frozen = False
     if failure is not None and not np.isfinite(statistics).any():
         raise failure  # no grid point could be fitted: XSPEC's own message is the reason
     best = best_grid_point(statistics)
-    shape.values = float(grid[best])
+    for par, value in zip(scanned, points[best], strict=True):
+        par.values = float(value)
     norm.values = norms[best]
-    return grid, np.array(statistics)
+    return points, np.array(statistics)
+
+
+def _bare_components(component) -> _Components:
+    holder = _Components.__new__(_Components)
+    holder.additive, holder.absorber = component, None
+    return holder
 
 
 def flux_bound(value: float, error: tuple, side: str) -> float | None:
@@ -327,38 +388,74 @@ def flux_bound(value: float, error: tuple, side: str) -> float | None:
     return 10.0 ** float(low if side == "lower" else high)
 
 
-def _profile_fluxes(xs, spec, name: str, best: dict, settings: dict) -> dict:
-    """Per band: calcFlux's value at the best fit and its cflux profile interval."""
+def _calc_flux(xs, spec, lo, hi, components: _Components, unabsorbed: bool) -> float:
+    """calcFlux of the fitted model in [lo, hi] keV (erg/cm^2/s); ``unabsorbed``: with nH
+    set to 0 for the calculation, as XSPEC users quote unabsorbed fluxes."""
+    if not unabsorbed:
+        xs.AllModels.calcFlux(f"{lo} {hi}")
+        return float(spec.flux[0])
+    nh = components.absorber.nH
+    value = float(nh.values[0])
+    nh.values = 0.0
+    try:
+        xs.AllModels.calcFlux(f"{lo} {hi}")
+        return float(spec.flux[0])
+    finally:
+        nh.values = value
+
+
+def _flux_kinds(name: str) -> tuple[bool, ...]:
+    return (False, True) if absorber(name) else (False,)
+
+
+def _flux_expression(name: str, unabsorbed: bool) -> str:
+    """cflux*<model>, or for an absorbed model's unabsorbed flux <absorber>*cflux*<model>
+    (HEASARC's cflux documentation)."""
+    if unabsorbed:
+        return f"{absorber(name)}*{FLUX_COMPONENT}*{base_model(name)}"
+    return f"{FLUX_COMPONENT}*{name}"
+
+
+def _profile_fluxes(xs, spec, name: str, best: dict, settings: dict, components) -> dict:
+    """Per band: calcFlux's value at the best fit and its cflux profile interval (absorbed
+    and unabsorbed for an absorbed model)."""
     confidence = float(settings["flux_confidence"])
     delta = delta_stat_for_confidence(confidence)
     values = {}
     for lo, hi in settings["flux_bands_keV"]:
-        xs.AllModels.calcFlux(f"{lo} {hi}")  # the fitted model: its flux is the value
-        values[(lo, hi)] = float(spec.flux[0])  # erg/cm2/s
+        for unabsorbed in _flux_kinds(name):  # the fitted model: its flux is the value
+            values[(lo, hi, unabsorbed)] = _calc_flux(xs, spec, lo, hi, components, unabsorbed)
+    nh = nh_setting(settings) if absorber(name) else None
     fluxes = {}
-    for (lo, hi), value in values.items():
+    for (lo, hi, unabsorbed), value in values.items():
         lower = upper = None
         if value > 0 and np.isfinite(value):
-            model = xs.Model(f"{FLUX_COMPONENT}*{name}")  # replaces the fitted model
-            cflux, component = getattr(model, FLUX_COMPONENT), getattr(model, name)
+            model = xs.Model(_flux_expression(name, unabsorbed))  # replaces the fitted model
+            flux_components = _Components(model, name)
+            cflux = getattr(model, FLUX_COMPONENT)
             cflux.Emin.values = float(lo)
             cflux.Emax.values = float(hi)
             for par, par_value in best.items():
-                getattr(component, par).values = par_value
-            component.norm.frozen = True  # cflux: the flux parameter sets the normalisation
+                if par == "nH":
+                    _set_nh(flux_components, nh, par_value)
+                else:
+                    flux_components.parameter(par).values = par_value
+            flux_components.additive.norm.frozen = True  # cflux: the flux sets the norm
             cflux.lg10Flux.values = float(np.log10(value))
             xs.Fit.perform()
             xs.Fit.error(f"{delta:g} {cflux.lg10Flux.index}")
             error = cflux.lg10Flux.error
             lower, upper = flux_bound(value, error, "lower"), flux_bound(value, error, "upper")
-        fluxes[fit_result.band_key(lo, hi)] = fit_result.FluxResult.profile(
+        fluxes[fit_result.band_key(lo, hi, unabsorbed)] = fit_result.FluxResult.profile(
             value, lower, upper, confidence
         )
     return fluxes
 
 
-def _draw_fluxes(xs, spec, settings: dict) -> dict:
-    """Per band: calcFlux err (parameter draws from the covariance), as the notebook."""
+def _draw_fluxes(xs, spec, name: str, settings: dict, components) -> dict:
+    """Per band: calcFlux err (parameter draws from the covariance), as the notebook. An
+    absorbed model's unabsorbed flux has its value (calcFlux at nH 0) and no range:
+    calcFlux err draws the absorbed model only."""
     fluxes = {}
     confidence = settings["flux_confidence"]
     for lo, hi in settings["flux_bands_keV"]:
@@ -369,6 +466,11 @@ def _draw_fluxes(xs, spec, settings: dict) -> dict:
         fluxes[fit_result.band_key(lo, hi)] = fit_result.FluxResult.from_bounds(
             value, low, high, confidence, method="draws"
         )
+        if absorber(name):
+            value = _calc_flux(xs, spec, lo, hi, components, unabsorbed=True)
+            fluxes[fit_result.band_key(lo, hi, True)] = fit_result.FluxResult.from_bounds(
+                value, None, None, confidence, method="draws"
+            )
     return fluxes
 
 
@@ -377,27 +479,36 @@ def _fit_model(
 ) -> fit_result.ModelResult:
     """Fit one model (source 1; ``neighbour_rate`` not None: the neighbours' counts/s in
     the noticed groups, whose fixed model is source 2)."""
+    nh = nh_setting(settings) if absorber(name) else None
+    if nh is not None and nh["value"] is None:
+        raise ValueError(f"no nH for this source in the sample ({nh['origin']})")
     model = xs.Model(name)
     if neighbour_rate is not None:
         _neighbour_model(xs)
-    component = getattr(model, name)
-    scan_start(xs, spec, component, name, settings, neighbour_rate or 0.0)
+    components = _Components(model, name)
+    if nh is not None:
+        _set_nh(components, nh)
+    scan_start(xs, spec, components, name, settings, neighbour_rate or 0.0)
     xs.Fit.perform()
-    xs.Fit.error(error_command(settings, model.nParameters))
+    fixed = [index for index in range(1, model.nParameters + 1) if model(index).frozen]
+    xs.Fit.error(error_command(settings, model.nParameters, fixed))
     units = dict(zip(MODELS[name]["parameters"], MODELS[name]["units"], strict=True))
     parameters = {}
     for index in range(1, model.nParameters + 1):
         par = model(index)
-        parameters[par.name] = parameter_from_error(
-            par.values[0], par.error, units.get(par.name, "")
-        )
+        unit = units.get(par.name, "")
+        if index in fixed:
+            parameters[par.name] = fit_result.ParameterResult.fixed(par.values[0], unit)
+        else:
+            parameters[par.name] = parameter_from_error(par.values[0], par.error, unit)
     statistic, dof = xs.Fit.statistic, xs.Fit.dof  # before any flux model replaces this one
     plot = _plot(xs, with_model=True)
+    best = {par: float(components.parameter(par).values[0]) for par in MODELS[name]["parameters"]}
     if settings["flux_method"] == "profile":
-        best = {par: float(getattr(component, par).values[0]) for par in MODELS[name]["parameters"]}
-        fluxes = _profile_fluxes(xs, spec, name, best, settings)
+        fluxes = _profile_fluxes(xs, spec, name, best, settings, components)
     else:
-        fluxes = _draw_fluxes(xs, spec, settings)
+        fluxes = _draw_fluxes(xs, spec, name, settings, components)
+    library = f"XSPEC {xs.Xset.version[1]} (PyXspec {xs.Xset.version[0]})"
     return fit_result.ModelResult.ok(
         statistic=statistic,
         dof=dof,
@@ -405,6 +516,7 @@ def _fit_model(
         parameters=parameters,
         fluxes=fluxes,
         plot=plot,
+        absorption=absorption_record(name, settings, library),
     )
 
 

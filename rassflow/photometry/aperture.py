@@ -81,9 +81,8 @@ from astropy.io import fits
 from scipy import special
 
 from rassflow.files import spectrum_index
-from rassflow.fitting.models import MODELS, photon_flux
 from rassflow.photometry import bayes
-from rassflow.photometry.conversion import energy_flux, fold_rate, read_response
+from rassflow.photometry.conversion import energy_flux, fit_model, fold_rate, read_response
 from rassflow.photometry.hardness import hardness_ratio
 from rassflow.pspc import BROAD_BAND, HR_BANDS
 
@@ -93,7 +92,7 @@ DEFAULTS = {
     "confidence": 68.27,
     "detection_sigma": 3.0,
     "upper_limit_confidence": 99.73,
-    "ecf_model": {"model": "powerlaw", "shape": 2.0},
+    "ecf_model": {"model": "powerlaw", "shape": 2.0, "nh": 0.0},
 }
 """The schema defaults of the ``photometry`` config section, used for missing keys."""
 
@@ -248,17 +247,17 @@ def _calibration(rmf_key, specresp_key):
     return response, onaxis
 
 
-def _model(model: str, shape: float):
-    if model not in MODELS:
-        raise ValueError(f"unknown ECF model {model!r}; known models: {', '.join(MODELS)}")
-    return functools.partial(photon_flux, model, (float(shape), 1.0))
+def _model(model: str, shape: float, nh: float = 0.0):
+    return fit_model(model, shape, nh)
 
 
 @functools.lru_cache(maxsize=64)
-def _onaxis_conversion(rmf_key, specresp_key, model: str, shape: float, bands: tuple):
+def _onaxis_conversion(
+    rmf_key, specresp_key, model: str, shape: float, bands: tuple, nh: float = 0.0
+):
     """(on-axis broad-band rate of the unit-norm model, ECF of each band or None)."""
     response, onaxis = _calibration(rmf_key, specresp_key)
-    flux = _model(model, shape)
+    flux = _model(model, shape, nh)
     rate = fold_rate(
         flux, response.energ_lo, response.energ_hi, onaxis, response.matrix,
         response.channels, BROAD_BAND,
@@ -284,7 +283,7 @@ def _scaled(value, factor):
     return None if value is None or factor is None else _finite(value * factor)
 
 
-def _settings(settings: dict) -> tuple[float, float, float, str, float]:
+def _settings(settings: dict) -> tuple[float, float, float, str, float, float]:
     merged = {**DEFAULTS, **(settings or {})}
     ecf_model = {**DEFAULTS["ecf_model"], **(merged.get("ecf_model") or {})}
     confidence = float(merged["confidence"])
@@ -298,6 +297,7 @@ def _settings(settings: dict) -> tuple[float, float, float, str, float]:
         float(merged["detection_sigma"]),
         str(ecf_model["model"]),
         float(ecf_model["shape"]),
+        float(ecf_model.get("nh", 0.0)),
     )
 
 
@@ -332,7 +332,7 @@ def measure(spectrum, background, rmf, specresp, arf, settings: dict, bands_keV,
         correction).
     settings : dict
         The ``photometry`` config section: ``confidence`` (%), ``detection_sigma``,
-        ``upper_limit_confidence`` (%), ``ecf_model`` {``model``, ``shape``}; missing keys take
+        ``upper_limit_confidence`` (%), ``ecf_model`` {``model``, ``shape``, ``nh``}; missing keys take
         the schema defaults (:data:`DEFAULTS`).
     bands_keV : sequence of (lo, hi)
         Flux bands (keV), e.g. ``fit.flux_bands_keV``.
@@ -345,7 +345,7 @@ def measure(spectrum, background, rmf, specresp, arf, settings: dict, bands_keV,
         JSON-ready (floats, ints, bools, strings, lists, None), keys :func:`result_keys`.
         Counts are broad-band (PI 11-235) unless the key names a 2RXS band (A-D).
     """
-    confidence, ul_confidence, threshold, model, shape = _settings(settings)
+    confidence, ul_confidence, threshold, model, shape, nh = _settings(settings)
     bands = tuple((float(lo), float(hi)) for lo, hi in bands_keV)
     for lo, hi in bands:
         if not 0.0 < lo < hi:
@@ -370,7 +370,7 @@ def measure(spectrum, background, rmf, specresp, arf, settings: dict, bands_keV,
     # eef: counts predicted with the source's ARF / with the on-axis area (same model, RMF)
     rmf_key, specresp_key = _file_key(rmf), _file_key(specresp)
     response, _ = _calibration(rmf_key, specresp_key)
-    onaxis_rate, ecfs = _onaxis_conversion(rmf_key, specresp_key, model, shape, bands)
+    onaxis_rate, ecfs = _onaxis_conversion(rmf_key, specresp_key, model, shape, bands, nh)
     a_lo, a_hi, area, psf_corrected, arf_method = _read_arf(arf)
     if a_lo.shape != response.energ_lo.shape or not (
         np.allclose(a_lo, response.energ_lo, rtol=1e-5)
@@ -378,7 +378,7 @@ def measure(spectrum, background, rmf, specresp, arf, settings: dict, bands_keV,
     ):
         raise ValueError(f"{arf}: ARF energy grid differs from the RMF's ({rmf})")
     arf_rate = fold_rate(
-        _model(model, shape), response.energ_lo, response.energ_hi, area, response.matrix,
+        _model(model, shape, nh), response.energ_lo, response.energ_hi, area, response.matrix,
         response.channels, BROAD_BAND,
     )  # fmt: skip
     eef = arf_rate / onaxis_rate if onaxis_rate > 0 else math.nan

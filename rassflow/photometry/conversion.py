@@ -26,7 +26,15 @@ from typing import NamedTuple
 import numpy as np
 from astropy.io import fits
 
-__all__ = ["KEV_TO_ERG", "Response", "ecf", "energy_flux", "fold_rate", "read_response"]
+__all__ = [
+    "KEV_TO_ERG",
+    "Response",
+    "ecf",
+    "energy_flux",
+    "fit_model",
+    "fold_rate",
+    "read_response",
+]
 
 KEV_TO_ERG = 1.602192e-9
 """erg per keV for energy fluxes: the value given for XSPEC in this project's brief, also found in
@@ -55,6 +63,24 @@ def _photons(photon_flux, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
     if not np.all(np.isfinite(phot)):
         raise ValueError("photon_flux(lo, hi) returned non-finite values")
     return phot
+
+
+def fit_model(model: str, shape: float, nh: float = 0.0):
+    """``photon_flux(lo, hi)`` of a fit model (rassflow.fitting.models: bbody, powerlaw,
+    tbabs*bbody, ...) with norm 1: ``shape`` is kT (keV) or the photon index, ``nh`` the
+    column (10^22 cm^-2) of an absorbed model, whose absorption is XSPEC's own code with
+    Wilms abundances (wilm) and Verner cross-sections (vern; rassflow.fitting.absorption).
+    An ECF of an absorbed model converts counts to the absorbed (observed) flux."""
+    import functools
+
+    from rassflow.fitting.models import MODELS, absorber, photon_flux
+
+    if model not in MODELS:
+        raise ValueError(f"unknown ECF model {model!r}; known models: {', '.join(MODELS)}")
+    if not nh >= 0:
+        raise ValueError(f"nH must be >= 0 (10^22 cm^-2), got {nh!r}")
+    params = (float(nh), float(shape), 1.0) if absorber(model) else (float(shape), 1.0)
+    return functools.partial(photon_flux, model, params)
 
 
 def fold_rate(photon_flux, energ_lo, energ_hi, area_cm2, matrix, channels, channel_range):

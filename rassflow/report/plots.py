@@ -30,14 +30,25 @@ from rassflow.status import marker_reason  # noqa: E402
 MODEL_STYLES = {
     "bbody": ("Blackbody", "firebrick"),
     "powerlaw": ("Power law", "teal"),
+    "tbabs*bbody": ("Absorbed blackbody (tbabs)", "darkorange"),
+    "tbabs*powerlaw": ("Absorbed power law (tbabs)", "royalblue"),
+    "phabs*bbody": ("Absorbed blackbody (phabs)", "chocolate"),
+    "phabs*powerlaw": ("Absorbed power law (phabs)", "slateblue"),
 }
 ENERGY_TICKS_KEV = (0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0, 2.0, 3.0)
 STATISTIC_LABELS = {"wstat": "W-stat", "cstat": "C-stat", "chi2": "chi2"}
 
-# Histograms of these (model, parameter, axis label) after the cuts.
+# Histograms of these (model's column prefix, parameter, axis label) after the cuts; those
+# of models that were not fitted are left out.
 HISTOGRAM_PARAMETERS = (
     ("bbody", "kT", "Blackbody kT (keV)"),
     ("powerlaw", "PhoIndex", "Power-law photon index"),
+    *(
+        (f"{absorber}_{base}", par, f"{absorber}*{base} {label}")
+        for absorber in ("tbabs", "phabs")
+        for base, shape in (("bbody", ("kT", "kT (keV)")), ("powerlaw", ("PhoIndex", "PhoIndex")))
+        for par, label in (("nH", "nH (10^22 cm^-2)"), shape)
+    ),
 )
 DEFAULT_CUTS = {
     "status": "ok",

@@ -12,6 +12,13 @@ With a parallax (mas) or distance (pc) column in the sample table, each band flu
 gets its luminosity L_X = 4 pi d^2 F (``_lx``, ``_lx_lo``, ``_lx_hi``, erg/s; the bounds are
 those of the flux at the catalogue distance, without its error) and the table a
 ``distance_pc`` column; a missing or non-positive parallax or distance gives NaN.
+
+An absorbed model's columns take the model with ``*`` replaced by ``_`` as their prefix
+(``tbabs_bbody_nH``, ``tbabs_bbody_kT``, ...; nH in 10^22 cm^-2, a fixed nH with NaN
+err-/err+ and good_err false). Each band has the absorbed (observed) flux ``..._flux`` and
+the unabsorbed one ``..._unabsflux``, each with err-/err+ and bounds; its L_X is that of
+the unabsorbed flux. The FITS header says what computed the absorption (ABUND, XSECT,
+NHSRC, ABSLIB).
 """
 
 from __future__ import annotations
@@ -24,7 +31,7 @@ import pandas as pd
 
 from rassflow.catalog.sample import natural_key, read_sample
 from rassflow.files import atomic_path, stamp, write_fits
-from rassflow.fitting.models import MODELS
+from rassflow.fitting.models import MODELS, absorber, base_model, column_prefix
 from rassflow.fitting.result import FitResult, FluxResult, ModelResult, ParameterResult
 from rassflow.report import columns as colspec
 from rassflow.report.columns import DISTANCE_COLUMN, FLUX, LUMINOSITY, PARSEC_CM
@@ -66,6 +73,7 @@ NOTEBOOK_MODELS = ("bbody", "powerlaw")
 NOTEBOOK_BANDS = ((0.5, 2.0),)
 MISSING_REASON = "no fit result file for this source"
 FLUX_UNIT, LUMINOSITY_UNIT = FLUX, LUMINOSITY
+NH_UNIT = "10**22 cm-2"  # FITS form of XSPEC's 10^22 cm^-2
 
 PARAMETER_DESCRIPTIONS = {
     ("bbody", "kT"): ("keV", "blackbody temperature kT"),
@@ -87,44 +95,60 @@ def model_parameters(model: str) -> tuple[str, ...]:
 
 
 def parameter_columns(model: str, par: str) -> list[str]:
-    """The notebook's columns of a parameter: value, err-, err+, good_err."""
-    base = f"{model}_{par}"
+    """The notebook's columns of a parameter: value, err-, err+, good_err (the model's
+    column prefix: 'tbabs_bbody_nH' for nH of tbabs*bbody)."""
+    base = f"{column_prefix(model)}_{par}"
     return [base, f"{base}_err-", f"{base}_err+", f"{base}_good_err"]
 
 
 def parameter_bound_columns(model: str, par: str) -> list[str]:
     """The bounds of a parameter's interval: _lo, _hi."""
-    base = f"{model}_{par}"
+    base = f"{column_prefix(model)}_{par}"
     return [f"{base}_lo", f"{base}_hi"]
 
 
-def flux_columns(model: str, lo: float, hi: float) -> list[str]:
-    """The notebook's columns of a band flux: value, err-, err+."""
-    base = f"{model}_{band_label(lo, hi)}_flux"
+def _flux_base(model: str, lo: float, hi: float, unabsorbed: bool) -> str:
+    kind = "unabsflux" if unabsorbed else "flux"
+    return f"{column_prefix(model)}_{band_label(lo, hi)}_{kind}"
+
+
+def flux_columns(model: str, lo: float, hi: float, unabsorbed: bool = False) -> list[str]:
+    """The notebook's columns of a band flux: value, err-, err+ (``unabsorbed``: an
+    absorbed model's unabsorbed flux, ``..._unabsflux``)."""
+    base = _flux_base(model, lo, hi, unabsorbed)
     return [base, f"{base}_err-", f"{base}_err+"]
 
 
-def flux_bound_columns(model: str, lo: float, hi: float) -> list[str]:
+def flux_bound_columns(model: str, lo: float, hi: float, unabsorbed: bool = False) -> list[str]:
     """The bounds of a band flux's interval: _lo, _hi."""
-    base = f"{model}_{band_label(lo, hi)}_flux"
+    base = _flux_base(model, lo, hi, unabsorbed)
     return [f"{base}_lo", f"{base}_hi"]
 
 
 def luminosity_columns(model: str, lo: float, hi: float) -> list[str]:
-    """L_X in a band and its bounds: _lx, _lx_lo, _lx_hi."""
-    base = f"{model}_{band_label(lo, hi)}_lx"
+    """L_X in a band and its bounds: _lx, _lx_lo, _lx_hi (of the unabsorbed flux for an
+    absorbed model)."""
+    base = f"{column_prefix(model)}_{band_label(lo, hi)}_lx"
     return [base, f"{base}_lo", f"{base}_hi"]
+
+
+def flux_kinds(model: str) -> tuple[bool, ...]:
+    """``unabsorbed`` of each flux of a band: absorbed models have both."""
+    return (False, True) if absorber(model) else (False,)
 
 
 def fit_columns(models, bands, luminosities: bool = False) -> list[str]:
     """Per model: each parameter's value/err-/err+/good_err and bounds, then per band the
-    flux's value/err-/err+ and bounds (and L_X with its bounds)."""
+    flux's value/err-/err+ and bounds (for an absorbed model the absorbed flux, then the
+    unabsorbed one), and L_X with its bounds."""
     columns = []
     for model in models:
         for par in model_parameters(model):
             columns += parameter_columns(model, par) + parameter_bound_columns(model, par)
         for lo, hi in bands:
-            columns += flux_columns(model, lo, hi) + flux_bound_columns(model, lo, hi)
+            for unabsorbed in flux_kinds(model):
+                columns += flux_columns(model, lo, hi, unabsorbed)
+                columns += flux_bound_columns(model, lo, hi, unabsorbed)
             if luminosities:
                 columns += luminosity_columns(model, lo, hi)
     return columns
@@ -146,7 +170,7 @@ def notebook_columns(models=NOTEBOOK_MODELS, bands=NOTEBOOK_BANDS) -> list[str]:
 
 
 def status_columns(model: str) -> list[str]:
-    return [f"{model}_{key}" for key in ("status", "reason", "statistic", "dof")]
+    return [f"{column_prefix(model)}_{key}" for key in ("status", "reason", "statistic", "dof")]
 
 
 def result_columns(models, bands, luminosities: bool = False) -> list[str]:
@@ -202,10 +226,11 @@ def _model_row(
         row[columns[3]] = entry is not None and entry.good_err
         row.update(zip(parameter_bound_columns(model, par), _bounds(entry), strict=True))
     for lo, hi in bands:
-        flux = result.flux(lo, hi) if result is not None else None
-        row.update(zip(flux_columns(model, lo, hi), _interval(flux), strict=True))
-        bounds = _bounds(flux)
-        row.update(zip(flux_bound_columns(model, lo, hi), bounds, strict=True))
+        for unabsorbed in flux_kinds(model):  # L_X: of the last, the intrinsic flux
+            flux = result.flux(lo, hi, unabsorbed) if result is not None else None
+            row.update(zip(flux_columns(model, lo, hi, unabsorbed), _interval(flux), strict=True))
+            bounds = _bounds(flux)
+            row.update(zip(flux_bound_columns(model, lo, hi, unabsorbed), bounds, strict=True))
         if distance_pc is not None:
             value = _interval(flux)[0]
             row.update(
@@ -278,6 +303,14 @@ def _read_fit_results(fit_json_paths, sample_index) -> tuple[dict, dict]:
                 )
         for model in fit.models.values():
             flux_confidence.update(flux.confidence for flux in model.fluxes.values())
+            if model.absorption:  # what computed the absorption: one setup per table
+                record = {k: v for k, v in model.absorption.items() if k != "model"}
+                known = settings.setdefault("absorption", record)
+                if known != record:
+                    raise ValueError(
+                        f"fit result {path}: absorption {record} differs from {known} "
+                        "in the other results; one table needs one fit setup"
+                    )
     if len(flux_confidence) > 1:
         raise ValueError(f"flux confidence levels differ between fit results: {flux_confidence}")
     if flux_confidence:
@@ -398,36 +431,42 @@ def _column_description(column: str, models, bands, settings) -> tuple[str, str]
     method = settings.get("flux_method")
     kind = {"profile": "profile-likelihood ", "draws": "covariance-draw "}.get(method, "")
     for model in models:
+        prefix, base_name = column_prefix(model), base_model(model)
         for par in model_parameters(model):
-            unit, what = PARAMETER_DESCRIPTIONS.get((model, par), ("", f"{model} {par}"))
-            base = f"{model}_{par}"
+            unit, what = PARAMETER_DESCRIPTIONS.get((base_name, par), ("", f"{model} {par}"))
+            if par == "nH":
+                unit, what = NH_UNIT, f"hydrogen column density of {absorber(model)} (1e22 cm-2)"
+            base = f"{prefix}_{par}"
             interval = f"interval (delta-stat {delta:g})"
             comments = _interval_comments(base, f"{what}, best fit", "value", "", interval)
             comments[f"{base}_good_err"] = "T if the interval search reported no problem"
             if column in comments:
                 return ("" if column.endswith("_good_err") else unit), comments[column]
         for lo, hi in bands:
-            base = f"{model}_{band_label(lo, hi)}_flux"
             band = f"{lo:g}-{hi:g} keV"
             interval = f"{confidence:g} % {kind}interval"
-            comments = _interval_comments(
-                base, f"{model} energy flux {band}", "flux", "flux ", interval
-            )
-            if column in comments:
-                return FLUX_UNIT, comments[column]
-            base = f"{model}_{band_label(lo, hi)}_lx"
+            for unabsorbed in flux_kinds(model):
+                base = _flux_base(model, lo, hi, unabsorbed)
+                what = f"{model} energy flux {band}"
+                if absorber(model):
+                    what = f"{model} {'unabsorbed' if unabsorbed else 'absorbed'} flux {band}"
+                comments = _interval_comments(base, what, "flux", "flux ", interval)
+                if column in comments:
+                    return FLUX_UNIT, comments[column]
+            base = f"{prefix}_{band_label(lo, hi)}_lx"
+            of = " (unabsorbed)" if absorber(model) else ""
             comments = {
-                base: f"{model} luminosity {band}, 4 pi d^2 flux",
+                base: f"{model} luminosity {band}, 4 pi d^2 flux{of}",
                 f"{base}_lo": f"L_X at the flux lower bound ({interval}, d fixed)",
                 f"{base}_hi": f"L_X at the flux upper bound ({interval}, d fixed)",
             }
             if column in comments:
                 return LUMINOSITY_UNIT, comments[column]
         comments = {
-            f"{model}_status": "ok, not_fitted, failed or missing",
-            f"{model}_reason": "why the model was not fitted or failed",
-            f"{model}_statistic": "fit statistic at the best fit",
-            f"{model}_dof": "degrees of freedom of the fit",
+            f"{prefix}_status": "ok, not_fitted, failed or missing",
+            f"{prefix}_reason": "why the model was not fitted or failed",
+            f"{prefix}_statistic": "fit statistic at the best fit",
+            f"{prefix}_dof": "degrees of freedom of the fit",
         }
         if column in comments:
             return "", comments[column]
@@ -476,6 +515,12 @@ def results_hdu(table: pd.DataFrame, provenance: dict | None = None):
         )
     if "flux_method" in settings:
         header["FLUXMETH"] = (settings["flux_method"], "flux intervals: profile or draws")
+    absorption = settings.get("absorption")
+    if absorption:
+        header["ABUND"] = (absorption["abundances"], "XSPEC abundance table of the absorption")
+        header["XSECT"] = (absorption["cross_sections"], "XSPEC cross-sections of the absorption")
+        header["NHSRC"] = (absorption["nh"], "nH of absorbed models: free, fixed or column")
+        header["ABSLIB"] = (absorption["library"][:68], "what computed the absorption")
     distance_source = table.attrs.get("distance_source")
     if distance_source:
         header["DISTSRC"] = (distance_source, "distance of L_X")

@@ -13,6 +13,7 @@ from astropy.io import fits
 
 from rassflow.fitting import models
 from rassflow.fitting import xspec as xspec_fitter
+from rassflow.fitting.absorption import installed as models_available
 from rassflow.fitting.result import FitResult, FluxResult, ParameterResult
 from rassflow.products.grouping import group_min_counts
 from rassflow.products.responses import make_arf
@@ -420,10 +421,10 @@ def test_both_fitters_start_at_the_same_point(fake_xs, files, monkeypatch):
         best = models.best_grid_point(statistics)
         scan = _after(fake_xs.log, 3 * index)  # each model, then its two cflux models
         visited = [value for key, value in scan if key == f"{shape}.values"]
-        np.testing.assert_array_equal(visited[:-1], grid)  # the same grid, in order
+        np.testing.assert_array_equal(visited[:-1], grid[:, 0])  # the same grid, in order
         thawed = scan.index((f"{shape}.frozen", False))
         (_, start), (_, norm) = scan[thawed + 1 : thawed + 3]
-        assert start == grid[best]  # the same start value
+        assert start == grid[best, 0]  # the same start value
         assert norm == pytest.approx(norms[best], rel=1e-3)
         # the same parameters, in the same order, with the same units
         assert (
@@ -528,3 +529,109 @@ def test_no_second_source_without_neighbours(fake_xs, files):
     _fit(files)
     assert _logged(fake_xs, "AllModels.addPyMod") == []
     assert not [name for name, _ in fake_xs.log if name.startswith("Spectrum.multiresponse")]
+
+
+# ---------------------------------------------------------------- absorbed models
+
+ABSORBED = "tbabs*bbody"
+
+
+def test_absorbed_model_commands(fake_xs, files):
+    """abund/xsect set once, the model built as XSPEC's expression, nH free within its
+    bounds (soft = hard limits), error on all three parameters, cflux before the absorber
+    for the absorbed flux and after it for the unabsorbed one."""
+    result = _fit(files, {"models": [ABSORBED]})
+    assert ("Xset.abund", "wilm") in fake_xs.log and ("Xset.xsect", "vern") in fake_xs.log
+    expressions = _logged(fake_xs, "Model")
+    assert expressions[0] == ABSORBED
+    assert {"cflux*tbabs*bbody", "tbabs*cflux*bbody"} <= set(expressions)
+    assert _logged(fake_xs, "nH.values")[0] == [0.1, 0.001, 0.0, 0.0, 10.0, 10.0]
+    assert _logged(fake_xs, "Fit.error")[0] == "2.706 1 2 3"
+    fitted = result["models"][ABSORBED]
+    assert list(fitted["parameters"]) == ["nH", "kT", "norm"]
+    assert fitted["parameters"]["nH"]["unit"] == "10^22 cm^-2"
+    assert fitted["parameters"]["nH"]["value"] == 0.3  # the scripted best fit
+    assert set(fitted["fluxes"]) == {
+        "0.5-2.0keV", "0.5-2.0keV_unabsorbed", "0.1-2.4keV", "0.1-2.4keV_unabsorbed"
+    }  # fmt: skip
+    # calcFlux with nH 0 gives the unabsorbed value; cflux after tbabs its interval
+    unabsorbed = fitted["fluxes"]["0.5-2.0keV_unabsorbed"]
+    assert unabsorbed["value"] == fake_xs.script[ABSORBED]["flux_unabsorbed"][0]
+    assert unabsorbed["lower"] == pytest.approx(5.0e-12)
+    assert fitted["fluxes"]["0.5-2.0keV"]["value"] == fake_xs.script[ABSORBED]["flux"][0]
+    absorption = fitted["absorption"]
+    assert (absorption["model"], absorption["abundances"], absorption["nh"]) == (
+        "tbabs", "wilm", "free"
+    )  # fmt: skip
+    assert absorption["library"].startswith("XSPEC 12.15.0-fake")
+
+
+def test_a_fixed_nh_is_frozen_and_has_no_interval(fake_xs, files):
+    result = _fit(files, {"models": [ABSORBED], "nh": 0.05, "abundances": "angr"})
+    assert ("Xset.abund", "angr") in fake_xs.log
+    assert _logged(fake_xs, "nH.values")[0] == 0.05 and ("nH.frozen", True) in fake_xs.log
+    assert _logged(fake_xs, "Fit.error")[0] == "2.706 2 3"  # a frozen parameter: no search
+    nh = result["models"][ABSORBED]["parameters"]["nH"]
+    assert (nh["value"], nh["lower"], nh["upper"], nh["flags"], nh["good_err"]) == (
+        0.05, None, None, None, False
+    )  # fmt: skip
+    assert result["models"][ABSORBED]["absorption"]["nh"] == "fixed"
+
+
+def test_no_abundance_commands_without_absorbed_models(fake_xs, files):
+    _fit(files)
+    assert not [key for key, _ in fake_xs.log if key in ("Xset.abund", "Xset.xsect")]
+
+
+@pytest.mark.skipif(
+    not models_available(), reason="absorbed models need the xspectrampoline package"
+)
+@pytest.mark.parametrize("nh", ["free", 0.02])
+def test_absorbed_results_have_the_sherpa_fitters_layout(fake_xs, files, nh):
+    """Both fitters write the same parameter names, order, units, flux keys, flags
+    conventions and absorption record (all but the library that computed it)."""
+    from rassflow.fitting.sherpa import fit_source as sherpa_fit
+
+    settings = {"models": [ABSORBED], "nh": nh}
+    ours = _fit(files, settings)
+    theirs = sherpa_fit(*_paths(files), settings, "CARMENES-1")
+    mine, other = ours["models"][ABSORBED], theirs["models"][ABSORBED]
+    assert other["status"] == "ok", other["reason"]
+    assert set(mine) == set(other)
+    assert list(mine["parameters"]) == list(other["parameters"]) == ["nH", "kT", "norm"]
+    for par, entry in mine["parameters"].items():
+        assert set(entry) == set(other["parameters"][par])
+        assert entry["unit"] == other["parameters"][par]["unit"]
+    if nh != "free":
+        for fitted in (mine, other):
+            assert fitted["parameters"]["nH"]["value"] == nh
+            assert fitted["parameters"]["nH"]["flags"] is None
+    assert set(mine["fluxes"]) == set(other["fluxes"])
+    for band, flux in mine["fluxes"].items():
+        assert set(flux) == set(other["fluxes"][band])
+    without_library = [
+        {key: value for key, value in fitted["absorption"].items() if key != "library"}
+        for fitted in (mine, other)
+    ]
+    assert without_library[0] == without_library[1]
+    FitResult.from_json(ours)
+    FitResult.from_json(theirs)
+
+
+def test_a_free_nh_is_scanned_with_the_shape_as_the_sherpa_fitter_scans_it(fake_xs, files):
+    """The XSPEC fitter's start scan visits models.start_points: nH 0, 0.03, 0.3, 3 (inside
+    nh_bounds) as the outer loop, the kT grid inside, both frozen while the norm is fitted."""
+    _fit(files, {"models": [ABSORBED], "nh_bounds": [0.0, 1.0]})
+    names, points = models.start_points(ABSORBED, (0.0, 1.0))
+    assert names == ("nH", "kT") and len(points) == 3 * len(models.START_GRIDS["bbody"])
+    scan = _after(fake_xs.log, 0)
+    # nH is given its bounds first, then both scanned parameters are frozen
+    assert scan[:3] == [
+        ("nH.values", [0.1, 0.001, 0.0, 0.0, 1.0, 1.0]), ("nH.frozen", True),
+        ("kT.frozen", True),
+    ]  # fmt: skip
+    visited = [(key, value) for key, value in scan if key in ("nH.values", "kT.values")]
+    expected = [entry for nh, kt in points.tolist()
+                for entry in (("nH.values", nh), ("kT.values", kt))]  # fmt: skip
+    assert visited[1 : 1 + len(expected)] == expected  # after the bounds
+    assert ("nH.frozen", False) in scan and ("kT.frozen", False) in scan

@@ -319,3 +319,46 @@ def test_ecf_against_schmitt_1995(pspc, name, model, measured_ratio):
 def test_hardness_orders_with_temperature(pspc):
     hr1 = [_hr1_and_ecf(blackbody(kt), pspc)[0] for kt in (0.08, 0.12, 0.2, 0.4)]
     assert np.all(np.diff(hr1) > 0)
+
+
+# ---------------------------------------------------------------------------------------------
+# absorbed models (photometry.ecf_model: tbabs*powerlaw, ...)
+# ---------------------------------------------------------------------------------------------
+
+
+def test_fit_models_as_ecf_models():
+    from rassflow.photometry.conversion import fit_model
+
+    lo = np.geomspace(0.1, 2.4, 30)
+    hi = lo * 1.01
+    np.testing.assert_allclose(fit_model("powerlaw", 2.0)(lo, hi), power_law(2.0)(lo, hi))
+    with pytest.raises(ValueError, match="unknown ECF model 'apec'"):
+        fit_model("apec", 1.0)
+    with pytest.raises(ValueError, match="nH must be >= 0"):
+        fit_model("tbabs*powerlaw", 2.0, nh=-0.1)
+
+
+def test_absorbed_ecf_on_the_real_response(pspc):
+    """An absorbed power law (XSPEC's tbabs, wilm) folded through the PSPC-C response: nH 0
+    is the plain power law; more absorption hardens HR1 and removes soft counts faster than
+    0.1-2.4 keV flux, so the ECF (erg cm^-2 per count) rises; and the folded rate is that of
+    XSPEC's own transmission times the power law."""
+    pytest.importorskip("xspectrampoline", reason="absorbed models need xspectrampoline")
+    from rassflow.fitting.absorption import xspec_transmission
+    from rassflow.photometry.conversion import fit_model
+
+    plain = _hr1_and_ecf(power_law(2.0), pspc)
+    assert _hr1_and_ecf(fit_model("tbabs*powerlaw", 2.0, nh=0.0), pspc) == pytest.approx(plain)
+    results = [_hr1_and_ecf(fit_model("tbabs*powerlaw", 2.0, nh=nh), pspc)
+               for nh in (0.0, 0.003, 0.03, 0.3)]  # fmt: skip
+    hr1, ecfs = np.array(results).T
+    assert np.all(np.diff(hr1) > 0) and np.all(np.diff(ecfs) > 0)
+    # eRASS1's upper-limit model (Gamma 2, nH 3e20 cm^-2): the PSPC's soft band loses many
+    # counts to 3e20 cm^-2, the ECF rises by 1.83 (absorbed flux per count)
+    assert ecfs[2] / ecfs[0] == pytest.approx(1.83, rel=0.02)
+
+    def direct(lo, hi):
+        return xspec_transmission("tbabs", lo, hi, 0.03) * power_law(2.0)(lo, hi)
+
+    ours = fold_rate(fit_model("tbabs*powerlaw", 2.0, nh=0.03), *pspc, BROAD)
+    assert ours == pytest.approx(fold_rate(direct, *pspc, BROAD), rel=1e-12)

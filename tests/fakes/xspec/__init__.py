@@ -51,14 +51,25 @@ script = {
         "flux": (4.0e-12, 2.0e-12, 6.0e-12, 2.0e-3, 1.0e-3, 3.0e-3),
     },
 }
+script["tbabs*bbody"] = {
+    **script["bbody"],
+    "values": {"nH": 0.3, "kT": 0.12, "norm": 2.0e-5},
+    "errors": {"nH": (0.1, 0.6, "FFFFFFFFF"), **script["bbody"]["errors"]},
+    "flux_unabsorbed": (9.0e-12, 5.0e-12, 1.3e-11, 2.0e-3, 1.5e-3, 2.5e-3),
+}
 PARAMETERS = {
+    "TBabs": ("nH",),
+    "phabs": ("nH",),
     "bbody": ("kT", "norm"),
     "powerlaw": ("PhoIndex", "norm"),
     "cflux": ("Emin", "Emax", "lg10Flux"),
     "rfneighb": ("norm",),  # the fitter's local model (AllModels.addPyMod): norm only
 }
-DEFAULTS = {"kT": 3.0, "PhoIndex": 1.0, "norm": 1.0, "Emin": 0.5, "Emax": 10.0, "lg10Flux": -12.0}
-UNITS = {"kT": "keV", "PhoIndex": "", "norm": "", "Emin": "keV", "Emax": "keV", "lg10Flux": "cgs"}
+DEFAULTS = {"kT": 3.0, "PhoIndex": 1.0, "norm": 1.0, "Emin": 0.5, "Emax": 10.0, "lg10Flux": -12.0,
+            "nH": 1.0}  # fmt: skip
+UNITS = {"kT": "keV", "PhoIndex": "", "norm": "", "Emin": "keV", "Emax": "keV", "lg10Flux": "cgs",
+         "nH": "10^22"}  # fmt: skip
+COMPONENT_NAMES = {"tbabs": "TBabs"}  # XSPEC spells components as model.dat does
 FROZEN_BY_DEFAULT = ("Emin", "Emax")  # as XSPEC's cflux has them
 
 
@@ -97,7 +108,7 @@ class _Fit(_Settings):
 
     @property
     def dof(self):
-        return script[AllModels.current.base]["dof"]
+        return script[AllModels.current.key]["dof"]
 
 
 class _Response(_Settings):
@@ -240,9 +251,9 @@ class Parameter:
 
     @property
     def error(self):
-        base = script[self.model.base]
+        base = script[self.model.key]
         if self.name == "lg10Flux":
-            flux = base["flux"]
+            flux = base[self.model.model_flux_key()]
             return base.get("flux_error", (math.log10(flux[1]), math.log10(flux[2]), "FFFFFFFFF"))
         return base["errors"][self.name]
 
@@ -264,8 +275,14 @@ class Model:
             AllModels.others[modName] = self
             return
         self.name = expression
-        self.components = expression.split("*")
+        self.components = [COMPONENT_NAMES.get(c.lower(), c) for c in expression.split("*")]
+        self.componentNames = list(self.components)
         self.base = self.components[-1]  # the additive model: bbody or powerlaw
+        # the scripted model: the expression without cflux (e.g. tbabs*bbody), else the base
+        key = "*".join(c for c in expression.split("*") if c != "cflux")
+        self.key = key if key in script else self.base
+        # <absorber>*cflux*<model>: cflux's flux is the unabsorbed one
+        self.flux_key = "flux_unabsorbed" if "cflux" in self.components[1:] else "flux"
         self._parameters = []
         for component in self.components:
             holder = _Component(self, component, PARAMETERS[component], len(self._parameters) + 1)
@@ -278,13 +295,16 @@ class Model:
     def __call__(self, index):
         return self._parameters[index - 1]
 
+    def model_flux_key(self):
+        return self.flux_key if self.flux_key in script[self.key] else "flux"
+
     def _perform(self):
         """What Fit.perform does to this model (see the module docstring)."""
-        base = script[self.base]
+        base = script[self.key]
         component = getattr(self, self.base)
         shape = getattr(component, PARAMETERS[self.base][0])
         if "cflux" in self.components:
-            self.cflux.lg10Flux._values[0] = math.log10(base["flux"][0])
+            self.cflux.lg10Flux._values[0] = math.log10(base[self.model_flux_key()][0])
             self._statistic = base["statistic"]
         elif shape.frozen:  # a point of the start scan
             value = shape._values[0]
@@ -298,7 +318,9 @@ class Model:
             self._statistic = statistic
         else:
             for name, value in base["values"].items():
-                getattr(component, name)._values[0] = value
+                owner = component if name != "nH" else getattr(self, self.components[0])
+                if not getattr(owner, name).frozen:
+                    getattr(owner, name)._values[0] = value
             self._statistic = base["statistic"]
 
 
@@ -321,7 +343,13 @@ class _AllModels:
 
     def calcFlux(self, arguments):
         _command("AllModels.calcFlux", arguments)
-        AllData(1).__dict__["flux"] = script[self.current.base]["flux"]
+        scripted = script[self.current.key]
+        absorber = self.current.components[0]
+        unabsorbed = (
+            absorber in ("TBabs", "phabs") and getattr(self.current, absorber).nH.values[0] == 0
+        )
+        flux = scripted["flux_unabsorbed"] if unabsorbed else scripted["flux"]
+        AllData(1).__dict__["flux"] = flux
 
 
 class _Plot(_Settings):
