@@ -453,7 +453,7 @@ def posterior_columns(n, n_bkg, ratio, contamination, bands: dict, to_rate, sett
     """
     from scipy import special
 
-    from rassflow.photometry.hardness import hardness_ratio
+    from rassflow.photometry.hardness import hardness_ratios
 
     confidence, ul_confidence, threshold, model, shape = aperture._settings(settings)
     count = len(n)
@@ -479,13 +479,9 @@ def posterior_columns(n, n_bkg, ratio, contamination, bands: dict, to_rate, sett
     for band, (_, n_bkg_band, c_band) in bands.items():
         known[band] = np.maximum(n_bkg_band * ratio + c_band, 0.0)
     for name, (soft, hard) in HARDNESS_RATIOS.items():
-        values = np.full((3, count), np.nan)
-        for k in range(count):
-            values[:, k] = hardness_ratio(
-                int(bands[soft][0][k]), float(known[soft][k]),
-                int(bands[hard][0][k]), float(known[hard][k]), confidence / 100.0,
-            )  # fmt: skip
-        out[name], out[f"{name}_lo"], out[f"{name}_hi"] = values
+        out[name], out[f"{name}_lo"], out[f"{name}_hi"] = hardness_ratios(
+            bands[soft][0], known[soft], bands[hard][0], known[hard], confidence / 100.0
+        )
     return out
 
 
