@@ -400,13 +400,15 @@ def _eef(rmf, specresp, regions_cfg: dict, model, shape, ratio, npix_bkg, psf_co
     kept = np.where(npix_bkg > 0, np.minimum(npix_bkg / annulus_pixels, 1.0), 1.0)
     photons = np.asarray(flux(response.energ_lo, response.energ_hi), float)
     selected = (response.channels >= pspc.BROAD_BAND[0]) & (response.channels <= pspc.BROAD_BAND[1])
+    # counts per photon in the broad band, by energy (the RMF's channels summed once)
+    weights = photons * response.matrix[:, selected].sum(axis=1)
     out = np.empty(len(ratio))
     step = 4096
     for start in range(0, len(ratio), step):
         part = slice(start, start + step)
         fraction = np.clip(inside - ratio[part, None] * (annulus * kept[part, None]), 0.0, 1.0)
         area_m = (arf * fraction).astype(np.float32).astype(float)
-        out[part] = ((photons * area_m) @ response.matrix)[:, selected].sum(axis=1)
+        out[part] = area_m @ weights
     return out / onaxis_rate if onaxis_rate > 0 else np.full(len(ratio), math.nan)
 
 
