@@ -96,10 +96,17 @@ def _candidate_pairs(ra, dec, centre_ra, centre_dec) -> tuple[np.ndarray, np.nda
         return np.zeros(0, int), np.zeros(0, int)
     tree = cKDTree(_unit_vectors(centre_ra, centre_dec))
     chord = 2.0 * np.sin(np.radians(CANDIDATE_RADIUS_DEG) / 2.0)
-    found = tree.query_ball_point(_unit_vectors(ra, dec), chord)
-    lengths = np.fromiter((len(f) for f in found), int, len(found))
-    members = np.repeat(np.arange(len(ra)), lengths)
-    fields = np.fromiter((j for f in found for j in f), int, int(lengths.sum()))
+    points = _unit_vectors(ra, dec)
+    k = min(8, len(centre_ra))
+    while True:  # the k nearest centres, k doubled until no position has k within reach
+        distance, fields = tree.query(points, k=k, distance_upper_bound=chord)
+        distance, fields = distance.reshape(len(ra), k), fields.reshape(len(ra), k)
+        if k == len(centre_ra) or not np.isfinite(distance[:, -1]).any():
+            break
+        k = min(2 * k, len(centre_ra))
+    found = np.isfinite(distance)
+    members = np.broadcast_to(np.arange(len(ra))[:, None], found.shape)[found]
+    fields = fields[found]
     order = np.lexsort((members, fields))
     return members[order], fields[order]
 
@@ -122,10 +129,16 @@ def _choose(members, fields, exposures, seqs: list[str], n_members: int) -> pd.D
     seq_id[members[first]] = seq_array[fields[first]]
     exposure[members[first]] = values[first]
     others = np.full(n_members, "", dtype=object)
-    rest = ~first
-    if rest.any():
-        for member, group in pd.Series(seq_array[fields[rest]]).groupby(members[rest], sort=False):
-            others[member] = ";".join(group)
+    rest = np.flatnonzero(~first)
+    if len(rest):  # the covering skyfields after the first, member by member (contiguous)
+        names = seq_array[fields[rest]].tolist()
+        owner = members[rest]
+        cuts = np.flatnonzero(owner[1:] != owner[:-1]) + 1
+        starts, stops = np.concatenate([[0], cuts]), np.concatenate([cuts, [len(rest)]])
+        for member, a, b in zip(
+            owner[starts].tolist(), starts.tolist(), stops.tolist(), strict=True
+        ):
+            others[member] = ";".join(names[a:b])
     return pd.DataFrame(
         {"seq_id": seq_id, "other_seq_ids": others, "field_exposure_s": exposure},
         columns=list(COVERAGE_COLUMNS),
@@ -214,17 +227,19 @@ def members_table(
 
     out = stars.reset_index(drop=True).copy()
     out = pd.concat([out, coverage.reset_index(drop=True)], axis=1)
-    matched_seq = dict(zip(matched["id_name"], matched["seq_id"], strict=True))
+    ids = out["id_name"].tolist()  # plain lists: iterating a Series is slow at 10^6 rows
+    matched_seq = dict(zip(matched["id_name"].tolist(), matched["seq_id"].tolist(), strict=True))
     out["matched_2rxs"] = out["id_name"].isin(matched_seq)
     for column in ("ra_rass", "dec_rass", "epoch_rass"):
         if column in matched.columns:  # matched members: their skyfield's epoch
-            refined = dict(zip(matched["id_name"], matched[column], strict=True))
+            refined = dict(zip(matched["id_name"].tolist(), matched[column].tolist(), strict=True))
             out[column] = [
-                refined.get(i, v) for i, v in zip(out["id_name"], out[column], strict=True)
+                refined.get(i, v) for i, v in zip(ids, out[column].tolist(), strict=True)
             ]
     out["seq_id"] = [
-        matched_seq.get(i, s) for i, s in zip(out["id_name"], out["seq_id"], strict=True)
+        matched_seq.get(i, s) for i, s in zip(ids, out["seq_id"].tolist(), strict=True)
     ]
     out["status"] = np.where(out["seq_id"].astype(str) != "", "covered", "not_covered")
-    out = out.sort_values("id_name", key=lambda ids: ids.map(natural_key), kind="stable")
-    return out.reset_index(drop=True)
+    keys = [natural_key(i) for i in ids]
+    order = sorted(range(len(ids)), key=keys.__getitem__)  # stable, as sort_values(kind=stable)
+    return out.iloc[order].reset_index(drop=True)
