@@ -47,6 +47,7 @@ __all__ = [
     "forced_photometry",
     "forced_settings",
     "posterior_columns",
+    "posterior_inputs",
     "table_columns",
 ]
 
@@ -443,6 +444,19 @@ def _contamination(events, index_x, regions: _Regions, k: int, channels):
 # ---------------------------------------------------------------------------------------------
 
 
+def posterior_inputs(n, n_bkg, ratio, contamination):
+    """(N, M, alpha, c) of each member's on/off posterior (:class:`bayes.OnOff`), the one
+    place where the measured counts become the posterior's inputs: a negative net
+    contamination (more neighbour light in the background region, BACKSCAL-scaled, than in
+    the circle) lowers the background instead, M + c / alpha (at least 0), as
+    :func:`rassflow.photometry.aperture._onoff` does."""
+    n, n_bkg, ratio, c = (np.asarray(v, float) for v in (n, n_bkg, ratio, contamination))
+    negative = c < 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        m = np.where(negative, np.maximum(n_bkg + c / ratio, 0.0), n_bkg)
+    return n, m, ratio, np.where(negative, 0.0, c)
+
+
 def posterior_columns(n, n_bkg, ratio, contamination, bands: dict, to_rate, settings: dict) -> dict:
     """Rates, limits, detection, hardness ratios and fluxes of measured positions: the
     posterior part of :func:`rassflow.photometry.aperture.measure`, for arrays.
@@ -456,19 +470,16 @@ def posterior_columns(n, n_bkg, ratio, contamination, bands: dict, to_rate, sett
     from scipy import special
 
     from rassflow.photometry.hardness import hardness_ratios
+    from rassflow.photometry.onoff import onoff_summary
 
     confidence, ul_confidence, threshold, model, shape = aperture._settings(settings)
-    count = len(n)
     names = ("net_counts_mode", "net_counts_lo", "net_counts_hi", "counts_ul")
-    out = {name: np.full(count, np.nan) for name in (*names, "detection_probability")}
-    for k in range(count):
-        posterior, p_value = aperture._onoff(
-            int(n[k]), float(n_bkg[k]), float(ratio[k]), float(contamination[k])
-        )
-        out["net_counts_mode"][k] = posterior.mode()
-        out["net_counts_lo"][k], out["net_counts_hi"][k] = posterior.interval(confidence / 100.0)
-        out["counts_ul"][k] = posterior.quantile(ul_confidence / 100.0)
-        out["detection_probability"][k] = p_value
+    summary = onoff_summary(
+        *posterior_inputs(n, n_bkg, ratio, contamination),
+        confidence / 100.0,
+        ul_confidence / 100.0,
+    )
+    out = dict(zip((*names, "detection_probability"), summary, strict=True))
     p_value = out["detection_probability"]
     with np.errstate(divide="ignore"):
         sigma = -special.ndtri(p_value)
