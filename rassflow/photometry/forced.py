@@ -710,3 +710,66 @@ def forced_photometry(events, expmap, rmf, specresp, members, settings: dict, ne
     for key, value, _ in provenance_cards(**settings.get("provenance", {})):
         table.meta[key] = value
     return table
+
+
+# ---------------------------------------------------------------------------------------------
+# a photometry batch: slices of one or more skyfields' members, one table
+# ---------------------------------------------------------------------------------------------
+
+
+def measure_skyfields(skyfields: list, rmf, specresp, settings: dict):
+    """:func:`forced_photometry` of a batch: ``skyfields`` lists (seq, events, expmap,
+    members_csv, neighbours_csv, start, stop) per skyfield, the rows start:stop of its
+    members file (rassflow.plan.write_skyfield_members: id_name and region centre ra, dec)
+    measured; one skyfield's events in memory at a time. Returns the rows of all, in order,
+    with ``seq_id``."""
+    import pandas as pd
+    from astropy.table import vstack
+
+    tables = []
+    for seq, events, expmap, members_csv, neighbours_csv, start, stop in skyfields:
+        members = pd.read_csv(members_csv, dtype={"id_name": str}).iloc[int(start) : int(stop)]
+        near = pd.read_csv(neighbours_csv, dtype={"id_name": str})
+        near = near[near["id_name"].isin(set(members["id_name"]))]
+        table = forced_photometry(events, expmap, rmf, specresp, members, settings, near)
+        table.add_column(str(seq), name="seq_id", index=1)
+        tables.append(table)
+    if not tables:
+        raise ValueError("a photometry batch needs at least one skyfield")
+    out = vstack(tables, metadata_conflicts="silent")
+    out.meta.pop("events", None)  # one per skyfield: the batch names its own in the header
+    return out
+
+
+def write_table(table, path) -> None:
+    """A photometry batch's table as FITS (EXTNAME PHOTOMETRY, units), written atomically."""
+    from astropy.io import fits
+
+    from rassflow.files import write_fits
+
+    hdu = fits.table_to_hdu(table)
+    hdu.name = "PHOTOMETRY"
+    write_fits(fits.HDUList([fits.PrimaryHDU(), hdu]), path)
+
+
+def read_tables(paths):
+    """The rows of photometry batch tables, in order, as one astropy Table."""
+    from astropy.table import Table, vstack
+
+    return vstack(
+        [Table.read(path, hdu="PHOTOMETRY") for path in paths], metadata_conflicts="silent"
+    )
+
+
+def measure_photometry_job(job) -> None:
+    """One measure_photometry job: ``input.events``, ``expmap``, ``members`` and
+    ``neighbours`` list the batch's skyfields' files in the order of ``params.slices``
+    ([skyfield, start, stop]); ``params.settings``: :func:`forced_settings` with provenance."""
+    inputs, params = job.input, job.params
+    files = zip(inputs.events, inputs.expmap, inputs.members, inputs.neighbours, strict=True)
+    skyfields = [
+        (seq, *paths, start, stop)
+        for paths, (seq, start, stop) in zip(files, params.slices, strict=True)
+    ]
+    table = measure_skyfields(skyfields, inputs.rmf, inputs.specresp, params.settings)
+    write_table(table, job.output.table)
