@@ -61,7 +61,7 @@ def make_batch_products(
     return failures
 
 
-def measure_batch(rmf, specresp, sources: list[dict], settings: dict) -> dict:
+def fit_batch(rmf, specresp, sources: list[dict], settings: dict) -> dict:
     """Fit every source of a batch that has ``"fit": True`` (those matched with 2RXS): a
     fit JSON each. ``settings``: per stage (fit_spectrum). Returns {source: {stage: None or
     the reason it failed}} for the sources fitted."""
@@ -106,9 +106,9 @@ def products_job(job) -> dict:
     return outcome
 
 
-def measure_job(job) -> dict:
-    """:func:`measure_batch` for one measure_batch job."""
+def fit_job(job) -> dict:
+    """:func:`fit_batch` for one fit_batch job."""
     inputs, params = job.input, job.params
-    outcome = measure_batch(inputs.rmf, inputs.specresp, params.sources, params.settings)
-    write_manifest(job.output.measured, job, outcome)
+    outcome = fit_batch(inputs.rmf, inputs.specresp, params.sources, params.settings)
+    write_manifest(job.output.fitted, job, outcome)
     return outcome

@@ -47,7 +47,7 @@ SOURCE_SUFFIX = {
 }
 MEASURE_SUFFIX = {"fit": "-fit.json"}
 # what a batch job declares: a manifest per kind (its skyfields, sources and failures)
-BATCH_KINDS = ("products", "measured")
+BATCH_KINDS = ("products", "fitted")
 
 
 class Layout:
@@ -93,7 +93,7 @@ class Layout:
         self.figures = f"{r}/figures"
 
     def batch_output(self, kind: str, seq: str, tag: str) -> str:
-        """The manifest a batch declares (``kind`` products or measured)."""
+        """The manifest a batch declares (``kind`` products or fitted)."""
         return f"{self.batch}-{kind}.json".format(seq=seq, batch=tag)
 
     def skyfield_download(self, seq: str) -> str:
@@ -486,10 +486,10 @@ class Plan:
     def declared(self, key: str, rows) -> list:
         """What the jobs that write the ``key`` files (Layout.product's keys) of these
         members rows declare: the files themselves (per_source), or the manifests of the
-        batches that write them (measured for fit and photometry, else products)."""
+        batches that write them (fitted for the fits, else products)."""
         if self.granularity == PER_SOURCE:
             return [self.paths(row)[key] for row in rows]
-        kind = "measured" if key in MEASURE_SUFFIX else "products"
+        kind = "fitted" if key in MEASURE_SUFFIX else "products"
         batches = {self._batch_of[row["id_name"]] for row in rows}
         return sorted(self.layout.batch_output(kind, *batch) for batch in batches)
 

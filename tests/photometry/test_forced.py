@@ -1,7 +1,7 @@
 """Vectorised forced photometry against the per-member chain, on a simulated survey.
 
-The chain (regions, spectra, ARF files, then ``measure_photometry``, as the batch jobs run
-it) is the reference. Both measure the same positions in two skyfields: the sample stars
+The chain (regions, spectra, ARF files, then rassflow.photometry.aperture.measure of them,
+tests/support/photometry.py) is the reference. Both measure the same positions in two skyfields: the sample stars
 (with their catalogued neighbours, cut out of the annulus and deblended), blank positions,
 positions whose annulus or circle crosses the field edge, one position beyond the edge
 (its regions lie outside the field, a failure) and a neighbour's position itself (a
@@ -10,7 +10,6 @@ neighbour inside the circle). Every column must agree to 1e-9 relative.
 
 from __future__ import annotations
 
-import json
 import math
 import warnings
 from pathlib import Path
@@ -34,7 +33,6 @@ RTOL = 1e-9
 
 def _entry(directory: Path, id_name, ra, dec, neighbours) -> dict:
     paths = {key: str(directory / f"{id_name}-{key}.fits") for key in PRODUCT_KEYS}
-    paths["photometry"] = str(directory / f"{id_name}-photometry.json")
     return {
         "id_name": id_name,
         "ra": float(ra),
@@ -75,16 +73,15 @@ def survey(tmp_path_factory):
     import pandas as pd
 
     from rassflow.archive.skyfield import prepare_skyfield
-    from rassflow.batch import make_skyfield_products, measure_skyfield
     from rassflow.calibration.caldb import LocalCaldb, fetch_responses
     from rassflow.catalog.crossmatch import match_sample, read_prepared_sample
     from rassflow.catalog.sample import read_table
-    from rassflow.chain import stage_settings
     from rassflow.config import validate
     from rassflow.photometry.forced import forced_photometry, forced_settings
     from rassflow.simulate.caldb import write_caldb
     from rassflow.simulate.survey import simulate_survey
     from tests.support import SIMULATED_SAMPLE
+    from tests.support.photometry import chain_photometry
 
     warnings.simplefilter("ignore")  # astropy's long-card warnings of the ARF keywords
     tmp = tmp_path_factory.mktemp("forced")
@@ -93,7 +90,6 @@ def survey(tmp_path_factory):
     rmf, specresp = tmp / "rmf.fits", tmp / "specresp.fits"
     fetch_responses(LocalCaldb(tmp / "caldb"), "pich.eq.256", rmf, specresp)
     config = validate({"tools": {"products": "native", "fitter": "sherpa"}})
-    settings = stage_settings(config)
     stars = read_prepared_sample(tmp / "sample.csv", SIMULATED_SAMPLE)
     rxs = read_table(tmp / "rass2rxs.fits")
     _, neighbours = match_sample(stars, config["crossmatch"], rxs, NEIGHBOUR_RADIUS_ARCSEC)
@@ -126,12 +122,10 @@ def survey(tmp_path_factory):
         cache = tmp / "cache" / seq
         files = {kind: cache / f"{kind}.fits" for kind in ("bas", "mex")}
         prepare_skyfield(tmp / "archive", seq, files)
-        make_skyfield_products(files["bas"], files["mex"], rmf, specresp, rows, settings, directory)
-        measure_skyfield(
-            rmf, specresp, rows, {"measure_photometry": settings["measure_photometry"]}, directory
+        entries_of = [{**row, "seq": seq} for row in rows]
+        chain.update(
+            chain_photometry(entries_of, {seq: (files["bas"], files["mex"])}, rmf, specresp, config)
         )
-        for row in rows:
-            chain[row["id_name"]] = json.loads(Path(row["paths"]["photometry"]).read_text())
         table = {
             "id_name": [r["id_name"] for r in rows],
             "ra": [r["ra"] for r in rows],
