@@ -268,7 +268,7 @@ def _cdf_and_slope_many(y: np.ndarray, soft: _Bands, hard: _Bands, rows: np.ndar
     return np.clip(g, 0.0, 1.0), dg
 
 
-def hardness_ratios(n_soft, b_soft, n_hard, b_hard, confidence=0.6827):
+def hardness_ratios(n_soft, b_soft, n_hard, b_hard, confidence=0.6827, chunk=1024):
     """:func:`hardness_ratio` of many members at once (1-d arrays, one confidence): the same
     posterior median and equal-tail interval, from the same quadrature and safeguarded
     Newton iteration run element by element in arrays (each member stops where it would
@@ -279,6 +279,12 @@ def hardness_ratios(n_soft, b_soft, n_hard, b_hard, confidence=0.6827):
     cl = float(_confidence(confidence))
     if cl > 1.0 - 8.0 * _EPS:
         raise ValueError(f"confidence must be below {1.0 - 8.0 * _EPS}, got {confidence!r}")
+    if ns.size > chunk:  # bounded temporaries: (members, 3, nodes) arrays per step
+        parts = [
+            hardness_ratios(*(v[k : k + chunk] for v in (ns, bs, nh, bh)), cl, chunk)
+            for k in range(0, ns.size, chunk)
+        ]
+        return tuple(np.concatenate([part[q] for part in parts]) for q in range(3))
     if ns.size == 0:
         return np.zeros(0), np.zeros(0), np.zeros(0)
     soft, hard = _Bands(ns, bs), _Bands(nh, bh)

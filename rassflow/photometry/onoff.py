@@ -113,8 +113,18 @@ class _Posteriors:
         log_w = np.where(valid, log_w, -np.inf)
         log_z_terms = np.where(valid, log_w + _log_q(i + 1.0, self.c[:, None]), -np.inf)
         keep = valid & (log_z_terms >= log_z_terms.max(axis=1, keepdims=True) - _ONOFF_LOG_CUT)
-        self.keep = keep
-        self.i = i
+        # only the span of each member's kept terms is carried on (for N ~ 10^3 a few
+        # hundred of the N + 1): column t of a row is term i = first + t
+        first = np.argmax(keep, axis=1)
+        last = width - 1 - np.argmax(keep[:, ::-1], axis=1)
+        span = int((last - first).max(initial=0)) + 1
+        columns = np.minimum(first[:, None] + np.arange(span), width - 1)
+        inside = np.arange(span) <= (last - first)[:, None]
+        keep = inside & np.take_along_axis(keep, columns, 1)
+        i = (first[:, None] + np.arange(span)).astype(float)
+        log_w = np.take_along_axis(log_w, columns, 1)
+        log_z_terms = np.take_along_axis(log_z_terms, columns, 1)
+        self.keep, self.i = keep, i
         self.log_w = np.where(keep, log_w, -np.inf)
         self.log_z = _logsumexp(np.where(keep, log_z_terms, -np.inf))
         self.gammaln = special.gammaln(i + 1.0)

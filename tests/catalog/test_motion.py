@@ -78,10 +78,6 @@ def test_fast_movers_are_matched_and_centred_at_their_skyfield_epoch(moving_surv
 
 def test_mixed_epochs_move_each_row_as_alone():
     """Rows are grouped by (catalog epoch, target epoch); each moves as it would alone."""
-    import numpy as np
-
-    from rassflow.catalog.motion import propagate
-
     rng = np.random.default_rng(4)
     n = 12
     ra, dec = rng.uniform(0, 360, n), rng.uniform(-85, 85, n)
