@@ -61,18 +61,18 @@ def make_batch_products(
     return failures
 
 
-def measure_batch(rmf, specresp, sources: list[dict], settings: dict) -> dict:
-    """Fit and measure every source of a batch: a photometry JSON per source and, for
-    sources with ``"fit": True`` (those matched with 2RXS), a fit JSON. ``settings``: per
-    stage (fit_spectrum, measure_photometry). Returns {source: {stage: None or the reason
-    it failed}}."""
+def fit_batch(rmf, specresp, sources: list[dict], settings: dict) -> dict:
+    """Fit every source of a batch that has ``"fit": True`` (those matched with 2RXS): a
+    fit JSON each. ``settings``: per stage (fit_spectrum). Returns {source: {stage: None or
+    the reason it failed}} for the sources fitted."""
     responses = Responses(str(rmf), str(specresp))
     outcome = {}
     for entry, source in zip(sources, _sources(sources), strict=True):
-        outcome[source.id_name] = {
-            stage: run(stage, None, source, settings[stage], responses)
-            for stage in stages_for(MEASURE_STAGES, entry.get("fit", True))
-        }
+        stages = stages_for(MEASURE_STAGES, entry.get("fit", True))
+        if stages:
+            outcome[source.id_name] = {
+                stage: run(stage, None, source, settings[stage], responses) for stage in stages
+            }
     return outcome
 
 
@@ -106,9 +106,9 @@ def products_job(job) -> dict:
     return outcome
 
 
-def measure_job(job) -> dict:
-    """:func:`measure_batch` for one measure_batch job."""
+def fit_job(job) -> dict:
+    """:func:`fit_batch` for one fit_batch job."""
     inputs, params = job.input, job.params
-    outcome = measure_batch(inputs.rmf, inputs.specresp, params.sources, params.settings)
-    write_manifest(job.output.measured, job, outcome)
+    outcome = fit_batch(inputs.rmf, inputs.specresp, params.sources, params.settings)
+    write_manifest(job.output.fitted, job, outcome)
     return outcome

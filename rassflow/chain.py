@@ -20,16 +20,18 @@ from rassflow.status import run_stage
 log = logging.getLogger(__name__)
 
 PRODUCT_STAGES = ("make_regions", "extract_spectra", "make_arf", "group_spectrum")
-MEASURE_STAGES = ("fit_spectrum", "measure_photometry")
+MEASURE_STAGES = ("fit_spectrum",)
 STAGES = (*PRODUCT_STAGES, *MEASURE_STAGES)
 FIT_ONLY_STAGES = ("group_spectrum", "fit_spectrum")
-"""Stages run only for sources that get a spectral fit (those matched with 2RXS); every
-member gets regions, spectra, an ARF and its aperture photometry."""
+"""Stages run only for sources that get a spectral fit (those matched with 2RXS); the
+other members the chain runs for (``photometry.products: all``) get regions, spectra and
+an ARF. Every covered member's photometry is measured per skyfield
+(rassflow.photometry.forced), not by the chain."""
 # granularity per_source: what each of a source's two jobs runs, so that every member
-# analysed has one job and a fitted source one more; the stages' order within a source
-# holds (group_spectrum and measure_photometry read only what make_arf has made)
+# with products has one job and a fitted source one more; the stages' order within a source
+# holds (group_spectrum reads only what make_arf has made)
 SOURCE_JOB_STAGES = {
-    "products": ("make_regions", "extract_spectra", "make_arf", "measure_photometry"),
+    "products": ("make_regions", "extract_spectra", "make_arf"),
     "fit": FIT_ONLY_STAGES,
 }
 
@@ -47,7 +49,6 @@ STAGE_OUTPUTS = {
     "make_arf": ("arf",),
     "group_spectrum": ("grouped",),
     "fit_spectrum": ("fit",),
-    "measure_photometry": ("photometry",),
 }
 SOURCE_JOB_OUTPUTS = {
     job: tuple(key for stage in stages for key in STAGE_OUTPUTS[stage])
@@ -101,10 +102,6 @@ def stage_settings(config: dict) -> dict:
             # absorbed models: each source's nH from this sample column (None: fit.nh)
             "nh_column": config["sample"].get("nh_column"),
             "sample": Layout(config["results_dir"]).sample,
-        },
-        "measure_photometry": {
-            "photometry": config["photometry"],
-            "bands_keV": config["fit"]["flux_bands_keV"],
         },
     }
 
@@ -189,13 +186,6 @@ def stage_inputs(stage: str, skyfield: Skyfield | None, source: Source, response
             paths["grouped"],
             paths["background"],
             responses.rmf,
-            paths["arf"],
-        ],
-        "measure_photometry": lambda: [
-            paths["spectrum"],
-            paths["background"],
-            responses.rmf,
-            responses.specresp,
             paths["arf"],
         ],
     }[stage]()
@@ -342,33 +332,12 @@ def fit_spectrum(skyfield, source: Source, settings: dict, responses: Responses)
     )
 
 
-def measure_photometry(skyfield, source: Source, settings: dict, responses: Responses) -> None:
-    """Forced aperture photometry of the source (rassflow.photometry.aperture), as JSON.
-    ``settings``: ``photometry`` (the config section) and ``bands_keV`` (the flux bands)."""
-    from rassflow.files import write_json
-    from rassflow.photometry.aperture import measure
-
-    paths = source.paths
-    result = measure(
-        paths["spectrum"],
-        paths["background"],
-        responses.rmf,
-        responses.specresp,
-        paths["arf"],
-        settings["photometry"],
-        settings["bands_keV"],
-        source.id_name,
-    )
-    write_json(result, paths["photometry"])
-
-
 STAGE_FUNCTIONS = {
     "make_regions": make_regions,
     "extract_spectra": extract_spectra,
     "make_arf": make_arf,
     "group_spectrum": group_spectrum,
     "fit_spectrum": fit_spectrum,
-    "measure_photometry": measure_photometry,
 }
 
 

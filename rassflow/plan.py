@@ -45,9 +45,9 @@ SOURCE_SUFFIX = {
     "arf": "-enALL.arf",
     "grouped": "-enALL-grp.fits",
 }
-MEASURE_SUFFIX = {"fit": "-fit.json", "photometry": "-photometry.json"}
+MEASURE_SUFFIX = {"fit": "-fit.json"}
 # what a batch job declares: a manifest per kind (its skyfields, sources and failures)
-BATCH_KINDS = ("products", "measured")
+BATCH_KINDS = ("products", "fitted")
 
 
 class Layout:
@@ -75,6 +75,12 @@ class Layout:
         # a batch's manifests, under its first skyfield: batches/{seq}/{batch}-{kind}.json
         self.batch = f"{r}/batches/{{seq}}/{{batch}}"
         self.batch_tag = "{seq}/{batch}"
+        # forced photometry of every covered member, one table per photometry batch
+        self.photometry_batch = f"{r}/photometry/{{seq}}/{{batch}}-photometry.fits"
+        # the checkpoint's members and neighbours of each skyfield (what a photometry job reads)
+        self.skyfield_members = f"{r}/sample/skyfields"
+        self.members_of = f"{self.skyfield_members}/{{seq}}-members.csv"
+        self.neighbours_of = f"{self.skyfield_members}/{{seq}}-neighbours.csv"
         self.rmf = f"{r}/caldb/pspcc_gain1_256.rmf"
         self.specresp = f"{r}/caldb/pspcc_v1.spec_resp"
         self.sample = f"{r}/sample/sample.csv"
@@ -87,7 +93,7 @@ class Layout:
         self.figures = f"{r}/figures"
 
     def batch_output(self, kind: str, seq: str, tag: str) -> str:
-        """The manifest a batch declares (``kind`` products or measured)."""
+        """The manifest a batch declares (``kind`` products or fitted)."""
         return f"{self.batch}-{kind}.json".format(seq=seq, batch=tag)
 
     def skyfield_download(self, seq: str) -> str:
@@ -108,13 +114,69 @@ def radius_deg(config: dict) -> str:
 
 
 def region_centre(row: dict, centre: str) -> tuple[float, float]:
-    """(ra, dec) in deg of a source's regions: the 2RXS position (``centre`` xray), else the
-    member's position at the skyfield's epoch (proper motions applied) or as catalogued."""
-    if centre == "xray":
+    """(ra, dec) in deg of a source's regions: the 2RXS position (``centre`` xray, for a
+    member matched with 2RXS), else the member's position at the skyfield's epoch (proper
+    motions applied) or as catalogued."""
+    if centre == "xray" and _known(row.get("rasscat_ra")):
         return float(row["rasscat_ra"]), float(row["rasscat_dec"])
     if "ra_rass" in row:
         return float(row["ra_rass"]), float(row["dec_rass"])
     return float(row["ra"]), float(row["dec"])
+
+
+def _known(value) -> bool:
+    return value is not None and value == value and value != ""  # not None, NaN or empty
+
+
+def region_centres(members, matched, centre: str):
+    """(ra, dec) arrays of the region centres of a members table (pandas), as
+    :func:`region_centre` gives them row by row; ``matched``: the sample table (rasscat_*)."""
+    import numpy as np
+
+    if "ra_rass" in members.columns:
+        ra, dec = members["ra_rass"].to_numpy(float), members["dec_rass"].to_numpy(float)
+    else:
+        ra, dec = members["ra"].to_numpy(float), members["dec"].to_numpy(float)
+    if centre == "xray" and len(matched):
+        xray = matched.set_index("id_name")[["rasscat_ra", "rasscat_dec"]]
+        found = members["id_name"].map(xray["rasscat_ra"]).to_numpy(float)
+        use = np.isfinite(found)
+        ra = np.where(use, found, ra)
+        dec = np.where(use, members["id_name"].map(xray["rasscat_dec"]).to_numpy(float), dec)
+    return ra, dec
+
+
+def write_skyfield_members(members, matched, neighbours, centre: str, directory) -> list[str]:
+    """The checkpoint's members and neighbours split by skyfield, for the photometry jobs
+    (which must not read the whole sample): ``{seq}-members.csv`` (id_name and the region
+    centre ra, dec in deg, in the members table's order) and ``{seq}-neighbours.csv``
+    (id_name, ra, dec of each catalogued 2RXS neighbour of those members), for every
+    skyfield that covers a member. Returns the skyfields."""
+    from pathlib import Path
+
+    import pandas as pd
+
+    from rassflow.catalog.sample import write_sample
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    covered = members[members["status"] == "covered"]
+    ra, dec = region_centres(covered, matched, centre)
+    centres = pd.DataFrame(
+        {"id_name": covered["id_name"].to_numpy(), "ra": ra, "dec": dec},
+        index=covered.index,
+    )
+    seq_of = dict(zip(covered["id_name"], covered["seq_id"], strict=True))
+    near = neighbours[["id_name", "ra", "dec"]].copy()
+    near["seq_id"] = near["id_name"].map(seq_of)
+    near_by_seq = dict(tuple(near.dropna(subset=["seq_id"]).groupby("seq_id", sort=False)))
+    seqs = []
+    for seq, rows in centres.groupby(covered["seq_id"].to_numpy(), sort=True):
+        seqs.append(str(seq))
+        write_sample(rows, directory / f"{seq}-members.csv")
+        found = near_by_seq.get(seq, near.iloc[:0])
+        write_sample(found[["id_name", "ra", "dec"]], directory / f"{seq}-neighbours.csv")
+    return seqs
 
 
 def source_wildcards(row: dict, config: dict) -> dict:
@@ -308,6 +370,15 @@ def skyfield_batches(by_seq: dict) -> list[tuple[str, str, list]]:
 # --- the plan of the per-source stages -----------------------------------------------------
 
 
+def _slices(rows) -> dict:
+    """{skyfield: (start, stop)} of a batch's (skyfield, index) rows."""
+    out: dict = {}
+    for seq, index in rows:
+        start, stop = out.get(seq, (index, index))
+        out[seq] = (min(start, index), max(stop, index + 1))
+    return out
+
+
 def read_neighbours(path) -> dict[str, list[tuple[float, float]]]:
     """{id_name: [(ra, dec) of each catalogued 2RXS neighbour]} from neighbours.csv."""
     near: dict[str, list] = {}
@@ -321,41 +392,65 @@ class Plan:
     """The match checkpoint's tables, indexed once, and every per-source path, made once.
 
     ``matched``: the sample rows matched with 2RXS (sample.csv), in sample order;
-    ``by_id`` / ``by_seq``: the members analysed (covered by a skyfield, matched or not) by
-    id and by skyfield, each with its ``neighbours``; ``batches``: {(seq, tag): rows} of
-    the batched granularities (empty for per_source).
+    ``by_id`` / ``by_seq``: the members the per-source chain runs for (those with a
+    spectral fit; every covered member with ``photometry.products: all``) by id and by
+    skyfield, each with its ``neighbours`` (and its 2RXS position when matched);
+    ``batches``: {(seq, tag): rows} of those members in the batched granularities (empty
+    for per_source); ``photometry_batches``: {(seq, tag): {skyfield: (start, stop)}}, the
+    slices of each skyfield's covered members (in the members table's order) that each
+    forced-photometry job measures. Members without per-source products are counted per
+    skyfield, never held row by row, so that a sample of 10^6 members plans in seconds.
     """
 
-    def __init__(self, config: dict, matched: list, members: list, near: dict, batch_jobs=1):
+    def __init__(self, config: dict, matched: list, chain: list, near: dict, covered: dict,
+                 batch_jobs=1):  # fmt: skip
         self.config = config
         self.layout = Layout(config["results_dir"])
         self.granularity = config["granularity"]
+        self.batch_jobs = batch_jobs
         self.matched = matched
+        xray = {row["id_name"]: row for row in matched}
         self.by_id, self.by_seq = {}, {}
-        for row in members:
+        for row in chain:
             row["neighbours"] = near.get(row["id_name"], [])
+            twin = xray.get(row["id_name"])
+            if twin is not None and "rasscat_ra" in twin:
+                row["rasscat_ra"], row["rasscat_dec"] = twin["rasscat_ra"], twin["rasscat_dec"]
             self.by_id[row["id_name"]] = row
             self.by_seq.setdefault(row["seq_id"], []).append(row)
-        if self.granularity == "auto":
-            batches = plan_batches(self.by_seq, batch_jobs)
-        elif self.granularity == "per_skyfield":
-            batches = skyfield_batches(self.by_seq)
-        else:
-            batches = []
-        self.batches = {(seq, tag): rows for seq, tag, rows in batches}
+        self.covered = dict(sorted(covered.items()))  # {seq: covered members}
+        self.batches = {(seq, tag): rows for seq, tag, rows in self._plan(self.by_seq, PER_SOURCE)}
+        slots = {seq: [(seq, i) for i in range(n)] for seq, n in self.covered.items()}
+        self.photometry_batches = {
+            (seq, tag): _slices(rows) for seq, tag, rows in self._plan(slots, None)
+        }
         self._paths: dict = {}
+
+    def _plan(self, by_seq, skip):
+        if self.granularity == skip:
+            return []
+        if self.granularity == "per_skyfield":
+            return skyfield_batches(by_seq)
+        return plan_batches(by_seq, self.batch_jobs)
 
     @classmethod
     def from_tables(cls, config: dict, sample, members, neighbours, batch_jobs=1) -> Plan:
         """The plan from the checkpoint's sample.csv, members.csv and neighbours.csv."""
         from rassflow.catalog.sample import read_sample, table_rows
 
-        table = read_sample(members, ("id_name", "status"))
+        table = read_sample(members, ("id_name", "status", "seq_id", "matched_2rxs"))
+        covered = table[table["status"] == "covered"]
+        matched = covered["matched_2rxs"].astype(str).str.lower() == "true"
+        chain = covered if config["photometry"]["products"] == "all" else covered[matched]
+        rows = table_rows(chain)
+        for row in rows:
+            row["matched_2rxs"] = str(row["matched_2rxs"]).lower() == "true"
         return cls(
             config,
             table_rows(read_sample(sample)),
-            table_rows(table[table["status"] == "covered"]),
+            rows,
             read_neighbours(neighbours),
+            covered.groupby("seq_id", sort=True).size().to_dict(),
             batch_jobs,
         )
 
@@ -391,10 +486,10 @@ class Plan:
     def declared(self, key: str, rows) -> list:
         """What the jobs that write the ``key`` files (Layout.product's keys) of these
         members rows declare: the files themselves (per_source), or the manifests of the
-        batches that write them (measured for fit and photometry, else products)."""
+        batches that write them (fitted for the fits, else products)."""
         if self.granularity == PER_SOURCE:
             return [self.paths(row)[key] for row in rows]
-        kind = "measured" if key in MEASURE_SUFFIX else "products"
+        kind = "fitted" if key in MEASURE_SUFFIX else "products"
         batches = {self._batch_of[row["id_name"]] for row in rows}
         return sorted(self.layout.batch_output(kind, *batch) for batch in batches)
 
@@ -434,3 +529,29 @@ class Plan:
             "events": [f"{skyfield}_bas.fits".format(seq=s) for s in seqs],
             "expmap": [f"{skyfield}_mex.fits".format(seq=s) for s in seqs],
         }
+
+    # -- forced photometry of every covered member --
+
+    def photometry_outputs(self) -> list:
+        """The table of every photometry batch, in batch order."""
+        return [
+            self.layout.photometry_batch.format(seq=seq, batch=tag)
+            for seq, tag in self.photometry_batches
+        ]
+
+    def photometry_files(self, seq: str, tag: str) -> dict:
+        """{events, expmap, members, neighbours}: lists of the files of a photometry batch's
+        skyfields, in its order (the members and neighbours as the checkpoint split them)."""
+        seqs = list(self.photometry_batches[seq, tag])
+        layout = self.layout
+        return {
+            "events": [f"{layout.skyfield}_bas.fits".format(seq=s) for s in seqs],
+            "expmap": [f"{layout.skyfield}_mex.fits".format(seq=s) for s in seqs],
+            "members": [layout.members_of.format(seq=s) for s in seqs],
+            "neighbours": [layout.neighbours_of.format(seq=s) for s in seqs],
+        }
+
+    def photometry_slices(self, seq: str, tag: str) -> list:
+        """[[skyfield, start, stop]]: the rows of each skyfield's members file a photometry
+        batch measures, in its order."""
+        return [[s, *span] for s, span in self.photometry_batches[seq, tag].items()]

@@ -9,7 +9,7 @@ import os
 import numpy as np
 import pytest
 
-from rassflow.batch import make_batch_products, measure_batch
+from rassflow.batch import fit_batch, make_batch_products
 from rassflow.calibration.caldb import LocalCaldb, fetch_responses
 from rassflow.chain import MEASURE_STAGES, PRODUCT_STAGES, stage_settings
 from rassflow.config import validate
@@ -82,9 +82,9 @@ def test_two_skyfields_in_one_batch_and_a_bad_one_fails_only_its_sources(tmp_pat
     assert not os.path.exists(by_id["A2"]["grouped"])  # no grouping when not fitted
     assert marker_reason(by_id["C1"]["spectrum"]) == products["C1"]
 
-    measured = measure_batch(*responses, sources, {s: settings[s] for s in MEASURE_STAGES})
-    assert set(measured["A2"]) == {"measure_photometry"}  # photometry only
-    assert measured["A1"] == {"fit_spectrum": None, "measure_photometry": None}
+    measured = fit_batch(*responses, sources, {s: settings[s] for s in MEASURE_STAGES})
+    assert "A2" not in measured  # no fit for a member not matched with 2RXS
+    assert measured["A1"] == {"fit_spectrum": None}
     fit = json.loads(open(by_id["B1"]["fit"]).read())
     assert fit["models"]["bbody"]["status"] == "ok"
     failed = json.loads(open(by_id["C1"]["fit"]).read())

@@ -7,12 +7,10 @@ import subprocess
 import sys
 
 # the modules of the batch scripts (workflow/scripts/make_batch_products.py,
-# measure_batch.py), of the per-source one (run_source_stages.py: the products job also
-# measures photometry) and of the stages they run
+# fit_batch.py), of the per-source one (run_source_stages.py) and of the stages they run
 PRODUCT_JOB = (
     "rassflow.batch",
     "rassflow.chain",
-    "rassflow.photometry.aperture",
     "rassflow.products.regions",
     "rassflow.products.spectra",
     "rassflow.products.responses",
@@ -20,12 +18,10 @@ PRODUCT_JOB = (
     "rassflow.products.contamination",
     "rassflow.archive.skyfield",
 )
-FIT_JOB = (
-    "rassflow.batch",
-    "rassflow.fitting.sherpa",
-    "rassflow.photometry.aperture",
-    "rassflow.products.grouping",
-)
+FIT_JOB = ("rassflow.batch", "rassflow.fitting.sherpa", "rassflow.products.grouping")
+# the forced photometry job (workflow/scripts/measure_photometry.py) reads its members with
+# pandas; it needs no plotting, statistics module or network client
+PHOTOMETRY_JOB = ("rassflow.photometry.forced",)
 HEAVY = ("matplotlib", "scipy.stats", "pandas", "astroquery", "pyvo", "requests")
 
 
@@ -41,6 +37,12 @@ def loaded_after(statements: str) -> set[str]:
 def test_product_job_imports_no_plotting_statistics_tables_or_network():
     loaded = loaded_after("\n".join(f"import {m}" for m in PRODUCT_JOB))
     assert not loaded & set(HEAVY), sorted(loaded & set(HEAVY))
+
+
+def test_photometry_job_imports_no_plotting_statistics_or_network():
+    loaded = loaded_after("\n".join(f"import {m}" for m in PHOTOMETRY_JOB))
+    heavy = set(HEAVY) - {"pandas"}
+    assert not loaded & heavy, sorted(loaded & heavy)
 
 
 def test_fit_job_skips_matplotlib_and_scipy_stats():

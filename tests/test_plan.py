@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 import pytest
 
 from rassflow.config import validate
@@ -148,17 +150,14 @@ def test_batches_declare_manifests_and_list_their_skyfields_files(tmp_path, gran
     matched = plan.matched_rows()
     assert [row["id_name"] for row in matched] == ["S1", "S3"]
     assert plan.declared("fit", matched) == [
-        "out/batches/RS930001N00/RS930001N00-part1of1-measured.json",
-        "out/batches/RS930002N00/RS930002N00-part1of1-measured.json",
+        "out/batches/RS930001N00/RS930001N00-part1of1-fitted.json",
+        "out/batches/RS930002N00/RS930002N00-part1of1-fitted.json",
     ]
-    assert plan.declared("src", [plan.by_id["S2"]]) == [
+    assert plan.declared("src", [plan.by_id["S1"]]) == [
         "out/batches/RS930001N00/RS930001N00-part1of1-products.json"
     ]
     sources = plan.batch_sources("RS930001N00", "RS930001N00-part1of1")
-    assert [(s["id_name"], s["fit"], s["seq"]) for s in sources] == [
-        ("S1", True, "RS930001N00"),
-        ("S2", False, "RS930001N00"),
-    ]
+    assert [(s["id_name"], s["fit"], s["seq"]) for s in sources] == [("S1", True, "RS930001N00")]
     assert sources[0]["paths"] == plan.paths(plan.by_id["S1"])
     assert plan.batch_skyfield_files("RS930001N00", "RS930001N00-part1of1") == {
         "events": ["out/skyfields/RS930001N00/RS930001N00_bas.fits"],
@@ -166,11 +165,67 @@ def test_batches_declare_manifests_and_list_their_skyfields_files(tmp_path, gran
     }
 
 
+def test_members_without_a_fit_get_products_only_when_asked(tmp_path):
+    assert "S2" not in run_plan(tmp_path).by_id  # photometry.products: fitted
+    every = run_plan(tmp_path, photometry={"products": "all"})
+    assert sorted(every.by_id) == ["S1", "S2", "S3"]
+    sources = every.batch_sources(*next(iter(every.batches)))
+    assert [(s["id_name"], s["fit"]) for s in sources] == [("S1", True), ("S2", False)]
+
+
+@pytest.mark.parametrize("granularity", ["auto", "per_skyfield", "per_source"])
+def test_every_covered_member_is_in_one_photometry_batch(tmp_path, granularity):
+    plan = run_plan(tmp_path, granularity=granularity)
+    assert plan.covered == {"RS930001N00": 2, "RS930002N00": 1}
+    slices = [s for batch in plan.photometry_batches for s in plan.photometry_slices(*batch)]
+    assert sorted(slices) == [["RS930001N00", 0, 2], ["RS930002N00", 0, 1]]
+    outputs = plan.photometry_outputs()
+    assert len(outputs) == len(plan.photometry_batches)
+    assert all(p.startswith("out/photometry/RS93000") and p.endswith("-photometry.fits")
+               for p in outputs)  # fmt: skip
+    seq, tag = next(iter(plan.photometry_batches))
+    files = plan.photometry_files(seq, tag)
+    assert files["members"][0] == f"out/sample/skyfields/{seq}-members.csv"
+    assert len({len(v) for v in files.values()}) == 1
+
+
+def test_photometry_batches_slice_a_big_skyfield_and_gather_small_ones():
+    from rassflow.plan import _slices
+
+    by_seq = {"RS930001N00": [("RS930001N00", i) for i in range(100)],
+              "RS930002N00": [("RS930002N00", 0)], "RS930003N00": [("RS930003N00", 0)]}  # fmt: skip
+    batches = [_slices(rows) for _, _, rows in plan_batches(by_seq, 2)]
+    assert batches == [
+        {"RS930001N00": (0, 50)},
+        {"RS930001N00": (50, 100)},
+        {"RS930002N00": (0, 1), "RS930003N00": (0, 1)},
+    ]
+
+
 def test_per_source_declares_the_files_themselves(tmp_path):
     plan = run_plan(tmp_path, granularity="per_source")
     assert plan.batches == {}
     assert plan.declared("fit", plan.matched_rows()) == plan.path_list("fit", "matched")
-    assert len(plan.path_list("photometry", "analysed")) == 3
+
+
+def test_skyfield_members_files_hold_region_centres_and_neighbours(tmp_path):
+    import pandas as pd
+
+    from rassflow.plan import write_skyfield_members
+
+    members = pd.read_csv(io.StringIO(MEMBERS_CSV), dtype={"id_name": str, "seq_id": str})
+    matched = pd.read_csv(io.StringIO(SAMPLE_CSV), dtype={"id_name": str, "seq_id": str})
+    near = pd.read_csv(io.StringIO(NEIGHBOURS_CSV), dtype={"id_name": str})
+    seqs = write_skyfield_members(members, matched, near, "sample", tmp_path / "a")
+    assert seqs == ["RS930001N00", "RS930002N00"]
+    first = pd.read_csv(tmp_path / "a" / "RS930001N00-members.csv")
+    assert list(first["id_name"]) == ["S1", "S2"]
+    assert (first["ra"].iloc[0], first["dec"].iloc[0]) == (149.99, 20.01)  # RASS epoch
+    assert len(pd.read_csv(tmp_path / "a" / "RS930001N00-neighbours.csv")) == 2
+    assert len(pd.read_csv(tmp_path / "a" / "RS930002N00-neighbours.csv")) == 0
+    write_skyfield_members(members, matched, near, "xray", tmp_path / "b")
+    xray = pd.read_csv(tmp_path / "b" / "RS930001N00-members.csv")
+    assert (xray["ra"].iloc[0], xray["ra"].iloc[1]) == (150.001, 150.5)  # S2 has no 2RXS
 
 
 def test_inputs_the_configuration_chooses():

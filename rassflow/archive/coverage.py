@@ -76,34 +76,106 @@ def _tangent_offsets(ra0, dec0, ra, dec):
     return np.where(behind, np.nan, np.degrees(xi)), np.where(behind, np.nan, np.degrees(eta))
 
 
-def _choose(exposures: np.ndarray, seqs: list[str]) -> pd.DataFrame:
-    """Per member (rows of ``exposures``, one column per skyfield): the skyfield with the
-    most exposure, the others that cover it, and that exposure."""
-    rows = []
-    for values in exposures:
-        covering = [(value, seq) for value, seq in zip(values, seqs, strict=True) if value > 0]
-        covering.sort(key=lambda item: (-item[0], item[1]))
-        if covering:
-            rows.append((covering[0][1], ";".join(s for _, s in covering[1:]), covering[0][0]))
-        else:
-            rows.append(("", "", 0.0))
-    return pd.DataFrame(rows, columns=COVERAGE_COLUMNS)
+# Candidate fields of a position: centres within this angle, found with a KD-tree of unit
+# vectors; every test below (tangent-plane square, 1.5 half-widths for the maps) lies inside
+# it (atan(sqrt(2) tan 3.2 deg) = 4.52 deg, atan(4.8 deg in radians) = 4.79 deg).
+CANDIDATE_RADIUS_DEG = 5.0
+
+
+def _unit_vectors(ra, dec) -> np.ndarray:
+    ra, dec = np.radians(np.asarray(ra, float)), np.radians(np.asarray(dec, float))
+    return np.column_stack([np.cos(dec) * np.cos(ra), np.cos(dec) * np.sin(ra), np.sin(dec)])
+
+
+def _candidate_pairs(ra, dec, centre_ra, centre_dec) -> tuple[np.ndarray, np.ndarray]:
+    """(member, field) index pairs with the field centre within CANDIDATE_RADIUS_DEG, sorted
+    by field then member: O((members + fields) log fields), not members x fields."""
+    from scipy.spatial import cKDTree
+
+    if len(ra) == 0 or len(centre_ra) == 0:
+        return np.zeros(0, int), np.zeros(0, int)
+    tree = cKDTree(_unit_vectors(centre_ra, centre_dec))
+    chord = 2.0 * np.sin(np.radians(CANDIDATE_RADIUS_DEG) / 2.0)
+    points = _unit_vectors(ra, dec)
+    k = min(8, len(centre_ra))
+    while True:  # the k nearest centres, k doubled until no position has k within reach
+        distance, fields = tree.query(points, k=k, distance_upper_bound=chord)
+        distance, fields = distance.reshape(len(ra), k), fields.reshape(len(ra), k)
+        if k == len(centre_ra) or not np.isfinite(distance[:, -1]).any():
+            break
+        k = min(2 * k, len(centre_ra))
+    found = np.isfinite(distance)
+    members = np.broadcast_to(np.arange(len(ra))[:, None], found.shape)[found]
+    fields = fields[found]
+    order = np.lexsort((members, fields))
+    return members[order], fields[order]
+
+
+def _choose(members, fields, exposures, seqs: list[str], n_members: int) -> pd.DataFrame:
+    """Per member: the skyfield with the most exposure (ties: the first sequence ID), the
+    others that cover it (positive exposure; in the same order, ';'-joined) and that
+    exposure; ('', '', 0.0) where none does. Inputs: the (member, field, exposure) pairs."""
+    seq_array = np.asarray(seqs, dtype=object)
+    covering = np.asarray(exposures, float) > 0
+    members, fields = np.asarray(members, int)[covering], np.asarray(fields, int)[covering]
+    values = np.asarray(exposures, float)[covering]
+    rank = np.argsort(np.argsort(seq_array, kind="stable"), kind="stable")  # order of the IDs
+    order = np.lexsort((rank[fields], -values, members))
+    members, fields, values = members[order], fields[order], values[order]
+    first = np.ones(len(members), bool)
+    first[1:] = members[1:] != members[:-1]
+    seq_id = np.full(n_members, "", dtype=object)
+    exposure = np.zeros(n_members)
+    seq_id[members[first]] = seq_array[fields[first]]
+    exposure[members[first]] = values[first]
+    others = np.full(n_members, "", dtype=object)
+    rest = np.flatnonzero(~first)
+    if len(rest):  # the covering skyfields after the first, member by member (contiguous)
+        names = seq_array[fields[rest]].tolist()
+        owner = members[rest]
+        cuts = np.flatnonzero(owner[1:] != owner[:-1]) + 1
+        starts, stops = np.concatenate([[0], cuts]), np.concatenate([cuts, [len(rest)]])
+        for member, a, b in zip(
+            owner[starts].tolist(), starts.tolist(), stops.tolist(), strict=True
+        ):
+            others[member] = ";".join(names[a:b])
+    return pd.DataFrame(
+        {"seq_id": seq_id, "other_seq_ids": others, "field_exposure_s": exposure},
+        columns=list(COVERAGE_COLUMNS),
+    )
 
 
 def local_coverage(members: pd.DataFrame, root, ra_column="ra", dec_column="dec") -> pd.DataFrame:
-    """Coverage of each member by the skyfields of a local (or simulated) archive."""
+    """Coverage of each member by the skyfields of a local (or simulated) archive: each
+    exposure map is read once, in turn, and looked up at the members near its centre (a
+    KD-tree of the members)."""
+    from scipy.spatial import cKDTree
+
     ra = members[ra_column].to_numpy(float)
     dec = members[dec_column].to_numpy(float)
     seqs = local_skyfields(root)
-    exposures = np.zeros((len(members), len(seqs)))
+    tree = cKDTree(_unit_vectors(ra, dec)) if len(ra) else None
+    chord = 2.0 * np.sin(np.radians(CANDIDATE_RADIUS_DEG) / 2.0)
+    pair_member, pair_field, values = [], [], []
     for j, seq in enumerate(seqs):
         wcs, data = _read_exposure_map(root, seq)
+        if tree is None:
+            continue
         ra0, dec0 = wcs.wcs.crval
-        xi, eta = _tangent_offsets(ra0, dec0, ra, dec)
-        near = np.flatnonzero(np.hypot(xi, eta) < 1.5 * FIELD_HALF_WIDTH_DEG)
-        if len(near):
-            exposures[near, j] = _exposures_at(wcs, data, ra[near], dec[near])
-    return _choose(exposures, seqs)
+        near = np.sort(
+            np.asarray(tree.query_ball_point(_unit_vectors([ra0], [dec0])[0], chord), int)
+        )
+        xi, eta = _tangent_offsets(ra0, dec0, ra[near], dec[near])
+        near = near[np.hypot(xi, eta) < 1.5 * FIELD_HALF_WIDTH_DEG]
+        pair_member.append(near)
+        pair_field.append(np.full(len(near), j))
+        values.append(_exposures_at(wcs, data, ra[near], dec[near]))
+    if not pair_member:
+        pair_member, pair_field, values = [np.zeros(0, int)], [np.zeros(0, int)], [np.zeros(0)]
+    return _choose(
+        np.concatenate(pair_member), np.concatenate(pair_field), np.concatenate(values), seqs,
+        len(members),
+    )  # fmt: skip
 
 
 def field_list_coverage(
@@ -114,12 +186,14 @@ def field_list_coverage(
     ra = members[ra_column].to_numpy(float)
     dec = members[dec_column].to_numpy(float)
     seqs = [str(s).strip().upper() for s in fields["seq_id"]]
-    exposures = np.zeros((len(members), len(seqs)))
-    for j, (ra0, dec0, exposure) in enumerate(fields[["ra", "dec", "exposure"]].to_numpy(float)):
-        xi, eta = _tangent_offsets(ra0, dec0, ra, dec)
-        inside = (np.abs(xi) < FIELD_HALF_WIDTH_DEG) & (np.abs(eta) < FIELD_HALF_WIDTH_DEG)
-        exposures[inside, j] = max(exposure, 1e-9)
-    return _choose(exposures, seqs)
+    centres = fields[["ra", "dec", "exposure"]].to_numpy(float).reshape(-1, 3)
+    pair_member, pair_field = _candidate_pairs(ra, dec, centres[:, 0], centres[:, 1])
+    xi, eta = _tangent_offsets(
+        centres[pair_field, 0], centres[pair_field, 1], ra[pair_member], dec[pair_member]
+    )
+    inside = (np.abs(xi) < FIELD_HALF_WIDTH_DEG) & (np.abs(eta) < FIELD_HALF_WIDTH_DEG)
+    values = np.where(inside, np.maximum(centres[pair_field, 2], 1e-9), 0.0)
+    return _choose(pair_member, pair_field, values, seqs, len(members))
 
 
 def rassmaster_fields(tap_url: str | None = None) -> pd.DataFrame:
@@ -153,17 +227,19 @@ def members_table(
 
     out = stars.reset_index(drop=True).copy()
     out = pd.concat([out, coverage.reset_index(drop=True)], axis=1)
-    matched_seq = dict(zip(matched["id_name"], matched["seq_id"], strict=True))
+    ids = out["id_name"].tolist()  # plain lists: iterating a Series is slow at 10^6 rows
+    matched_seq = dict(zip(matched["id_name"].tolist(), matched["seq_id"].tolist(), strict=True))
     out["matched_2rxs"] = out["id_name"].isin(matched_seq)
     for column in ("ra_rass", "dec_rass", "epoch_rass"):
         if column in matched.columns:  # matched members: their skyfield's epoch
-            refined = dict(zip(matched["id_name"], matched[column], strict=True))
+            refined = dict(zip(matched["id_name"].tolist(), matched[column].tolist(), strict=True))
             out[column] = [
-                refined.get(i, v) for i, v in zip(out["id_name"], out[column], strict=True)
+                refined.get(i, v) for i, v in zip(ids, out[column].tolist(), strict=True)
             ]
     out["seq_id"] = [
-        matched_seq.get(i, s) for i, s in zip(out["id_name"], out["seq_id"], strict=True)
+        matched_seq.get(i, s) for i, s in zip(ids, out["seq_id"].tolist(), strict=True)
     ]
     out["status"] = np.where(out["seq_id"].astype(str) != "", "covered", "not_covered")
-    out = out.sort_values("id_name", key=lambda ids: ids.map(natural_key), kind="stable")
-    return out.reset_index(drop=True)
+    keys = [natural_key(i) for i in ids]
+    order = sorted(range(len(ids)), key=keys.__getitem__)  # stable, as sort_values(kind=stable)
+    return out.iloc[order].reset_index(drop=True)

@@ -24,7 +24,10 @@ class CatalogError(DataError, ValueError):
 
 
 def read_table(path: str | Path, fmt: str = "auto") -> pd.DataFrame:
-    """Read a CSV, FITS or VOTable file into a DataFrame (byte strings decoded)."""
+    """Read a CSV, FITS, VOTable or Parquet file into a DataFrame (byte strings decoded).
+
+    Parquet (columnar, compressed, typed) suits samples of 10^6 rows: it reads in a fraction
+    of the CSV's time."""
     path = Path(path)
     if not path.exists():
         raise CatalogError(f"catalog file {path} does not exist")
@@ -37,10 +40,14 @@ def read_table(path: str | Path, fmt: str = "auto") -> pd.DataFrame:
             ".fz": "fits",
             ".xml": "votable",
             ".vot": "votable",
+            ".parquet": "parquet",
+            ".pq": "parquet",
         }.get(suffix, "csv")
     try:
         if fmt == "csv":
             return pd.read_csv(path)
+        if fmt == "parquet":
+            return pd.read_parquet(path)
         from astropy.table import Table
 
         table = Table.read(path, format="fits" if fmt == "fits" else "votable")

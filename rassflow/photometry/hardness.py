@@ -202,3 +202,115 @@ def hardness_ratio_cdf(hr, n_soft, b_soft, n_hard, b_hard):
     if g.ndim == 0:
         return float(g)
     return g
+
+
+# ---------------------------------------------------------------------------------------------
+# many members at once: the same quadrature and iteration, element by element in arrays
+# ---------------------------------------------------------------------------------------------
+
+
+class _Bands:
+    """:class:`_Band` for a vector of (n, b): the same numbers, computed in arrays."""
+
+    def __init__(self, n: np.ndarray, b: np.ndarray):
+        self.n, self.b = np.asarray(n, float), np.asarray(b, float)
+        self.a = self.n + 1.0
+        self.log_qb = _log_q(self.a, self.b)
+        self.qb = np.exp(self.log_qb)
+        self.log_norm = -special.gammaln(self.a) - self.log_qb
+        self.nodes = np.maximum(
+            _u_quantile(self.a[:, None], self.b[:, None], _TAIL_NODES, _HEAD_NODES)
+            - self.b[:, None],
+            1e-300,
+        )
+        q = np.array([_EPS, 0.5, 1.0 - _EPS, 0.158655, 0.841345])
+        quantiles = posterior_quantile(q[None, :], self.n[:, None], self.b[:, None])
+        quantiles = np.asarray(quantiles, float).reshape(len(self.n), len(q))
+        self.lo, self.median, self.hi = (np.maximum(quantiles[:, k], 1e-300) for k in range(3))
+        self.spread = (quantiles[:, 4] - quantiles[:, 3]) / np.maximum(quantiles[:, 1], 1e-300)
+
+    def cdf(self, x: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """F(x) of the members ``rows`` (x: rows x ... x nodes)."""
+        shape = (-1,) + (1,) * (x.ndim - 1)
+        a, b = self.a[rows].reshape(shape), self.b[rows].reshape(shape)
+        qb, log_qb = self.qb[rows].reshape(shape), self.log_qb[rows].reshape(shape)
+        direct = 1.0 - special.gammaincc(a, b + x) / np.where(qb > 1e-280, qb, 1.0)
+        small = qb.ravel() <= 1e-280
+        if np.any(small):
+            u = b[small] + x[small]
+            direct[small] = -np.expm1(np.minimum(_log_q(a[small], u) - log_qb[small], 0.0))
+        return direct
+
+    def pdf(self, x: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        shape = (-1,) + (1,) * (x.ndim - 1)
+        u = self.b[rows].reshape(shape) + x
+        n, log_norm = self.n[rows].reshape(shape), self.log_norm[rows].reshape(shape)
+        return np.exp(special.xlogy(n, u) - u + log_norm)
+
+
+def _cdf_and_slope_many(y: np.ndarray, soft: _Bands, hard: _Bands, rows: np.ndarray):
+    """:func:`_cdf_and_slope` for members ``rows``, y of shape (len(rows), k)."""
+    g, dg = np.empty(y.shape), np.empty(y.shape)
+    over_soft = hard.spread[rows] >= soft.spread[rows]
+    for branch in (True, False):
+        pick = over_soft == branch
+        if not np.any(pick):
+            continue
+        members, yy = rows[pick], y[pick][..., None]
+        if branch:  # integrate over the soft band: P(H <= e^y S) = E_S[F_H(e^y S)]
+            x = np.exp(yy) * soft.nodes[members][:, None, :]
+            g[pick] = hard.cdf(x, members) @ _Q_WEIGHTS
+            dg[pick] = (hard.pdf(x, members) * x) @ _Q_WEIGHTS
+        else:  # over the hard band: P(S >= e^-y H) = 1 - E_H[F_S(e^-y H)]
+            x = np.exp(-yy) * hard.nodes[members][:, None, :]
+            g[pick] = 1.0 - soft.cdf(x, members) @ _Q_WEIGHTS
+            dg[pick] = (soft.pdf(x, members) * x) @ _Q_WEIGHTS
+    return np.clip(g, 0.0, 1.0), dg
+
+
+def hardness_ratios(n_soft, b_soft, n_hard, b_hard, confidence=0.6827, chunk=1024):
+    """:func:`hardness_ratio` of many members at once (1-d arrays, one confidence): the same
+    posterior median and equal-tail interval, from the same quadrature and safeguarded
+    Newton iteration run element by element in arrays (each member stops where it would
+    alone), so the results equal the scalar function's to rounding. Returns (hr, lo, hi)."""
+    ns, nh = _counts(n_soft, "n_soft"), _counts(n_hard, "n_hard")
+    bs, bh = _background(b_soft, "b_soft"), _background(b_hard, "b_hard")
+    ns, bs, nh, bh = (np.atleast_1d(v).astype(float) for v in np.broadcast_arrays(ns, bs, nh, bh))
+    cl = float(_confidence(confidence))
+    if cl > 1.0 - 8.0 * _EPS:
+        raise ValueError(f"confidence must be below {1.0 - 8.0 * _EPS}, got {confidence!r}")
+    if ns.size > chunk:  # bounded temporaries: (members, 3, nodes) arrays per step
+        parts = [
+            hardness_ratios(*(v[k : k + chunk] for v in (ns, bs, nh, bh)), cl, chunk)
+            for k in range(0, ns.size, chunk)
+        ]
+        return tuple(np.concatenate([part[q] for part in parts]) for q in range(3))
+    if ns.size == 0:
+        return np.zeros(0), np.zeros(0), np.zeros(0)
+    soft, hard = _Bands(ns, bs), _Bands(nh, bh)
+    tail = 0.5 * (1.0 - cl)
+    p = np.broadcast_to(np.array([0.5, tail, 1.0 - tail]), (ns.size, 3))
+    left = np.repeat((np.log(hard.lo) - np.log(soft.hi))[:, None], 3, axis=1)
+    right = np.repeat((np.log(hard.hi) - np.log(soft.lo))[:, None], 3, axis=1)
+    y = np.clip(np.repeat((np.log(hard.median) - np.log(soft.median))[:, None], 3, 1), left, right)
+    done = np.zeros(p.shape, dtype=bool)
+    active = np.arange(ns.size)
+    for _ in range(200):  # as _log_ratio_quantiles; a member stops when its three are done
+        g, dg = _cdf_and_slope_many(y[active], soft, hard, active)
+        yy, ll, rr, dd = y[active], left[active], right[active], done[active]
+        excess = g - p[active]
+        dd |= np.abs(excess) <= 1e-14
+        ll = np.where(excess < 0, yy, ll)
+        rr = np.where(excess < 0, rr, yy)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            newton = yy - excess / dg
+        ok = np.isfinite(newton) & (newton >= ll) & (newton <= rr)
+        dd |= ok & (np.abs(newton - yy) < 1e-12)
+        yy = np.where(dd, yy, np.where(ok, newton, 0.5 * (ll + rr)))
+        dd |= rr - ll < 1e-12
+        y[active], left[active], right[active], done[active] = yy, ll, rr, dd
+        active = active[~dd.all(axis=1)]
+        if active.size == 0:
+            break
+    hr, lo, hi = np.tanh(0.5 * y).T
+    return hr, np.minimum(lo, hr), np.maximum(hi, hr)

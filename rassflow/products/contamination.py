@@ -57,6 +57,16 @@ def _region_pixels(regions: SourceRegions, which: str, field) -> tuple[np.ndarra
     return regions.lattice(which, *field)
 
 
+def _row_ends(pixels) -> tuple[np.ndarray, np.ndarray]:
+    """The first and last pixel of each row of a lattice (SourceRegions.lattice lists its
+    pixels row by row, x increasing): the farthest pixel from any point is one of them."""
+    px, py = pixels
+    end = np.ones(len(py), bool)
+    if len(py) > 2:
+        end[1:-1] = (py[1:-1] != py[:-2]) | (py[1:-1] != py[2:])
+    return px[end], py[end]
+
+
 def _psf_fractions(pixels, centres, edges_pix, densities, pixel_area_arcmin2) -> np.ndarray:
     """a(E, k): the fraction of each source k (centre in pixels) inside a set of pixels."""
     px, py = pixels
@@ -105,7 +115,7 @@ def neighbour_contamination(events, regions: SourceRegions, neighbours_pix, pixe
     pixel_arcmin = pixel_deg * 60.0
     reach = max(
         np.hypot(px - cx, py - cy).max()
-        for px, py in [*pixels, background]
+        for px, py in map(_row_ends, [*pixels, background])
         if len(px)
         for cx, cy in centres
     )

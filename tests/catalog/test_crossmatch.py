@@ -84,7 +84,7 @@ def test_tap_crossmatch_refuses_capped_answer():
             tap_crossmatch(sample, 8.0, table="rass3rxs", tap_url=f"{server.url}/tap")
 
 
-@pytest.mark.parametrize("fmt", ["csv", "fits", "votable"])
+@pytest.mark.parametrize("fmt", ["csv", "fits", "votable", "parquet"])
 def test_crossmatch_keeps_nearest_within_radius(tmp_path, fmt):
     sample = Table(
         {
@@ -94,8 +94,10 @@ def test_crossmatch_keeps_nearest_within_radius(tmp_path, fmt):
             "DEdeg": [5.0, -5.0, 0.0],
         }
     )
-    path = tmp_path / f"sample.{ {'csv': 'csv', 'fits': 'fits', 'votable': 'xml'}[fmt] }"
-    sample.write(path, format={"csv": "ascii.csv", "fits": "fits", "votable": "votable"}[fmt])
+    suffix = {"csv": "csv", "fits": "fits", "votable": "xml", "parquet": "parquet"}[fmt]
+    path = tmp_path / f"sample.{suffix}"
+    formats = {"csv": "ascii.csv", "fits": "fits", "votable": "votable", "parquet": "parquet"}
+    sample.write(path, format=formats[fmt])
     arcsec = 1 / 3600
     rxs = Table(
         {

@@ -74,3 +74,19 @@ def test_fast_movers_are_matched_and_centred_at_their_skyfield_epoch(moving_surv
     )
     assert offset.max() < 3.0, offset.max()
     assert list(refined["ra"]) == list(stars.set_index("id_name").loc[refined["id_name"], "ra"])
+
+
+def test_mixed_epochs_move_each_row_as_alone():
+    """Rows are grouped by (catalog epoch, target epoch); each moves as it would alone."""
+    rng = np.random.default_rng(4)
+    n = 12
+    ra, dec = rng.uniform(0, 360, n), rng.uniform(-85, 85, n)
+    pm_ra, pm_dec = rng.normal(0, 3000, n), rng.normal(0, 3000, n)
+    pm_ra[0] = np.nan
+    start = rng.choice([2000.0, 2015.5], n)
+    end = rng.choice([1990.6, 1990.87, 1991.0], n)
+    got = np.array(propagate(ra, dec, pm_ra, pm_dec, start, end))
+    for k in range(n):
+        alone = propagate(ra[k], dec[k], pm_ra[k], pm_dec[k], start[k], end[k])
+        assert got[:, k].tolist() == [alone[0][0], alone[1][0]]
+    assert np.all(got[:, 1:] != np.array([ra, dec])[:, 1:])

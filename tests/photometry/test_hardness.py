@@ -143,3 +143,22 @@ def test_invalid_input(args, match):
         hardness_ratio(1, 0.0, 3, 0.0, 1.2)
     with pytest.raises(ValueError, match="hr"):
         hardness_ratio_cdf(1.5, 1, 0.0, 3, 0.0)
+
+
+def test_hardness_ratios_of_many_members_equal_the_scalar_function():
+    """The array version runs the same quadrature and iteration member by member: faint and
+    bright bands, no background, and a background so high that Q(N + 1, B) underflows."""
+    from rassflow.photometry.hardness import hardness_ratio, hardness_ratios
+
+    rng = np.random.default_rng(3)
+    size = 60
+    ns = rng.poisson(rng.choice([0.5, 3.0, 30.0, 300.0], size))
+    nh = rng.poisson(rng.choice([0.5, 3.0, 30.0, 300.0], size))
+    bs = rng.choice([0.0, 0.3, 2.5, 40.0], size) * rng.random(size)
+    bh = rng.choice([0.0, 0.3, 2.5, 40.0], size) * rng.random(size)
+    ns[:3], bs[:3] = 0, 1e4
+    got = np.array(hardness_ratios(ns, bs, nh, bh, 0.9))
+    for k in range(size):
+        expected = hardness_ratio(int(ns[k]), bs[k], int(nh[k]), bh[k], 0.9)
+        np.testing.assert_allclose(got[:, k], expected, rtol=1e-12, atol=1e-15)
+    assert np.all(got[1] <= got[0]) and np.all(got[0] <= got[2])

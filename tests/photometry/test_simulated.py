@@ -1,8 +1,8 @@
 """Forced photometry on a simulated survey: upper limits, rate intervals and false detections.
 
 One simulated survey (two skyfields, most sample stars faint or dark) goes through the
-workflow's own product stages and ``measure_photometry`` in-process (rassflow.batch, as the
-per-skyfield jobs run them; no fits), together with random empty sky positions more than 8'
+workflow's forced photometry in-process (rassflow.photometry.forced, as the
+measure_photometry jobs run it; no fits), together with random empty sky positions more than 8'
 from every simulated X-ray source. Checked against truth.csv:
 
 - the true rate is ``rate_broad``: the expected counts of all of a source's photons in
@@ -18,8 +18,8 @@ from every simulated X-ray source. Checked against truth.csv:
   Poisson noise fires 3-4 times too often there).
 
 Members with a catalogued 2RXS source within reach of their background annulus (5', the
-workflow's neighbour radius) get that neighbour's PSF wings in their circle. The chain deblends
-them (the background file's CONTAMINATION table, rassflow.products.contamination); those
+workflow's neighbour radius) get that neighbour's PSF wings in their circle. The photometry
+deblends them (rassflow.products.contamination); those
 members are checked separately.
 
 The measured numbers are printed (pytest -s).
@@ -27,7 +27,6 @@ The measured numbers are printed (pytest -s).
 
 from __future__ import annotations
 
-import json
 import os
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -53,19 +52,14 @@ EMPTY_MIN_SEPARATION_DEG = 8.0 / 60.0  # from any X-ray source: PSF wings < 1e-3
 EMPTY_SEPARATION_DEG = 6.5 / 60.0  # between empty positions: annuli (3') do not overlap
 NEIGHBOUR_RADIUS_ARCSEC = 60.0 * (2.0 * 1.5 + 2.0)  # annulus outer radius + exclusion radius
 EXTRA_THRESHOLDS = (1.5, 2.0)  # sigma: empty positions measured again at these thresholds
-PRODUCT_KEYS = ("src", "bkg", "src_phys", "bkg_phys", "spectrum", "background", "arf", "grouped")
 
 
-def _entry(directory: Path, id_name: str, ra: float, dec: float, neighbours) -> dict:
-    paths = {key: str(directory / f"{id_name}-{key}.fits") for key in PRODUCT_KEYS}
-    paths["photometry"] = str(directory / f"{id_name}-photometry.json")
+def _entry(id_name: str, ra: float, dec: float, neighbours) -> dict:
     return {
         "id_name": id_name,
         "ra": float(ra),
         "dec": float(dec),
-        "paths": paths,
         "neighbours": [tuple(p) for p in neighbours],
-        "fit": False,  # photometry only: no grouping, no fit
     }
 
 
@@ -91,42 +85,38 @@ def _empty_positions(rng, field: pd.Series, sources: pd.DataFrame, n: int) -> li
     return positions
 
 
-def _measure_batch(job: dict) -> list[dict]:
-    """Products and photometry of one skyfield's entries (runs in a worker process)."""
+def _measure_skyfield(job: dict) -> list[dict]:
+    """Forced photometry of one skyfield's entries (runs in a worker process), as the
+    workflow's measure_photometry jobs do (rassflow.photometry.forced)."""
     import warnings
 
     from rassflow.archive.skyfield import prepare_skyfield
-    from rassflow.batch import make_batch_products, measure_batch
-    from rassflow.photometry.aperture import measure
+    from rassflow.photometry.forced import forced_photometry
 
-    warnings.simplefilter("ignore")  # astropy's long-card warnings of the ARF keywords
+    warnings.simplefilter("ignore")
     cache = Path(job["directory"]) / "cache"
     files = {kind: cache / f"{kind}.fits" for kind in ("bas", "mex")}
     prepare_skyfield(job["archive"], job["seq"], files)
     settings = job["settings"]
-    entries = [{**entry, "seq": job["seq"]} for entry in job["entries"]]
-    skyfields = {job["seq"]: (files["bas"], files["mex"])}
-    make_batch_products(skyfields, job["rmf"], job["specresp"], entries, settings)
-    measure_batch(
-        job["rmf"], job["specresp"], entries, {"measure_photometry": settings["measure_photometry"]}
+    entries = job["entries"]
+    members = pd.DataFrame(
+        {
+            "id_name": [e["id_name"] for e in entries],
+            "ra": [e["ra"] for e in entries],
+            "dec": [e["dec"] for e in entries],
+        }
     )
-    rows = []
-    photometry = settings["measure_photometry"]
-    for entry in job["entries"]:
-        row = json.loads(Path(entry["paths"]["photometry"]).read_text())
-        if "rassflow_failed" not in row and entry["id_name"].startswith("EMPTY"):
-            for sigma in EXTRA_THRESHOLDS:  # the same spectra, a lower detection threshold
-                again = measure(
-                    entry["paths"]["spectrum"], entry["paths"]["background"], job["rmf"],
-                    job["specresp"], entry["paths"]["arf"],
-                    {**photometry["photometry"], "detection_sigma": sigma},
-                    photometry["bands_keV"], entry["id_name"],
-                )  # fmt: skip
-                row[f"detected_{sigma}"] = again["detected"]
-        row["id_name"] = entry["id_name"]
-        row["n_neighbours"] = len(entry["neighbours"])
-        rows.append(row)
-    return rows
+    near = {e["id_name"]: e["neighbours"] for e in entries if e["neighbours"]}
+    measure = lambda photometry: forced_photometry(  # noqa: E731
+        files["bas"], files["mex"], job["rmf"], job["specresp"], members,
+        {**settings, "photometry": photometry}, near,
+    ).to_pandas()  # fmt: skip
+    table = measure(settings["photometry"])
+    for sigma in EXTRA_THRESHOLDS:  # the same counts, a lower detection threshold
+        again = measure({**settings["photometry"], "detection_sigma": sigma})
+        table[f"detected_{sigma}"] = again["detected"].to_numpy()
+    table["n_neighbours"] = [len(e["neighbours"]) for e in entries]
+    return table.to_dict("records")
 
 
 @pytest.fixture(scope="module")
@@ -135,8 +125,8 @@ def measured(tmp_path_factory) -> pd.DataFrame:
     from rassflow.calibration.caldb import LocalCaldb, fetch_responses
     from rassflow.catalog.crossmatch import match_sample, read_prepared_sample
     from rassflow.catalog.sample import read_table
-    from rassflow.chain import stage_settings
     from rassflow.config import validate
+    from rassflow.photometry.forced import forced_settings
     from rassflow.simulate.caldb import write_caldb
     from rassflow.simulate.survey import simulate_survey
     from tests.support import SIMULATED_SAMPLE
@@ -147,7 +137,7 @@ def measured(tmp_path_factory) -> pd.DataFrame:
     rmf, specresp = tmp / "rmf.fits", tmp / "specresp.fits"
     fetch_responses(LocalCaldb(tmp / "caldb"), "pich.eq.256", rmf, specresp)
     config = validate({"tools": {"products": "native", "fitter": "sherpa"}})
-    settings = stage_settings(config)
+    settings = forced_settings(config)
     stars = read_prepared_sample(tmp / "sample.csv", SIMULATED_SAMPLE)
     _, neighbours = match_sample(
         stars, config["crossmatch"], read_table(tmp / "rass2rxs.fits"), NEIGHBOUR_RADIUS_ARCSEC
@@ -164,13 +154,13 @@ def measured(tmp_path_factory) -> pd.DataFrame:
     for seq, group in members.groupby("seq_id"):
         directory = tmp / "products" / seq
         entries = [
-            _entry(directory, m["id_name"], m["ra"], m["dec"], near.get(m["id_name"], []))
+            _entry(m["id_name"], m["ra"], m["dec"], near.get(m["id_name"], []))
             for _, m in group.iterrows()
         ]
         for k, (ra, dec) in enumerate(
             _empty_positions(rng, fields.loc[seq], xray[xray["seq_id"] == seq], N_EMPTY_PER_FIELD)
         ):
-            entries.append(_entry(directory, f"EMPTY-{seq}-{k}", ra, dec, []))
+            entries.append(_entry(f"EMPTY-{seq}-{k}", ra, dec, []))
         jobs.append(
             {
                 "seq": seq,
@@ -184,10 +174,10 @@ def measured(tmp_path_factory) -> pd.DataFrame:
         )
     workers = max(1, min(len(jobs), os.cpu_count() or 1))
     with ProcessPoolExecutor(workers) as pool:
-        rows = [row for part in pool.map(_measure_batch, jobs) for row in part]
+        rows = [row for part in pool.map(_measure_skyfield, jobs) for row in part]
     table = pd.DataFrame(rows)
-    failed = table[table["rassflow_failed"].notna()] if "rassflow_failed" in table else table[:0]
-    assert failed.empty, failed[["id_name", "rassflow_failed"]].to_string()
+    failed = table[table["status"] != "ok"]
+    assert failed.empty, failed[["id_name", "reason"]].to_string()
     truth_columns = ["id_name", "kind", "rate_broad", "exposure_s", "expected_counts_broad"]
     table = table.merge(
         members[truth_columns].rename(columns={"exposure_s": "true_exposure_s"}),

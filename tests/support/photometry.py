@@ -67,3 +67,33 @@ def write_spectrum(
         hdus.append(contamination_hdu(np.arange(1, 257), expected))
     fits.HDUList(hdus).writeto(path, overwrite=True)
     return path
+
+
+def chain_photometry(entries, skyfield_files, rmf, specresp, config) -> dict:
+    """The per-member reference of the forced photometry: each entry's regions, spectra and
+    ARF made by the chain (rassflow.batch.make_batch_products, every source, no fit), then
+    measured from those files by rassflow.photometry.aperture.measure. ``entries``: the
+    batch sources (id_name, seq, ra, dec, paths, neighbours); ``skyfield_files``:
+    {seq: (events, expmap)}. Returns {id_name: the photometry dict, or {"rassflow_failed":
+    reason} when a product stage failed}."""
+    from rassflow.batch import make_batch_products
+    from rassflow.chain import PRODUCT_STAGES, stage_settings
+    from rassflow.photometry.aperture import measure
+
+    settings = stage_settings(config)
+    entries = [{**entry, "fit": False} for entry in entries]
+    failures = make_batch_products(
+        skyfield_files, rmf, specresp, entries, {s: settings[s] for s in PRODUCT_STAGES}
+    )
+    out = {}
+    for entry in entries:
+        reason = failures[entry["id_name"]]
+        if reason:
+            out[entry["id_name"]] = {"rassflow_failed": reason}
+            continue
+        paths = entry["paths"]
+        out[entry["id_name"]] = measure(
+            paths["spectrum"], paths["background"], rmf, specresp, paths["arf"],
+            config["photometry"], config["fit"]["flux_bands_keV"], entry["id_name"],
+        )  # fmt: skip
+    return out

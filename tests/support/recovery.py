@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 
 from rassflow.archive.skyfield import prepare_skyfield
-from rassflow.batch import make_batch_products, measure_batch
+from rassflow.batch import fit_batch, make_batch_products
 from rassflow.calibration.caldb import LocalCaldb, fetch_responses
 from rassflow.catalog.crossmatch import match_sample, read_prepared_sample
 from rassflow.catalog.sample import read_table
@@ -88,12 +88,7 @@ def recover(tmp, simulation: dict) -> list[dict]:
                 **settings["fit_spectrum"],
                 "fit": {**settings["fit_spectrum"]["fit"], "models": [star["model"]]},
             }
-            measure_batch(
-                rmf,
-                specresp,
-                [entry],
-                {"fit_spectrum": fit, "measure_photometry": settings["measure_photometry"]},
-            )
+            fit_batch(rmf, specresp, [entry], {"fit_spectrum": fit})
             rows.append(
                 {
                     "id_name": entry["id_name"],

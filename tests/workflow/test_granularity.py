@@ -10,6 +10,7 @@ import re
 import pandas as pd
 import pytest
 
+from rassflow.photometry.forced import read_tables
 from tests.workflow.conftest import SMALL
 from tests.workflow.test_workflow import file_digests, planned_rules
 
@@ -43,19 +44,23 @@ def assert_same_files(results, other):
 
 
 def test_default_is_auto_one_batch_per_skyfield(demo_run):
-    """2 cores, 3 skyfields: one batch per skyfield (products, then fits), and every member
-    measured runs in exactly one batch."""
+    """2 cores, 3 skyfields: one batch per skyfield (products, then fits), every member
+    matched with 2RXS in exactly one, and every covered member in exactly one photometry
+    table."""
     results = demo_run / "results"
     found = manifests(results)
     names = sorted(found)
     assert names and all(
-        re.fullmatch(r"RS\d{6}N00-part1of1-(products|measured)\.json", n) for n in names
+        re.fullmatch(r"RS\d{6}N00-part1of1-(products|fitted)\.json", n) for n in names
     ), names
     members = pd.read_csv(results / "sample" / "members.csv", dtype=str)
-    covered = sorted(members.loc[members["status"] == "covered", "id_name"])
-    for kind in ("products", "measured"):
+    covered = members[members["status"] == "covered"]
+    fitted = sorted(covered.loc[covered["matched_2rxs"] == "True", "id_name"])
+    for kind in ("products", "fitted"):
         ran = [s for n, m in found.items() if n.endswith(f"-{kind}.json") for s in m["sources"]]
-        assert sorted(ran) == covered, kind
+        assert sorted(ran) == fitted, kind
+    measured = read_tables(sorted((results / "photometry").rglob("*-photometry.fits")))
+    assert sorted(measured["id_name"]) == sorted(covered["id_name"])
     assert not (results / "logs" / "fit_source").exists()  # no per-source jobs
 
 
@@ -112,5 +117,5 @@ def test_fit_setting_change_reruns_only_the_fit_batches(demo_run, run_workflow):
         rules = planned_rules(run_workflow(demo_run, None, "-n").stdout)
     finally:
         cfg.write_text(SMALL)
-    assert "measure_batch" in rules and "make_batch_products" not in rules, rules
+    assert "fit_batch" in rules and "make_batch_products" not in rules, rules
     assert not {"make_regions", "extract_spectra", "make_images"} & set(rules), rules

@@ -64,7 +64,7 @@ def test_fit_setting_change_reruns_only_fits_and_what_follows(demo_run, run_work
         cfg.write_text(SMALL)
     # the fits re-run (per source, or in the batches that hold them) and what reads them;
     # nothing upstream of the fits does
-    assert {"fit_source", "measure_batch"} & set(rules)
+    assert {"fit_source", "fit_batch"} & set(rules)
     assert {"make_results_table", "plot_spectra", "all"} <= set(rules)
     upstream = {
         "simulate_survey",

@@ -1,8 +1,8 @@
-# Batches of the per-source stages (granularity auto or per_skyfield; rassflow.batch): one
+# Batches of the per-source chain (granularity auto or per_skyfield; rassflow.batch): one
 # job makes the products of every source of a batch (a skyfield, a slice of a big one, or
-# a few small ones: rassflow.plan), reading each event list once, then one job measures
-# them (fits and photometry). The per-source files are those of the per-source jobs
-# (rules/chain.smk), byte for byte; each batch declares a manifest JSON of what it ran.
+# a few small ones: rassflow.plan), reading each event list once, then one job fits them.
+# The per-source files are those of the per-source jobs (rules/chain.smk), byte for byte;
+# each batch declares a manifest JSON of what it ran.
 
 
 rule make_batch_products:
@@ -30,18 +30,18 @@ rule make_batch_products:
         "../scripts/make_batch_products.py"
 
 
-rule measure_batch:
+rule fit_batch:
     input:
         products=f"{BATCH}-products.json",
         sample=SAMPLE,  # params read the sample (the checkpoint)
         rmf=RMF,
         specresp=SPECRESP,
     output:
-        measured=f"{BATCH}-measured.json",
+        fitted=f"{BATCH}-fitted.json",
     log:
-        f"{LOGS}/measure_batch/{BATCH_TAG}.log",
+        f"{LOGS}/fit_batch/{BATCH_TAG}.log",
     benchmark:
-        f"{BENCH}/measure_batch/{BATCH_TAG}.tsv"
+        f"{BENCH}/fit_batch/{BATCH_TAG}.tsv"
     conda:
         FIT_ENV
     resources:
@@ -52,4 +52,4 @@ rule measure_batch:
             stage: STAGE_SETTINGS[stage] for stage in rassflow.chain.MEASURE_STAGES
         },
     script:
-        "../scripts/measure_batch.py"
+        "../scripts/fit_batch.py"

@@ -1,6 +1,6 @@
 # Granularity per_source: two jobs per source, each a target of its own, running
 # rassflow.chain's stages in turn (the same files as the batches of rules/batch.smk):
-# make_source_products (regions, spectra, ARF, aperture photometry: every member analysed)
+# make_source_products (regions, spectra, ARF: every member with products)
 # and fit_source (grouped spectrum and fits: the sources matched with 2RXS).
 
 

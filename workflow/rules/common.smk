@@ -4,6 +4,7 @@
 import os
 
 import rassflow.chain
+import rassflow.photometry.forced
 import rassflow.plan
 
 LAYOUT = rassflow.plan.Layout(config["results_dir"])
@@ -48,6 +49,17 @@ def provenance(tool, *sections):
 
 
 STAGE_SETTINGS = rassflow.chain.stage_settings(config)
+PHOTOMETRY_SETTINGS = {
+    **rassflow.photometry.forced.forced_settings(config),
+    "provenance": provenance(
+        "rassflow.photometry.forced",
+        "regions",
+        "photometry",
+        "responses",
+        "caldb",
+        "fit.flux_bands_keV",
+    ),
+}
 # how many batch jobs run at once: --cores, or --jobs with a cluster executor
 BATCH_JOBS = rassflow.plan.batch_jobs_once(
     workflow.resource_settings.cores
@@ -162,21 +174,25 @@ def fit_inputs(wildcards):
     return plan().declared("fit", matched_rows())
 
 
-def photometry_inputs(wildcards):
-    """Every member's photometry JSON, or the manifests of the batches that wrote them."""
-    return plan().declared("photometry", plan().by_id.values())
-
-
 def fit_paths(wildcards):
     """Every matched source's fit JSON path, whichever job wrote it."""
     return plan().path_list("fit", "matched")
 
 
-def photometry_paths(wildcards):
-    """{id_name: photometry JSON} of every member analysed."""
-    return dict(
-        zip(plan().by_id, plan().path_list("photometry", "analysed"), strict=True)
-    )
+def photometry_tables(wildcards):
+    """The forced-photometry table of every photometry batch."""
+    return plan().photometry_outputs()
+
+
+def photometry_files(wildcards):
+    """Input function (unpack): the event lists, exposure maps and members and neighbours
+    files of a photometry batch's skyfields, in its order."""
+    return plan().photometry_files(wildcards.seq, wildcards.batch)
+
+
+def photometry_slices(wildcards):
+    """[[skyfield, start, stop]] of a photometry batch."""
+    return plan().photometry_slices(wildcards.seq, wildcards.batch)
 
 
 def batch_sources(wildcards):

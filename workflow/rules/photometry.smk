@@ -4,7 +4,7 @@
 rule make_photometry_table:
     input:
         members=MEMBERS,
-        photometry=photometry_inputs,
+        tables=photometry_tables,
     output:
         csv=report(
             PHOTOMETRY_CSV, caption="../report/photometry.rst", category="Results"
@@ -17,7 +17,6 @@ rule make_photometry_table:
     conda:
         "../envs/python.yaml"
     params:
-        photometry=photometry_paths,
         bands=config["fit"]["flux_bands_keV"],
         distance=rassflow.plan.distance_columns(config),
         provenance=provenance(

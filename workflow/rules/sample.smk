@@ -34,6 +34,8 @@ checkpoint match_sample:
         table=SAMPLE,
         members=MEMBERS,
         neighbours=NEIGHBOURS,
+        # members and neighbours per skyfield, for the photometry jobs
+        skyfields=directory(LAYOUT.skyfield_members),
     log:
         f"{LOGS}/match_sample.log",
     benchmark:
@@ -44,6 +46,7 @@ checkpoint match_sample:
         sample=rassflow.plan.sample_settings(config),
         crossmatch=rassflow.plan.matching_settings(config),
         neighbour_radius_arcsec=rassflow.plan.neighbour_radius_arcsec(config),
+        centre=config["regions"]["centre"],
         # a local archive gives every skyfield's coverage and epoch; None: HEASARC's field list
         archive_root=match_archive_root,
     script:

@@ -9,6 +9,7 @@ from rassflow.catalog.motion import at_epochs, with_rass_positions
 from rassflow.catalog.sample import read_table, write_sample
 from rassflow.config import runtime
 from rassflow.logs import logged
+from rassflow.plan import write_skyfield_members
 
 params = snakemake.params
 with logged(snakemake.log[0]) as log:
@@ -73,3 +74,4 @@ with logged(snakemake.log[0]) as log:
     write_sample(table, snakemake.output.table)
     write_sample(members, snakemake.output.members)
     write_sample(neighbours, snakemake.output.neighbours)
+    write_skyfield_members(members, table, neighbours, params.centre, snakemake.output.skyfields)
