@@ -364,7 +364,7 @@ def _exposures(expmap_path, ra, dec) -> np.ndarray:
     return out
 
 
-def _eef(rmf, specresp, regions_cfg: dict, model, shape, ratio, npix_bkg, psf_correction):
+def _eef(rmf, specresp, regions_cfg: dict, model, shape, nh, ratio, npix_bkg, psf_correction):
     """The eef of each position (see the module docstring): the ARF as make_arf and
     apply_psf_correction write it, folded as aperture.measure folds it."""
     from rassflow.calibration.psf import survey_annulus_fraction, survey_eef
@@ -373,14 +373,14 @@ def _eef(rmf, specresp, regions_cfg: dict, model, shape, ratio, npix_bkg, psf_co
 
     rmf_key, specresp_key = aperture._file_key(rmf), aperture._file_key(specresp)
     response, _ = aperture._calibration(rmf_key, specresp_key)
-    onaxis_rate, _ = aperture._onaxis_conversion(rmf_key, specresp_key, model, shape, ())
+    onaxis_rate, _ = aperture._onaxis_conversion(rmf_key, specresp_key, model, shape, (), nh)
     # the on-axis ARF on the RMF grid, single precision as written (make_arf)
     energ_lo, energ_hi, _ = read_rmf_grid(rmf)
     crf_mid, theta_grid, area = read_specresp(specresp)
     crf_arf = theta_weights([theta_grid[0]], [1.0], theta_grid) @ area
     rmf_mid = 0.5 * (energ_lo.astype(float) + energ_hi.astype(float))
     arf = np.interp(rmf_mid, crf_mid, crf_arf, left=0.0, right=0.0).astype(np.float32)
-    flux = aperture._model(model, shape)
+    flux = aperture._model(model, shape, nh)
     if not psf_correction:
         rate = fold_rate(
             flux, response.energ_lo, response.energ_hi, arf.astype(float), response.matrix,
@@ -472,7 +472,7 @@ def posterior_columns(n, n_bkg, ratio, contamination, bands: dict, to_rate, sett
     from rassflow.photometry.hardness import hardness_ratios
     from rassflow.photometry.onoff import onoff_summary
 
-    confidence, ul_confidence, threshold, model, shape = aperture._settings(settings)
+    confidence, ul_confidence, threshold, model, shape, _ = aperture._settings(settings)
     names = ("net_counts_mode", "net_counts_lo", "net_counts_hi", "counts_ul")
     summary = onoff_summary(
         *posterior_inputs(n, n_bkg, ratio, contamination),
@@ -566,7 +566,9 @@ def forced_photometry(events, expmap, rmf, specresp, members, settings: dict, ne
         raise ValueError(
             f"forced photometry reproduces the onaxis ARF only, not {settings['arf_method']!r}"
         )
-    confidence, ul_confidence, threshold, model, shape = aperture._settings(settings["photometry"])
+    confidence, ul_confidence, threshold, model, shape, nh = aperture._settings(
+        settings["photometry"]
+    )
     bands_keV = tuple((float(lo), float(hi)) for lo, hi in settings["bands_keV"])
     if not isinstance(events, EventList):
         events = read_events(events)
@@ -617,7 +619,7 @@ def forced_photometry(events, expmap, rmf, specresp, members, settings: dict, ne
     eef = np.full(count, np.nan)
     if ok.any():
         eef[ok] = _eef(
-            rmf, specresp, settings["regions"], model, shape, ratio[ok],
+            rmf, specresp, settings["regions"], model, shape, nh, ratio[ok],
             npix_bkg[ok].astype(float), settings.get("psf_correction", True),
         )  # fmt: skip
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -666,7 +668,7 @@ def forced_photometry(events, expmap, rmf, specresp, members, settings: dict, ne
         columns[f"counts_src_{band}"] = counts[("src", band)]
         columns[f"counts_bkg_{band}"] = counts[("bkg", band)]
     rmf_key, specresp_key = aperture._file_key(rmf), aperture._file_key(specresp)
-    _, ecfs = aperture._onaxis_conversion(rmf_key, specresp_key, model, shape, bands_keV)
+    _, ecfs = aperture._onaxis_conversion(rmf_key, specresp_key, model, shape, bands_keV, nh)
     for (lo, hi), factor in zip(bands_keV, ecfs, strict=True):
         label = band_label(lo, hi)
         factor = math.nan if factor is None or not math.isfinite(factor) else factor
