@@ -27,14 +27,20 @@ SURVEY = {
 }
 
 
-def recover(tmp, simulation: dict) -> list[dict]:
-    """Simulate, then analyse every matched source with its injected model."""
+def recover(tmp, simulation: dict, analysis: dict | None = None) -> list[dict]:
+    """Simulate, then analyse every matched source with its injected model.
+
+    ``analysis``: config sections merged over the defaults (e.g. ``{"regions": {...}}``)."""
     simulate_survey(tmp, simulation)
     write_caldb(tmp / "caldb")
     rmf, specresp = tmp / "rmf.fits", tmp / "specresp.fits"
     fetch_responses(LocalCaldb(tmp / "caldb"), "pich.eq.256", rmf, specresp)
     config = validate(
-        {"tools": {"products": "native", "fitter": "sherpa"}, "fit": {"flux_confidence": 90}}
+        {
+            "tools": {"products": "native", "fitter": "sherpa"},
+            **(analysis or {}),
+            "fit": {"flux_confidence": 90, **(analysis or {}).get("fit", {})},
+        }
     )
     settings = stage_settings(config)
     stars = read_prepared_sample(tmp / "sample.csv", SIMULATED_SAMPLE)
