@@ -12,6 +12,7 @@ from rassflow.catalog.crossmatch import match_sample, read_prepared_sample
 from rassflow.catalog.sample import read_table
 from rassflow.chain import stage_settings
 from rassflow.config import validate
+from rassflow.products.regions import neighbour_reach_arcmin
 from rassflow.simulate.caldb import write_caldb
 from rassflow.simulate.survey import simulate_survey
 from tests.support import SIMULATED_SAMPLE
@@ -44,8 +45,9 @@ def recover(tmp, simulation: dict, analysis: dict | None = None) -> list[dict]:
     )
     settings = stage_settings(config)
     stars = read_prepared_sample(tmp / "sample.csv", SIMULATED_SAMPLE)
+    reach = 60.0 * neighbour_reach_arcmin(config["regions"])  # as the workflow's lookup
     matched, neighbours = match_sample(
-        stars, config["crossmatch"], read_table(tmp / "rass2rxs.fits"), 300.0
+        stars, config["crossmatch"], read_table(tmp / "rass2rxs.fits"), reach
     )
     truth = pd.read_csv(tmp / "truth.csv")
     truth = truth[truth["kind"] == "target"].set_index("star_no")
