@@ -193,3 +193,17 @@ def test_variance_column_round_trip(tmp_path):
     assert variance.sum() == pytest.approx(64.0) and channels[0] == 1
     write_spectrum(tmp_path / "none.pha", np.zeros(256, int), 0.002)
     assert read_contamination_variance(tmp_path / "none.pha") is None
+
+
+def test_neighbours_are_looked_up_out_to_the_annulus_reach():
+    from rassflow.products.regions import neighbour_reach_arcmin
+
+    regions = {
+        "source_radius_arcmin": 2.0,
+        "background_inner_factor": 2.0,
+        "background_outer_factor": 4.0,
+        "exclusion_radius_arcmin": 2.0,
+    }
+    assert neighbour_reach_arcmin(regions) == 10.0  # 8' annulus + a 2' exclusion circle
+    assert neighbour_reach_arcmin({**regions, "background_outer_factor": 1.5}) == 5.0
+    assert neighbour_reach_arcmin({**regions, "exclusion_radius_arcmin": 0}) == 0.0
