@@ -76,7 +76,24 @@ area) for ``theta <= FOV_RADIUS_ARCMIN``, and the counts additionally to the vig
                        / int_0^R theta V(theta) dtheta,       R = FOV_RADIUS_ARCMIN
 
 ``survey_eef`` interpolates a table of this integral on an (energy, radius) grid, computed
-once per vignetting function and cached.
+once per vignetting function and PSF description and cached.
+
+A second description: the ROSAT GOF FAQ's
+-----------------------------------------
+The ROSAT GOF FAQ "What does the PSF look like?" (pspc_psf_faq1, 2/15/94) gives a simpler
+description: a Gaussian whose FWHM adds the detector's and the telescope's in quadrature,
+
+    FWHM_det^2 = 409.65 / E + 69.28 E^2.88 + 66.29     (arcsec^2, E keV)
+    FWHM_tel   = 0.29 eps^1.74                          (arcsec, eps arcmin)
+
+without the exponential and the scattering wing (the constant 66.29 arcsec^2, FWHM 8.1",
+carries the attitude residual; nothing is added for it). The FAQ prints "(in arcmin)" above
+the telescope formula, but 0.29 eps^1.74 is in arcsec (0.3" on-axis, 53" at 20'). Averaged
+over the survey as above (``model="gof_faq"``) it holds 73-74 % of a source inside 2'
+at 0.2-2 keV against PSFOFF's 62-65 %, and 13 % (PSFOFF 14-16 %) in the 2.1'-3' annulus:
+both descriptions are published and nothing here can tell which the survey follows, so
+the analysis uses PSFOFF and carries their difference as a systematic
+(``rassflow.products.responses.psf_systematic``).
 """
 
 from __future__ import annotations
@@ -139,6 +156,15 @@ REFERENCES = (
     "ROSAT GOF FAQ pspc_psf_faq1: PSF components, on-axis EEF 50 % 0.22', 90 % 0.45'",
     "Boese F.G. 2000, A&AS 141, 507: the ROSAT PSFs, survey PSF, attitude jitter",
 )
+
+# The PSF descriptions survey_eef knows: Hasinger et al. as PSFOFF codes it (the analysis's),
+# and the ROSAT GOF FAQ's Gaussian (see the module docstring)
+PSF_MODELS = ("psfoff", "gof_faq")
+# GOF FAQ (pspc_psf_faq1): FWHM_det^2 = 409.65 / E + 69.28 E^2.88 + 66.29 arcsec^2
+GOF_DET_FWHM2_COEFFS = (409.65, 69.28, 2.88, 66.29)
+# GOF FAQ: FWHM_tel = 0.29 eps^1.74 arcsec, eps in arcmin
+GOF_TEL_FWHM_COEFFS = (0.29, 1.74)
+FWHM_PER_SIGMA = 2.0 * np.sqrt(2.0 * np.log(2.0))
 
 _TABLE_N_ENERGY = 81  # log-spaced over ENERGY_RANGE_KEV
 _TABLE_N_RADIUS = 481  # uniform in sqrt(r / TRUNCATION_RADIUS_ARCMIN)
@@ -235,6 +261,31 @@ def pointed_eef(energy_keV, radius_arcmin, theta_arcmin=0.0):
     return gauss + expo + scat
 
 
+def gof_sigma_arcsec(energy_keV, theta_arcmin=0.0):
+    """Gaussian sigma (arcsec) of the ROSAT GOF FAQ's PSF description at ``energy_keV`` and
+    off-axis angle ``theta_arcmin`` (broadcast): the detector and telescope FWHMs in
+    quadrature, over 2 sqrt(2 ln 2)."""
+    energy = _clamp_energy(energy_keV)
+    theta = np.abs(np.asarray(theta_arcmin, dtype=float))
+    d0, d1, d2, d3 = GOF_DET_FWHM2_COEFFS
+    fwhm2 = d0 / energy + d1 * energy**d2 + d3
+    fwhm2 = fwhm2 + (GOF_TEL_FWHM_COEFFS[0] * theta ** GOF_TEL_FWHM_COEFFS[1]) ** 2
+    return np.sqrt(fwhm2) / FWHM_PER_SIGMA
+
+
+def gof_pointed_eef(energy_keV, radius_arcmin, theta_arcmin=0.0):
+    """Encircled fraction of the GOF FAQ's (Gaussian) pointed PSF inside ``radius_arcmin``."""
+    sigma = gof_sigma_arcsec(energy_keV, theta_arcmin)
+    x = np.abs(np.asarray(radius_arcmin, dtype=float)) * 60.0
+    return -np.expm1(-0.5 * (x / sigma) ** 2)
+
+
+def _check_model(model: str) -> str:
+    if model not in PSF_MODELS:
+        raise ValueError(f"unknown PSF description {model!r}; choose one of {PSF_MODELS}")
+    return model
+
+
 def vignetting(theta_arcmin):
     """Default energy-independent PSPC vignetting: effective area relative to on-axis.
 
@@ -270,16 +321,19 @@ def _table_u():
 
 
 @functools.lru_cache(maxsize=8)
-def _survey_table(vignetting_fn):
+def _survey_table(vignetting_fn, model="psfoff"):
     """EEF table (n_energy, n_radius); rows: log-spaced energies, columns: u = sqrt(r / R)."""
+    pointed = {"psfoff": pointed_eef, "gof_faq": gof_pointed_eef}[_check_model(model)]
     log_e = _table_energies()
     radius = TRUNCATION_RADIUS_ARCMIN * _table_u() ** 2
     theta, w = survey_theta_weights(vignetting_fn)
     table = np.empty((log_e.size, radius.size))
     for i, energy in enumerate(np.exp(log_e)):
-        eef = pointed_eef(energy, radius[None, :], theta[:, None])  # (n_theta, n_radius)
+        eef = pointed(energy, radius[None, :], theta[:, None])  # (n_theta, n_radius)
         table[i] = w @ eef
-    table[:, -1] = 1.0  # exact by construction (all components normalised inside 60')
+    # exact by construction for PSFOFF (all components normalised inside 60'); the Gaussian
+    # leaves < 1e-30 outside
+    table[:, -1] = 1.0
     table.setflags(write=False)
     return table
 
@@ -292,23 +346,24 @@ def _energy_index(energy_keV):
     return i, pos - i
 
 
-def _survey_rows(energy_keV, vignetting_fn):
+def _survey_rows(energy_keV, vignetting_fn, model="psfoff"):
     """The table interpolated (linearly in log E) to each energy: shape energy.shape + (n_r,)."""
-    table = _survey_table(vignetting_fn)
+    table = _survey_table(vignetting_fn, model)
     i, f = _energy_index(energy_keV)
     return table[i] * (1.0 - f[..., None]) + table[i + 1] * f[..., None]
 
 
-def survey_eef(energy_keV, radius_arcmin, vignetting_fn=None):
+def survey_eef(energy_keV, radius_arcmin, vignetting_fn=None, model="psfoff"):
     """RASS survey encircled-energy fraction: counts inside ``radius_arcmin`` / counts inside 60'.
 
     ``energy_keV`` and ``radius_arcmin`` broadcast (e.g. a 700-energy ARF grid and one
     radius). ``vignetting_fn(theta_arcmin)`` replaces the default vignetting; the table is
     cached per function object, so pass the same object to reuse it. Bilinear interpolation
     of the cached table in (log E, sqrt(r)): ~1e-5 typical, <= 4e-4 absolute (near 2.8 keV,
-    where the exponential fraction saturates).
+    where the exponential fraction saturates). ``model``: the PSF description, ``psfoff``
+    (Hasinger et al., what the analysis uses) or ``gof_faq`` (the GOF FAQ's Gaussian).
     """
-    table = _survey_table(vignetting_fn)
+    table = _survey_table(vignetting_fn, model)
     energy, radius = np.broadcast_arrays(
         np.asarray(energy_keV, float), np.abs(np.asarray(radius_arcmin, float))
     )
@@ -322,14 +377,16 @@ def survey_eef(energy_keV, radius_arcmin, vignetting_fn=None):
     return lower * (1.0 - f) + upper * f
 
 
-def survey_annulus_fraction(energy_keV, r_in_arcmin, r_out_arcmin, vignetting_fn=None):
+def survey_annulus_fraction(
+    energy_keV, r_in_arcmin, r_out_arcmin, vignetting_fn=None, model="psfoff"
+):
     """Fraction of a survey source's counts between ``r_in_arcmin`` and ``r_out_arcmin``."""
-    outer = survey_eef(energy_keV, r_out_arcmin, vignetting_fn)
-    inner = survey_eef(energy_keV, r_in_arcmin, vignetting_fn)
+    outer = survey_eef(energy_keV, r_out_arcmin, vignetting_fn, model)
+    inner = survey_eef(energy_keV, r_in_arcmin, vignetting_fn, model)
     return outer - inner
 
 
-def survey_radius_for_eef(energy_keV, fraction, vignetting_fn=None):
+def survey_radius_for_eef(energy_keV, fraction, vignetting_fn=None, model="psfoff"):
     """Radius (arcmin) inside which the survey PSF holds ``fraction`` (0 < fraction < 1).
 
     E.g. ``fraction=0.75``, the aperture of the eRASS1 upper-limit server. The exact inverse
@@ -338,7 +395,9 @@ def survey_radius_for_eef(energy_keV, fraction, vignetting_fn=None):
     energy, frac = np.broadcast_arrays(np.asarray(energy_keV, float), np.asarray(fraction, float))
     if np.any((frac <= 0.0) | (frac >= 1.0)):
         raise ValueError("fraction must lie strictly between 0 and 1")
-    rows = _survey_rows(energy, vignetting_fn)  # (..., n_r), non-decreasing along the last axis
+    rows = _survey_rows(
+        energy, vignetting_fn, model
+    )  # (..., n_r), non-decreasing along the last axis
     flat = rows.reshape(-1, _TABLE_N_RADIUS)
     target = frac.reshape(-1)
     # first column whose EEF reaches the target (column 0 is 0 < target)

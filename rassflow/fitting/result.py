@@ -6,6 +6,8 @@ One JSON file per source (``{id_name}-fit.json``), laid out as::
      "error_delta_stat"*, "counts": {} | {"source", "background", "backscal_ratio"},
      "exposure_s", "noticed_groups", "noticed_channels", "backend"*,
      "neighbours"*: {"count", "confused", "unresolved", "share"},
+     "systematics"*: {"psf_model", "source_radius_arcmin", "background_arcmin",
+                      "psf_factors", "deblending_sigma_counts", "deblending_inflation"},
      "models": {name: {"status", "reason", "statistic", "dof", "nfev",
                        "parameters": {par: {"value", "lower", "upper", "err-", "err+",
                                             "good_err", "flags", "unit"}},
@@ -509,6 +511,7 @@ _OMITTED_WHEN_NONE = (
     "error_delta_stat",
     "backend",
     "neighbours",
+    "systematics",
 )
 
 
@@ -559,6 +562,8 @@ class FitResult:
     error_delta_stat: float | None = None
     backend: str | None = None  # the tools that made the products (set when written)
     neighbours: NeighbourResult | None = None  # None: no catalogued neighbour reaches it
+    # what the intervals carry besides statistics (rassflow.fitting.with_systematics)
+    systematics: dict | None = None
 
     @classmethod
     def failed(
@@ -597,6 +602,7 @@ class FitResult:
             "models": {name: model.to_json() for name, model in self.models.items()},
             "backend": self.backend,
             "neighbours": None if self.neighbours is None else self.neighbours.to_json(),
+            "systematics": self.systematics,
         }
         return _without_none(data, _OMITTED_WHEN_NONE)
 
@@ -651,6 +657,7 @@ class FitResult:
             neighbours=(
                 NeighbourResult.from_json(data["neighbours"]) if "neighbours" in data else None
             ),
+            systematics=_systematics(data["systematics"]) if "systematics" in data else None,
         )
 
     @classmethod
@@ -671,6 +678,32 @@ class FitResult:
         from rassflow.files import write_json
 
         write_json(self.to_json(), path)
+
+
+SYSTEMATICS_KEYS = (
+    "psf_model",
+    "source_radius_arcmin",
+    "background_arcmin",
+    "psf_factors",
+    "deblending_sigma_counts",
+    "deblending_inflation",
+)
+
+
+def _systematics(data) -> dict:
+    """The ``systematics`` object: the PSF description and regions behind the aperture
+    correction, the PSF systematic's factors (low, high) applied to the flux intervals, and
+    the deblending error (counts, 1 sigma) and the factor it widened the intervals by."""
+    fields = _Fields(data, "systematics", SYSTEMATICS_KEYS)
+    out = {
+        "psf_model": fields.string("psf_model", nullable=True),
+        "source_radius_arcmin": fields.number("source_radius_arcmin"),
+        "deblending_sigma_counts": fields.number("deblending_sigma_counts"),
+        "deblending_inflation": fields.number("deblending_inflation"),
+    }
+    for key in ("background_arcmin", "psf_factors"):
+        out[key] = None if data[key] is None else _numbers(data[key], fields.path(key), 2)
+    return out
 
 
 def failed_fit(

@@ -34,6 +34,15 @@ Every covered member, detected by 2RXS or not, gets the same measurement from th
   (Przyborowski & Wilenski 1940, Biometrika 31, 313; Cousins et al.'s "Z_Bi"), whose
   false-positive rate is at most its level for every background; its one-sided
   Gaussian-equivalent significance, and ``detected`` at ``detection_sigma``;
+- the deblending noise: the neighbours' counts are estimated from the counts around them,
+  with the 1-sigma error ``deblending_sigma_counts`` (the CONTAMINATION table's VARIANCE
+  summed over the band); the counts interval and upper limit are widened by it in
+  quadrature (:func:`rassflow.products.contamination.widen_for_deblending`);
+- the PSF systematic: the ARF's aperture correction uses PSFOFF; under the ROSAT GOF FAQ's
+  description rates and fluxes would be (``psf_sys_lo``, ``psf_sys_hi``) times these
+  (:func:`rassflow.products.responses.psf_systematic`), so the rate and flux intervals and
+  upper limits extend to hold either (``psf_model``, ``bkg_inner_arcmin``,
+  ``bkg_outer_arcmin`` record the description and the background annulus);
 - the rate ``counts / (EXPOSURE * eef)``. EXPOSURE is the exposure map at the source, which for
   RASS already carries the scan's vignetting (fact sheet §11), so the on-axis area is the
   right effective area. ``eef`` is the fraction of a source's broad-band counts that the
@@ -84,6 +93,12 @@ from rassflow.files import spectrum_index
 from rassflow.photometry import bayes
 from rassflow.photometry.conversion import energy_flux, fit_model, fold_rate, read_response
 from rassflow.photometry.hardness import hardness_ratio
+from rassflow.products.contamination import (
+    deblending_sigma,
+    read_contamination_variance,
+    widen_for_deblending,
+)
+from rassflow.products.responses import read_psf_record
 from rassflow.pspc import BROAD_BAND, HR_BANDS
 
 __all__ = ["DEFAULTS", "band_label", "clear_cache", "measure", "result_keys"]
@@ -129,6 +144,12 @@ def result_keys(bands_keV) -> list[str]:
         "net_rate_lo",
         "net_rate_hi",
         "rate_ul",
+        "deblending_sigma_counts",
+        "psf_model",
+        "psf_sys_lo",
+        "psf_sys_hi",
+        "bkg_inner_arcmin",
+        "bkg_outer_arcmin",
         "detection_probability",
         "detection_sigma",
         "detected",
@@ -209,6 +230,12 @@ def _read_contamination(path):
     if not np.all(np.isfinite(counts)):
         raise ValueError(f"{path}: CONTAMINATION COUNTS must be finite")
     return channels, counts
+
+
+def _deblending_sigma(background) -> float:
+    """1-sigma deblending error (counts) of the broad band's contamination, 0 without one."""
+    variance = read_contamination_variance(background)
+    return 0.0 if variance is None else deblending_sigma(*variance, BROAD_BAND)
 
 
 def _contamination_sum(contamination, pi_range) -> float:
@@ -391,6 +418,17 @@ def measure(spectrum, background, rmf, specresp, arf, settings: dict, bands_keV,
     mode = posterior.mode()
     s_lo, s_hi = posterior.interval(confidence / 100.0)
     s_ul = posterior.quantile(ul_confidence / 100.0)
+    # the neighbours' counts are estimated, not known: their deblending noise widens the
+    # interval and the upper limit (rassflow.products.contamination.widen_for_deblending)
+    deblend = _deblending_sigma(background)
+    if deblend > 0:
+        s_lo, s_hi = (float(v) for v in widen_for_deblending(mode, s_lo, s_hi, deblend, confidence))
+        s_ul = float(widen_for_deblending(mode, s_ul, s_ul, deblend, 2 * ul_confidence - 100)[1])
+    # the PSF systematic on rates and fluxes (rassflow.products.responses.psf_systematic)
+    psf_record = read_psf_record(arf)
+    psf_factors = psf_record["psf_systematic"] or (1.0, 1.0)
+    rate_lo_factor = min(1.0, psf_factors[0])
+    rate_hi_factor = max(1.0, psf_factors[1])
     sigma = bayes.detection_sigma(p_value)
     detected = bool(p_value <= special.ndtr(-threshold))  # norm.sf(threshold)
 
@@ -413,9 +451,15 @@ def measure(spectrum, background, rmf, specresp, arf, settings: dict, bands_keV,
         "net_counts_hi": s_hi,
         "counts_ul": s_ul,
         "net_rate": _scaled(mode, to_rate),
-        "net_rate_lo": _scaled(s_lo, to_rate),
-        "net_rate_hi": _scaled(s_hi, to_rate),
-        "rate_ul": _scaled(s_ul, to_rate),
+        "net_rate_lo": _scaled(s_lo, None if to_rate is None else to_rate * rate_lo_factor),
+        "net_rate_hi": _scaled(s_hi, None if to_rate is None else to_rate * rate_hi_factor),
+        "rate_ul": _scaled(s_ul, None if to_rate is None else to_rate * rate_hi_factor),
+        "deblending_sigma_counts": deblend,
+        "psf_model": psf_record["psf_model"],
+        "psf_sys_lo": psf_record["psf_systematic"] and psf_record["psf_systematic"][0],
+        "psf_sys_hi": psf_record["psf_systematic"] and psf_record["psf_systematic"][1],
+        "bkg_inner_arcmin": psf_record["background_arcmin"] and psf_record["background_arcmin"][0],
+        "bkg_outer_arcmin": psf_record["background_arcmin"] and psf_record["background_arcmin"][1],
         "detection_probability": p_value,
         "detection_sigma": _finite(sigma),
         "detected": detected,

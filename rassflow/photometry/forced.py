@@ -40,6 +40,8 @@ import numpy as np
 from rassflow import pspc
 from rassflow.photometry import aperture
 from rassflow.photometry.aperture import HARDNESS_RATIOS, band_label, result_keys
+from rassflow.products.contamination import deblending_sigma, widen_for_deblending
+from rassflow.products.responses import ANALYSIS_PSF
 
 __all__ = [
     "SETTING_KEYS",
@@ -82,7 +84,7 @@ TABLE_UNITS = {
 COUNT_COLUMNS = ("counts_src", "counts_bkg") + tuple(
     f"counts_{which}_{band}" for band in pspc.HR_BANDS for which in ("src", "bkg")
 )
-TEXT_COLUMNS = ("id_name", "arf_method", "status", "reason")
+TEXT_COLUMNS = ("id_name", "arf_method", "psf_model", "status", "reason")
 FLAG_COLUMNS = ("psf_corrected", "detected")
 MAX_PAIRS = 4_000_000  # (position, event) pairs per chunk: ~100 MB of temporaries
 MAX_ROWS = 2_000_000  # (position, pixel row) elements per chunk of the BACKSCAL count
@@ -413,9 +415,36 @@ def _eef(rmf, specresp, regions_cfg: dict, model, shape, nh, ratio, npix_bkg, ps
     return out / onaxis_rate if onaxis_rate > 0 else np.full(len(ratio), math.nan)
 
 
+def _psf_systematic(regions_cfg: dict, ratio, npix_bkg) -> np.ndarray:
+    """(2, n): PSFSYSLO and PSFSYSHI as each member's ARF header holds them
+    (:func:`rassflow.products.responses.psf_systematic` with the same operations, rounded to
+    6 decimals as the cards are written)."""
+    from rassflow.calibration.psf import survey_annulus_fraction, survey_eef
+    from rassflow.products.responses import ALTERNATIVE_PSF, SYSTEMATIC_BAND_KEV
+
+    radius = regions_cfg["source_radius_arcmin"]
+    inner = radius * regions_cfg["background_inner_factor"]
+    outer = radius * regions_cfg["background_outer_factor"]
+    annulus_pixels = np.pi * (outer**2 - inner**2) / (pspc.SKY_PIXEL_DEG * 60.0) ** 2
+    kept = np.where(npix_bkg > 0, np.minimum(npix_bkg / annulus_pixels, 1.0), 1.0)
+    energy = np.geomspace(SYSTEMATIC_BAND_KEV[0], SYSTEMATIC_BAND_KEV[1], 41)
+    fractions = []
+    for model in (ANALYSIS_PSF, ALTERNATIVE_PSF):
+        inside = survey_eef(energy, radius, model=model)
+        annulus = survey_annulus_fraction(energy, inner, outer, model=model)
+        fractions.append(np.clip(inside - ratio[:, None] * (annulus * kept[:, None]), 0.0, 1.0))
+    used, other = fractions
+    with np.errstate(divide="ignore", invalid="ignore"):
+        quotient = np.where(other > 0, used / np.where(other > 0, other, 1.0), 1.0)
+    low = [round(float(v), 6) for v in quotient.min(axis=1).tolist()]
+    high = [round(float(v), 6) for v in quotient.max(axis=1).tolist()]
+    return np.array([low, high])
+
+
 def _contamination(events, index_x, regions: _Regions, k: int, channels):
-    """(channels, counts) of the neighbours' deblended counts in position k's circle,
-    from the events near its apertures only (the same numbers as on the whole list)."""
+    """(channels, counts, variance) of the neighbours' deblended counts in position k's
+    circle, from the events near its apertures only (the same numbers as on the whole
+    list); variance: their Poisson variance per channel (None when nothing was solved)."""
     from rassflow.archive.skyfield import EventList
     from rassflow.products.contamination import neighbour_contamination
 
@@ -435,8 +464,8 @@ def _contamination(events, index_x, regions: _Regions, k: int, channels):
         header=events.header, primary_header=events.primary_header, gti=events.gti,
         path=events.path, xy_columns=events.xy_columns, pi_column=events.pi_column,
     )  # fmt: skip
-    found, counts, _ = neighbour_contamination(subset, source, pixels, events.pixel_scale_deg)
-    return found, counts
+    found, counts, info = neighbour_contamination(subset, source, pixels, events.pixel_scale_deg)
+    return found, counts, info.get("variance")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -457,7 +486,10 @@ def posterior_inputs(n, n_bkg, ratio, contamination):
     return n, m, ratio, np.where(negative, 0.0, c)
 
 
-def posterior_columns(n, n_bkg, ratio, contamination, bands: dict, to_rate, settings: dict) -> dict:
+def posterior_columns(
+    n, n_bkg, ratio, contamination, bands: dict, to_rate, settings: dict, deblend=None,
+    psf_factors=None,
+) -> dict:  # fmt: skip
     """Rates, limits, detection, hardness ratios and fluxes of measured positions: the
     posterior part of :func:`rassflow.photometry.aperture.measure`, for arrays.
 
@@ -465,6 +497,11 @@ def posterior_columns(n, n_bkg, ratio, contamination, bands: dict, to_rate, sett
     ``ratio``: BACKSCAL ratio; ``contamination``: the neighbours' broad-band counts;
     ``bands``: {band: (n_src, n_bkg, contamination)} of the 2RXS bands A-D; ``to_rate``:
     1 / (EXPOSURE x eef) (NaN: undefined). ``settings``: the ``photometry`` section.
+    ``deblend``: the 1-sigma deblending error of the neighbours' counts, which widens the
+    counts interval and upper limit in quadrature
+    (:func:`rassflow.products.contamination.widen_for_deblending`); ``psf_factors`` (2, n):
+    the PSF systematic (low, high; NaN: none), which widens the rate interval and limit
+    (:func:`rassflow.products.responses.apply_psf_systematic`).
     Returns {column: array}, NaN where the JSON has null.
     """
     from scipy import special
@@ -480,14 +517,33 @@ def posterior_columns(n, n_bkg, ratio, contamination, bands: dict, to_rate, sett
         ul_confidence / 100.0,
     )
     out = dict(zip((*names, "detection_probability"), summary, strict=True))
+    if deblend is not None and np.any(deblend > 0):
+        wide = np.asarray(deblend) > 0
+        mode = out["net_counts_mode"][wide]
+        lo, hi = widen_for_deblending(
+            mode, out["net_counts_lo"][wide], out["net_counts_hi"][wide], deblend[wide],
+            confidence,
+        )  # fmt: skip
+        ul = out["counts_ul"][wide]
+        _, ul = widen_for_deblending(mode, ul, ul, deblend[wide], 2 * ul_confidence - 100)
+        for key, value in (("net_counts_lo", lo), ("net_counts_hi", hi), ("counts_ul", ul)):
+            out[key] = np.array(out[key], dtype=float)
+            out[key][wide] = value
     p_value = out["detection_probability"]
     with np.errstate(divide="ignore"):
         sigma = -special.ndtri(p_value)
     out["detection_sigma"] = np.where(np.isfinite(sigma), sigma, np.nan)
     out["detected"] = p_value <= special.ndtr(-threshold)
+    low = high = np.ones(len(np.atleast_1d(n)))
+    if psf_factors is not None:
+        factors = np.asarray(psf_factors, float)
+        low = np.where(np.isfinite(factors[0]), np.minimum(1.0, factors[0]), 1.0)
+        high = np.where(np.isfinite(factors[1]), np.maximum(1.0, factors[1]), 1.0)
     rate_keys = ("net_rate", "net_rate_lo", "net_rate_hi", "rate_ul")
-    for key, name in zip(rate_keys, names, strict=True):
-        out[key] = out[name] * to_rate
+    for key, name, factor in zip(rate_keys, names, (1.0, low, high, high), strict=True):
+        out[key] = out[name] * (
+            to_rate * factor
+        )  # as aperture.measure: rate x (1/exposure/eef x factor)
     known = {}
     for band, (_, n_bkg_band, c_band) in bands.items():
         known[band] = np.maximum(n_bkg_band * ratio + c_band, 0.0)
@@ -607,14 +663,17 @@ def forced_photometry(events, expmap, rmf, specresp, members, settings: dict, ne
 
     # the neighbours' deblended counts per band (0 without neighbours, as without the table)
     contamination = {band: np.zeros(count) for band in BANDS}
+    deblend = np.zeros(count)  # the deblending's 1-sigma error, broad-band counts
     with_neighbours = [k for k in range(count) if ok[k] and regions.neighbour_pixels[k] is not None]
     if with_neighbours:
         order = np.argsort(events.x, kind="stable")
         index_x = (order, events.x[order])
         for k in with_neighbours:
-            found, per_channel = _contamination(events, index_x, regions, k, channels)
+            found, per_channel, variance = _contamination(events, index_x, regions, k, channels)
             for band, (lo, hi) in BANDS.items():
                 contamination[band][k] = float(per_channel[(found >= lo) & (found <= hi)].sum())
+            if variance is not None:
+                deblend[k] = deblending_sigma(found, variance, pspc.BROAD_BAND)
 
     eef = np.full(count, np.nan)
     if ok.any():
@@ -624,6 +683,14 @@ def forced_photometry(events, expmap, rmf, specresp, members, settings: dict, ne
         )  # fmt: skip
     with np.errstate(divide="ignore", invalid="ignore"):
         to_rate = np.where(np.isfinite(eef) & (eef > 0), 1.0 / (exposure_s * eef), np.nan)
+    # what the ARF header records of the PSF: the description, the annulus, the systematic
+    psf_correction = bool(settings.get("psf_correction", True))
+    regions_cfg = settings["regions"]
+    inner = regions_cfg["source_radius_arcmin"] * regions_cfg["background_inner_factor"]
+    outer = regions_cfg["source_radius_arcmin"] * regions_cfg["background_outer_factor"]
+    psf_factors = np.full((2, count), np.nan)
+    if psf_correction and ok.any():
+        psf_factors[:, ok] = _psf_systematic(regions_cfg, ratio[ok], npix_bkg[ok].astype(float))
 
     n = counts[("src", "broad")]
     n_bkg = counts[("bkg", "broad")]
@@ -638,8 +705,14 @@ def forced_photometry(events, expmap, rmf, specresp, members, settings: dict, ne
         "contamination_counts": contamination["broad"],
         "exposure_s": exposure_s,
         "eef": eef,
-        "psf_corrected": np.full(count, bool(settings.get("psf_correction", True))),
+        "psf_corrected": np.full(count, psf_correction),
         "arf_method": ["onaxis"] * count,
+        "deblending_sigma_counts": deblend,
+        "psf_model": [ANALYSIS_PSF if psf_correction else ""] * count,
+        "psf_sys_lo": psf_factors[0],
+        "psf_sys_hi": psf_factors[1],
+        "bkg_inner_arcmin": np.full(count, inner if psf_correction else np.nan),
+        "bkg_outer_arcmin": np.full(count, outer if psf_correction else np.nan),
     }
     columns["net_counts"] = n - columns["bkg_expected"] - contamination["broad"]
     measured = {}
@@ -651,7 +724,7 @@ def forced_photometry(events, expmap, rmf, specresp, members, settings: dict, ne
         }
         measured = posterior_columns(
             n[sel], n_bkg[sel], ratio[sel], contamination["broad"][sel], bands, to_rate[sel],
-            settings["photometry"],
+            settings["photometry"], deblend[sel], psf_factors[:, sel],
         )  # fmt: skip
     for key in (
         "net_counts_mode", "net_counts_lo", "net_counts_hi", "counts_ul", "net_rate",

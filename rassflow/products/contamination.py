@@ -105,6 +105,7 @@ def neighbour_contamination(events, regions: SourceRegions, neighbours_pix, pixe
         "unresolved": 0,
     }
     if len(centres) == 1:
+        info["variance"] = np.zeros(len(channels))
         return channels, np.zeros(len(channels)), info
 
     field = (events.axis_range("X"), events.axis_range("Y"))
@@ -126,10 +127,12 @@ def neighbour_contamination(events, regions: SourceRegions, neighbours_pix, pixe
 
     in_range = (events.pi >= ch_lo) & (events.pi <= ch_hi)
     bkg_counts = _channel_counts(events, regions, "bkg", in_range, ch_lo, len(channels))
-    net, matrix = [], []
+    net, matrix, raw, scales = [], [], [], []
     for aperture, (px, py) in zip(apertures, pixels, strict=True):
         scale = len(px) / n_bkg if n_bkg else 0.0
         counts = _channel_counts(events, aperture, "src", in_range, ch_lo, len(channels))
+        raw.append(counts)
+        scales.append(scale)
         net.append(counts - scale * bkg_counts)
         matrix.append(
             _psf_fractions((px, py), centres, edges_pix, densities, area) - scale * in_bkg
@@ -144,6 +147,7 @@ def neighbour_contamination(events, regions: SourceRegions, neighbours_pix, pixe
         keep[k] = max(np.linalg.cond(m[pair]) for m in matrix) <= MAX_CONDITION
     info["unresolved"] = int((~keep[1:]).sum())
     if keep.sum() == 1:
+        info["variance"] = np.zeros(len(channels))
         return channels, np.zeros(len(channels)), info
     used = np.flatnonzero(keep)
     energy = np.clip((channels + 0.5) * pspc.PI_ENERGY_KEV, ENERGIES_KEV[0], ENERGIES_KEV[-1])
@@ -155,7 +159,64 @@ def neighbour_contamination(events, regions: SourceRegions, neighbours_pix, pixe
             )
     totals = np.linalg.solve(per_channel, net[used].T[..., None])[..., 0]  # (channels, sources)
     counts = np.einsum("cj,cj->c", per_channel[:, 0, 1:], totals[:, 1:])
+    # the estimator is linear, counts = sum_i w_i net_i: its Poisson variance
+    weights = np.einsum("cj,cji->ci", per_channel[:, 0, 1:], np.linalg.inv(per_channel)[:, 1:, :])
+    info["variance"] = deblending_variance(
+        weights, np.array(raw)[used].T, np.array(scales)[used], bkg_counts
+    )
     return channels, counts, info
+
+
+def deblending_variance(weights, aperture_counts, scales, background_counts):
+    """Poisson variance of the deblended neighbour counts ``c = sum_i w_i (N_i - s_i B)``.
+
+    ``weights`` w (..., apertures): the linear estimator's weight of each aperture's net
+    counts, aperture 0 the target's; ``aperture_counts`` N (..., apertures) the counts in
+    each aperture; ``scales`` s (apertures,) the aperture-to-background pixel ratios;
+    ``background_counts`` B (...) the counts of the cleaned background region. Leading axes
+    (channels, sources) broadcast. Counts estimate their own Poisson means. The target's
+    own aperture (i = 0) is left out of the first sum: a fit or a posterior of the target's
+    counts already carries N_0's noise. Returns count^2, same leading shape."""
+    w = np.asarray(weights, dtype=float)
+    n = np.asarray(aperture_counts, dtype=float)
+    s = np.asarray(scales, dtype=float)
+    b = np.asarray(background_counts, dtype=float)
+    return (w[..., 1:] ** 2 * n[..., 1:]).sum(axis=-1) + (w * s).sum(axis=-1) ** 2 * b
+
+
+def widen_for_deblending(value, lower, upper, sigma, confidence: float):
+    """An interval widened by the deblending noise: each bound moves away from ``value``
+    so that its distance is ``sqrt(d^2 + (z sigma)^2)``, with ``d`` the distance of the
+    statistical bound and ``z`` the two-sided Gaussian quantile of ``confidence`` (%):
+    independent errors add in quadrature (Gaussian approximation of the neighbours' Poisson
+    noise, which is the sum of many small terms). Arrays broadcast; NaN bounds (not found)
+    stay NaN; a lower bound is not pushed below 0 when the statistical one was >= 0 (counts,
+    rates and fluxes). Returns (lower, upper) as float arrays.
+
+    ``sigma``: the 1-sigma deblending error of the quantity, e.g. the square root of the
+    band sum of the CONTAMINATION table's VARIANCE for counts (:func:`deblending_sigma`),
+    times the counts-to-rate or counts-to-flux factor for those."""
+    from scipy.special import ndtri
+
+    z = float(ndtri(0.5 + 0.5 * float(confidence) / 100.0))
+    value = np.asarray(value, dtype=float)
+    lower = np.asarray(lower, dtype=float)
+    upper = np.asarray(upper, dtype=float)
+    extra = (z * np.asarray(sigma, dtype=float)) ** 2
+    new_lower = value - np.sqrt((value - lower) ** 2 + extra)
+    new_lower = np.where(lower >= 0, np.maximum(new_lower, 0.0), new_lower)
+    new_upper = value + np.sqrt((upper - value) ** 2 + extra)
+    return new_lower, new_upper
+
+
+def deblending_sigma(channels, variance, pi_range) -> float:
+    """The 1-sigma deblending error (counts) of the neighbours' counts in channels
+    ``pi_range`` (inclusive): the root of the VARIANCE column's sum (channels are
+    independent counts)."""
+    channels = np.asarray(channels)
+    lo, hi = pi_range
+    inside = (channels >= lo) & (channels <= hi)
+    return float(np.sqrt(np.clip(np.asarray(variance, float)[inside], 0.0, None).sum()))
 
 
 def _channel_counts(events, regions: SourceRegions, which, in_range, ch_lo, n_channels):
@@ -164,21 +225,25 @@ def _channel_counts(events, regions: SourceRegions, which, in_range, ch_lo, n_ch
 
 
 def contamination_hdu(channels, counts, info: dict):
-    """The CONTAMINATION binary table written into the background spectrum file."""
+    """The CONTAMINATION binary table written into the background spectrum file: CHANNEL,
+    COUNTS and, when ``info`` has it, VARIANCE (count^2, :func:`deblending_variance`)."""
     from astropy.io import fits
 
-    hdu = fits.BinTableHDU.from_columns(
-        [
-            fits.Column("CHANNEL", "J", array=channels),
-            fits.Column("COUNTS", "D", unit="count", array=counts),
-        ],
-        name=EXTNAME,
-    )
+    columns = [
+        fits.Column("CHANNEL", "J", array=channels),
+        fits.Column("COUNTS", "D", unit="count", array=counts),
+    ]
+    if info.get("variance") is not None:
+        columns.append(fits.Column("VARIANCE", "D", unit="count**2", array=info["variance"]))
+    hdu = fits.BinTableHDU.from_columns(columns, name=EXTNAME)
     h = hdu.header
     h["NNEIGHB"] = (info["neighbours"], "catalogued neighbours considered")
     h["NCONFUSE"] = (info["confused"], "neighbours inside the source circle")
     h["NUNRESOL"] = (info["unresolved"], "neighbours too close to separate")
     h["CONTAM"] = (float(np.round(counts.sum(), 6)), "[count] neighbour counts in src circle")
+    if info.get("variance") is not None:
+        sigma = float(np.sqrt(np.clip(info["variance"], 0.0, None).sum()))
+        h["CONTAMSD"] = (round(sigma, 6), "[count] 1-sigma deblending error of CONTAM")
     h["COMMENT"] = "Expected counts in the source circle from catalogued neighbours' PSF"
     h["COMMENT"] = "wings, net of the background subtraction (aperture deblending)."
     return hdu
@@ -203,6 +268,18 @@ def read_contamination(background_path) -> tuple[np.ndarray, np.ndarray, dict] |
             np.asarray(hdu.data["COUNTS"], float),
             summary,
         )
+
+
+def read_contamination_variance(background_path) -> tuple[np.ndarray, np.ndarray] | None:
+    """(channels, variance count^2) of a CONTAMINATION table, None without a table or
+    without its VARIANCE column (files written before it existed)."""
+    from astropy.io import fits
+
+    with fits.open(background_path) as hdul:
+        if EXTNAME not in hdul or "VARIANCE" not in hdul[EXTNAME].columns.names:
+            return None
+        data = hdul[EXTNAME].data
+        return np.asarray(data["CHANNEL"], int), np.asarray(data["VARIANCE"], float)
 
 
 def band_fraction(spectrum_path, background_path, band_keV) -> float:

@@ -63,6 +63,17 @@ class SourceRegions:
         return xs[inside], ys[inside]
 
 
+def neighbour_reach_arcmin(regions: dict) -> float:
+    """How far (arcmin) from a source another 2RXS source can reach into its background
+    annulus: the annulus's outer radius plus the exclusion radius (0 without exclusions).
+    ``regions``: the ``regions`` config section. The catalogued sources within it are cut
+    out of the annulus and deblended (:mod:`rassflow.products.contamination`)."""
+    if regions["exclusion_radius_arcmin"] == 0:
+        return 0.0
+    outer = regions["source_radius_arcmin"] * regions["background_outer_factor"]
+    return outer + regions["exclusion_radius_arcmin"]
+
+
 def _rounded(value: float) -> float:
     return round(float(value), PRECISION)
 

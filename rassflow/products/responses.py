@@ -229,6 +229,14 @@ def make_arf(
 # --- aperture correction for the RASS survey PSF -------------------------------------------
 
 
+ANALYSIS_PSF = "psfoff"
+"""The PSF description the aperture correction uses (:mod:`rassflow.calibration.psf`)."""
+ALTERNATIVE_PSF = "gof_faq"
+"""The other published description; the spread between the two is the PSF systematic."""
+SYSTEMATIC_BAND_KEV = (0.1, 2.4)
+"""Energies over which the PSF systematic's extremes are taken (the 2RXS broad band)."""
+
+
 def psf_kept_fraction(
     energy_keV,
     radius_arcmin: float,
@@ -236,6 +244,7 @@ def psf_kept_fraction(
     outer_arcmin: float,
     backscal_ratio: float,
     annulus_kept: float = 1.0,
+    model: str = ANALYSIS_PSF,
 ):
     """Fraction of a point source's photons that remain after background subtraction.
 
@@ -243,12 +252,78 @@ def psf_kept_fraction(
     times ``annulus_kept`` (the part of the annulus left after exclusions and field edges,
     assuming an azimuthally symmetric PSF), and is subtracted scaled by ``backscal_ratio``
     (BACKSCAL of the source over that of the background). Survey PSF: Boese (2000, A&A Suppl.
-    141, 507), see :mod:`rassflow.calibration.psf`."""
+    141, 507), see :mod:`rassflow.calibration.psf`; ``model`` the PSF description."""
     from rassflow.calibration.psf import survey_annulus_fraction, survey_eef
 
-    inside = survey_eef(energy_keV, radius_arcmin)
-    in_background = survey_annulus_fraction(energy_keV, inner_arcmin, outer_arcmin) * annulus_kept
+    inside = survey_eef(energy_keV, radius_arcmin, model=model)
+    in_background = (
+        survey_annulus_fraction(energy_keV, inner_arcmin, outer_arcmin, model=model) * annulus_kept
+    )
     return np.clip(inside - backscal_ratio * in_background, 0.0, 1.0)
+
+
+def psf_systematic(
+    radius_arcmin: float,
+    inner_arcmin: float,
+    outer_arcmin: float,
+    backscal_ratio: float,
+    annulus_kept: float = 1.0,
+    band_keV=SYSTEMATIC_BAND_KEV,
+) -> tuple[float, float]:
+    """(low, high): the extremes over ``band_keV`` of kept(PSFOFF) / kept(GOF FAQ), the
+    factor by which a flux or rate measured with PSFOFF's aperture correction changes if the
+    GOF FAQ's description is the true one. Both PSF descriptions are published and none is
+    preferred by the data at hand (:mod:`rassflow.calibration.psf`), so an interval that
+    holds either is [lower x min(1, low), upper x max(1, high)]
+    (:func:`apply_psf_systematic`). Below 1 when the GOF FAQ's PSF keeps more of a source
+    (the 2' circle: ~0.74 against ~0.64)."""
+    energy = np.geomspace(band_keV[0], band_keV[1], 41)
+    args = (radius_arcmin, inner_arcmin, outer_arcmin, backscal_ratio, annulus_kept)
+    used = psf_kept_fraction(energy, *args, model=ANALYSIS_PSF)
+    other = psf_kept_fraction(energy, *args, model=ALTERNATIVE_PSF)
+    ratio = np.where(other > 0, used / np.where(other > 0, other, 1.0), 1.0)
+    return float(ratio.min()), float(ratio.max())
+
+
+def apply_psf_systematic(lower, upper, factors):
+    """An interval (numbers, arrays or None) widened to hold the value under either PSF
+    description: ``lower x min(1, low)``, ``upper x max(1, high)`` with ``factors`` =
+    (low, high) of :func:`psf_systematic`. None bounds stay None."""
+    low, high = factors
+    lo = None if lower is None else np.multiply(lower, min(1.0, low))
+    hi = None if upper is None else np.multiply(upper, max(1.0, high))
+    return lo, hi
+
+
+def read_psf_systematic(arf_path) -> tuple[float, float] | None:
+    """(low, high) of an ARF's PSF systematic (PSFSYSLO, PSFSYSHI), None without them."""
+    with fits.open(arf_path) as hdul:
+        if "SPECRESP" not in hdul:
+            return None
+        header = hdul["SPECRESP"].header
+        if "PSFSYSLO" not in header or "PSFSYSHI" not in header:
+            return None
+        return float(header["PSFSYSLO"]), float(header["PSFSYSHI"])
+
+
+def read_psf_record(arf_path) -> dict:
+    """What an ARF says about the PSF and the regions behind its aperture correction:
+    ``{"psf_model", "source_radius_arcmin", "background_arcmin", "psf_systematic"}``
+    (None where the ARF has no PSF correction)."""
+    with fits.open(arf_path) as hdul:
+        header = hdul["SPECRESP"].header if "SPECRESP" in hdul else {}
+        corrected = bool(header.get("PSFCORR", False))
+        record = {
+            "psf_model": header.get("PSFDESC") if corrected else None,
+            "source_radius_arcmin": header.get("PSFRAD") if corrected else None,
+            "background_arcmin": (
+                [header.get("PSFBKGIN"), header.get("PSFBKGOU")] if corrected else None
+            ),
+            "psf_systematic": None,
+        }
+        if corrected and "PSFSYSLO" in header and "PSFSYSHI" in header:
+            record["psf_systematic"] = [float(header["PSFSYSLO"]), float(header["PSFSYSHI"])]
+    return record
 
 
 def apply_psf_correction(
@@ -257,7 +332,8 @@ def apply_psf_correction(
     """Rewrite an ARF with SPECRESP times :func:`psf_kept_fraction` for this source's regions.
 
     ``regions``: the ``regions`` config section (radii). The BACKSCAL values and the
-    background region's pixel count (NPIXSOU of its WMAP) come from the spectra."""
+    background region's pixel count (NPIXSOU of its WMAP) come from the spectra. The header
+    records the PSF description, the regions and the PSF systematic (:func:`psf_systematic`)."""
     from rassflow.files import spectrum_index
     from rassflow.pspc import SKY_PIXEL_DEG
 
@@ -278,14 +354,23 @@ def apply_psf_correction(
     fraction = psf_kept_fraction(mid, radius, inner, outer, ratio, kept)
     table.data["SPECRESP"] = table.data["SPECRESP"] * fraction
     at_1kev = float(psf_kept_fraction(1.0, radius, inner, outer, ratio, kept))
+    other_1kev = float(
+        psf_kept_fraction(1.0, radius, inner, outer, ratio, kept, model=ALTERNATIVE_PSF)
+    )
+    sys_lo, sys_hi = psf_systematic(radius, inner, outer, ratio, kept)
     header = table.header
     header["PSFCORR"] = (True, "SPECRESP has the survey-PSF aperture correction")
     header["PSFMODEL"] = ("RASS survey PSF", "Boese 2000; Hasinger et al. CAL/ROS/93-015")
+    header["PSFDESC"] = (ANALYSIS_PSF, "PSF description used (pcrpsf PSFOFF)")
     header["PSFRAD"] = (radius, "[arcmin] source circle radius")
     header["PSFBKGIN"] = (inner, "[arcmin] background annulus inner radius")
     header["PSFBKGOU"] = (outer, "[arcmin] background annulus outer radius")
     header["PSFBKGKP"] = (round(kept, 6), "annulus fraction kept (exclusions, edges)")
     header["PSFFRAC1"] = (round(at_1kev, 6), "photons kept after bkg subtraction at 1 keV")
+    header["PSFALT"] = (ALTERNATIVE_PSF, "other PSF description (ROSAT GOF FAQ)")
+    header["PSFALT1"] = (round(other_1kev, 6), "PSFFRAC1 under PSFALT")
+    header["PSFSYSLO"] = (round(sys_lo, 6), "min kept(PSFDESC)/kept(PSFALT), 0.1-2.4 keV")
+    header["PSFSYSHI"] = (round(sys_hi, 6), "max kept(PSFDESC)/kept(PSFALT), 0.1-2.4 keV")
     if provenance:
         for hdu in hdul:
             stamp(hdu.header, **provenance)

@@ -56,7 +56,7 @@ INTERMEDIATE_KEYS = (
     "net_counts_hi", "counts_ul",
 )  # fmt: skip
 BOOL_COLUMNS = ("psf_corrected", "detected")
-STRING_COLUMNS = ("id_name", "name", "seq_id", "arf_method", "status", "reason")
+STRING_COLUMNS = ("id_name", "name", "seq_id", "arf_method", "psf_model", "status", "reason")
 SHARED_SETTINGS = (
     "confidence",
     "upper_limit_confidence",
@@ -335,6 +335,12 @@ COLUMN_DESCRIPTIONS = colspec.SAMPLE_POSITION | colspec.column_table(
     detection_sigma       |         | Gaussian significance of detection_probability (NaN at 0 or 1)
     detected              |         | T if detection_sigma reaches the threshold (DETSIGMA)
     rate_ul               | count/s | one-sided rate upper limit (ULCONF)
+    deblending_sigma_counts | count | 1-sigma deblending error of contamination_counts (in the interval)
+    psf_model             |         | PSF description of the aperture correction (psfoff)
+    psf_sys_lo            |         | rate factor if the GOF FAQ PSF is true, lowest (in the interval)
+    psf_sys_hi            |         | rate factor if the GOF FAQ PSF is true, highest (in the interval)
+    bkg_inner_arcmin      | arcmin  | background annulus inner radius
+    bkg_outer_arcmin      | arcmin  | background annulus outer radius
     hr1                   |         | 2RXS HR1 = (B-A)/(B+A), posterior median
     hr1_lo                |         | HR1 equal-tail interval, lower end
     hr1_hi                |         | HR1 equal-tail interval, upper end

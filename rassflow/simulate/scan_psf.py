@@ -35,6 +35,12 @@ PSF's closed-form encircled fractions over off-axis angle; this one samples. Per
 
 Energies are clamped to ``ENERGY_RANGE_KEV`` (the model's validity range), as in the
 calibration module.
+
+A second description, ``model="gof_faq"``: the ROSAT GOF FAQ's (pspc_psf_faq1, 2/15/94)
+single Gaussian, ``FWHM^2 = 409.65 / E + 69.28 E^2.88 + 66.29 + (0.29 theta^1.74)^2``
+arcsec^2 (detector and telescope FWHMs in quadrature; the constant term carries the
+attitude residual, so no jitter is added), with no exponential and no scattering wing.
+Step 1 (scan position) is the same; the photon's offset is one 2-D normal deviate.
 """
 
 from __future__ import annotations
@@ -61,6 +67,11 @@ _EXP_RC = (50.61, -1.472, 6.80, 5.62)  # rc^2 = 50.61 E^-1.472 + 6.80 E^5.62 [ar
 _EXP_FRAC = (-1.635, 0.639, 0.052, 12.0)  # log10 coefficients; theta decay scale [arcmin]
 _SCAT_FRAC = (0.075, 1.43)  # a3 = 0.075 E^1.43
 _SCAT_SHAPE = (39.95, 861.9, 2.119, 0.212)  # b1 E, b2 E [arcsec keV]; alpha = 2.119 + 0.212 E
+# ROSAT GOF FAQ pspc_psf_faq1: FWHM_det^2 = 409.65/E + 69.28 E^2.88 + 66.29 [arcsec^2];
+# FWHM_tel = 0.29 theta^1.74 [arcsec, theta arcmin]
+_GOF_DET_FWHM2 = (409.65, 69.28, 2.88, 66.29)
+_GOF_TEL_FWHM = (0.29, 1.74)
+PSF_MODELS = ("psfoff", "gof_faq")
 
 
 def vignetting(theta_arcmin):
@@ -117,15 +128,20 @@ def _scattering_radii(rng, energy_keV):
     return np.minimum(radius, r_max)
 
 
-def sample_offsets(rng, energy_keV_array, vignetting_fn=vignetting, theta_arcmin=None):
+def sample_offsets(
+    rng, energy_keV_array, vignetting_fn=vignetting, theta_arcmin=None, model="psfoff"
+):
     """Sky offsets (dx, dy) in arcsec of detected survey photons from their source.
 
     ``rng`` a ``numpy.random.Generator``; ``energy_keV_array`` one photon energy per photon.
     Each photon gets its own scan position (off-axis angle), PSF component and attitude
     jitter; see the module docstring. Returns two float arrays of the input's shape.
     ``theta_arcmin`` (broadcast to the energies) fixes the off-axis angles instead: the
-    pointed-mode PSF at those angles (``vignetting_fn`` is then unused).
+    pointed-mode PSF at those angles (``vignetting_fn`` is then unused). ``model``: the
+    PSF description, ``psfoff`` (Hasinger et al.) or ``gof_faq`` (the GOF FAQ's Gaussian).
     """
+    if model not in PSF_MODELS:
+        raise ValueError(f"unknown PSF description {model!r}; choose one of {PSF_MODELS}")
     energy_in = np.asarray(energy_keV_array, dtype=float)
     energy = np.clip(energy_in.ravel(), *ENERGY_RANGE_KEV)
     n = energy.size
@@ -133,6 +149,15 @@ def sample_offsets(rng, energy_keV_array, vignetting_fn=vignetting, theta_arcmin
         theta = sample_scan_theta(rng, n, vignetting_fn)
     else:
         theta = np.abs(np.broadcast_to(np.asarray(theta_arcmin, float), energy_in.shape)).ravel()
+    if model == "gof_faq":
+        d0, d1, d2, d3 = _GOF_DET_FWHM2
+        fwhm2 = (
+            d0 / energy + d1 * energy**d2 + d3 + (_GOF_TEL_FWHM[0] * theta ** _GOF_TEL_FWHM[1]) ** 2
+        )
+        sigma = np.sqrt(fwhm2 / (8.0 * np.log(2.0)))
+        dx = rng.normal(size=n) * sigma
+        dy = rng.normal(size=n) * sigma
+        return dx.reshape(energy_in.shape), dy.reshape(energy_in.shape)
 
     a3 = _SCAT_FRAC[0] * energy ** _SCAT_FRAC[1]
     c0, c1, c2, theta0 = _EXP_FRAC

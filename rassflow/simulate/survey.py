@@ -11,7 +11,11 @@ The sky differs from the analysis's assumptions where the real sky does:
 
 - PSF: every source photon gets its offset from ``scan_psf.sample_offsets`` at its true
   (pre-redistribution) energy: a scan position in the field of view, the pointed PSPC PSF
-  at that off-axis angle, attitude jitter. 2' holds ~65-80 % of the counts, not ~99 %.
+  at that off-axis angle, attitude jitter. 2' holds ~62-65 % of the counts, not ~99 %.
+  ``psf_model`` chooses the published description that draws the sky: ``psfoff``
+  (Hasinger et al. as pcrpsf codes it, the analysis's) or ``gof_faq`` (the ROSAT GOF
+  FAQ's Gaussian without wing, ~74 % inside 2'), so that the analysis can be tested
+  against a sky it does not assume.
 - Exposure: a smooth model (``sky.ExposureModel``) evaluated exactly at each source; the
   ``_mex`` file is that model averaged over its 45" pixels, so a nearest-pixel lookup is
   close but not equal. Exposure includes the vignetting: photons are drawn with the on-axis
@@ -369,9 +373,12 @@ def spectrum_truth(response: Response, spectrum: dict, exposure: float) -> dict:
     }
 
 
-def source_events(rng, response: Response, photons, exposure: float, x0, y0, gtis) -> dict:
+def source_events(
+    rng, response: Response, photons, exposure: float, x0, y0, gtis, psf_model="psfoff"
+) -> dict:
     """Events of one source at sky pixel (x0, y0): photons per energy bin, their energies,
-    channels, survey-PSF offsets (at the true energy), times and detector positions."""
+    channels, survey-PSF offsets (at the true energy, PSF description ``psf_model``), times
+    and detector positions."""
     n_per_bin = rng.poisson(exposure * response.detected_photons(photons))
     energy_bin = np.repeat(np.arange(response.lo.size), n_per_bin)
     width = response.hi - response.lo
@@ -380,7 +387,7 @@ def source_events(rng, response: Response, photons, exposure: float, x0, y0, gti
     detected = pi > 0
     energy, pi = energy[detected], pi[detected]
     n = len(pi)
-    dx, dy = scan_psf.sample_offsets(rng, energy)
+    dx, dy = scan_psf.sample_offsets(rng, energy, model=psf_model)
     x = np.rint(x0 + dx / PIXEL_ARCSEC)
     y = np.rint(y0 + dy / PIXEL_ARCSEC)
     detx, dety = detector_positions(rng, n)
@@ -699,7 +706,16 @@ def simulate_skyfield(
     def add_source(row, rng, spectrum):
         x0, y0 = events_wcs.all_world2pix([[row["ra_rass"], row["dec_rass"]]], 1)[0]
         truth = spectrum_truth(response, spectrum, row["exposure_s"])
-        events = source_events(rng, response, truth.pop("photons"), row["exposure_s"], x0, y0, gtis)
+        events = source_events(
+            rng,
+            response,
+            truth.pop("photons"),
+            row["exposure_s"],
+            x0,
+            y0,
+            gtis,
+            settings["psf_model"],
+        )
         parts.append(events)
         n_counts = len(events["PI"])
         row.update(truth)

@@ -339,3 +339,77 @@ def test_sherpa_output_without_noticed_groups_validates(small_spectrum):
     assert result.to_json() == data
     for model in result.models.values():
         assert model.status == "not_fitted" and model.plot == PlotData([], [], [], [], None)
+
+
+def test_intervals_carry_the_deblending_noise_and_the_psf_systematic(small_spectrum, tmp_path):
+    """with_systematics on a real fit: an ARF with the PSF correction and a background with
+    a CONTAMINATION table of known variance widen every interval by
+    sqrt(1 + sigma_c^2 / (N + alpha^2 N_bkg)) and then the flux lower bounds by PSFSYSLO."""
+    import shutil
+
+    from astropy.io import fits
+
+    from rassflow.fitting import _band_counts, with_systematics
+    from rassflow.fitting.result import ModelResult, ParameterResult
+    from rassflow.products.contamination import contamination_hdu
+    from rassflow.products.responses import apply_psf_correction, read_psf_record
+    from rassflow.pspc import pi_limits
+
+    spectrum, background, rmf, arf = small_spectrum
+    bbody = ModelResult.ok(
+        50.0,
+        40,
+        100,
+        {
+            "kT": ParameterResult.from_bounds(0.2, 0.15, 0.26, "FFFFFFFFF", "keV"),
+            "norm": ParameterResult.from_bounds(1e-4, 5e-5, 2e-4, "FFFFFFFFF", ""),
+        },
+        {"0.5-2.0keV": FluxResult.profile(1e-12, 0.7e-12, 1.4e-12, 90.0)},
+        None,
+    )
+    result = FitResult("S", "sherpa", "x", None, 1000.0, 10, 50, {"bbody": bbody})
+    arf_psf = shutil.copy(arf, tmp_path / "psf.arf")
+    regions = {
+        "source_radius_arcmin": 2.0,
+        "background_inner_factor": 2.0,
+        "background_outer_factor": 4.0,
+    }
+    apply_psf_correction(arf_psf, spectrum, background, regions)
+    record = read_psf_record(arf_psf)
+    assert record["psf_model"] == "psfoff" and record["background_arcmin"] == [4.0, 8.0]
+    low, high = record["psf_systematic"]
+    assert 0.75 < low < high < 0.95
+    bkg = tmp_path / "bkg.fits"
+    with fits.open(background) as hdul:
+        info = {"neighbours": 1, "confused": 0, "unresolved": 0}
+        info["variance"] = np.full(N_CHANNELS, 0.5)
+        table = contamination_hdu(np.arange(1, N_CHANNELS + 1), np.zeros(N_CHANNELS), info)
+        fits.HDUList([hdu.copy() for hdu in hdul] + [table]).writeto(bkg)
+
+    settings = {"energy_range_keV": [0.11, 2.02]}
+    widened = with_systematics(result, spectrum, bkg, arf_psf, settings)
+    lo, hi = pi_limits(0.11, 2.02)
+    n_src, n_bkg, ratio = _band_counts(spectrum, bkg, (lo, hi))
+    sigma_c = np.sqrt(0.5 * (hi - lo + 1))
+    inflation = np.sqrt(1.0 + sigma_c**2 / (n_src + ratio**2 * n_bkg))
+    assert widened.systematics["deblending_inflation"] == pytest.approx(inflation, rel=1e-5)
+    assert widened.systematics["psf_factors"] == [low, high]
+    checked = 0
+    for name, model in result.models.items():
+        kt_or_gamma = next(iter(model.parameters))
+        before = model.parameters[kt_or_gamma]
+        after = widened.models[name].parameters[kt_or_gamma]
+        if before.err_plus is not None:
+            assert after.err_plus == pytest.approx(before.err_plus * inflation, rel=1e-9)
+        for band, flux in model.fluxes.items():
+            if flux.lower is None or flux.upper is None:
+                continue
+            new = widened.models[name].fluxes[band]
+            expected = max(flux.value - flux.err_minus * inflation, 0.0) * low
+            assert new.lower == pytest.approx(expected, rel=1e-9)
+            assert new.upper == pytest.approx(flux.value + flux.err_plus * inflation, rel=1e-9)
+            checked += 1
+    assert checked == 1
+    # no PSF correction, no neighbours: nothing to add
+    assert with_systematics(result, spectrum, background, arf, settings) == result
+    assert FitResult.from_json(widened.to_json()) == widened

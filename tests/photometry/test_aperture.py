@@ -594,3 +594,51 @@ def test_malformed_contamination_is_refused(tmp_path, calibration):
     bad.writeto(background, overwrite=True)
     with pytest.raises(ValueError, match="CONTAMINATION"):
         measure(spectrum, background, rmf, specresp, onaxis, SETTINGS, BANDS, "X")
+
+
+@pytest.mark.filterwarnings("ignore:Card is too long")
+def test_deblending_noise_and_psf_systematic_widen_the_rates(tmp_path, calibration):
+    """A CONTAMINATION table with VARIANCE widens the counts interval in quadrature
+    (contamination.widen_for_deblending); a PSF-corrected ARF's PSFSYSLO lowers the rate's
+    lower end; both are recorded."""
+    from rassflow.products.contamination import contamination_hdu, widen_for_deblending
+
+    rmf, specresp, _ = calibration
+    src = write_spectrum(tmp_path / "s.pi", {100: 40, 60: 30}, backscal=1e-4)
+    bkg = write_spectrum(tmp_path / "b.pi", {100: 4}, backscal=1e-3)
+    plain = measure(src, bkg, rmf, specresp, calibration[2], SETTINGS, BANDS, "GJ 3")
+    assert plain["deblending_sigma_counts"] == 0.0 and plain["psf_model"] is None
+
+    variance = np.zeros(256)
+    variance[10:235] = 0.1  # PI 11-235: 22.5 counts^2
+    info = {"neighbours": 1, "confused": 0, "unresolved": 0, "variance": variance}
+    with fits.open(bkg) as hdul:
+        table = contamination_hdu(np.arange(1, 257), np.zeros(256), info)
+        fits.HDUList([hdu.copy() for hdu in hdul] + [table]).writeto(tmp_path / "bc.pi")
+    noisy = measure(src, tmp_path / "bc.pi", rmf, specresp, calibration[2], SETTINGS, BANDS, "x")
+    assert noisy["deblending_sigma_counts"] == pytest.approx(np.sqrt(22.5))
+    lo, hi = widen_for_deblending(
+        plain["net_counts_mode"],
+        plain["net_counts_lo"],
+        plain["net_counts_hi"],
+        np.sqrt(22.5),
+        SETTINGS["confidence"],
+    )
+    assert (noisy["net_counts_lo"], noisy["net_counts_hi"]) == pytest.approx((lo, hi))
+    assert noisy["counts_ul"] > plain["counts_ul"]
+
+    regions = {
+        "source_radius_arcmin": 2.0,
+        "background_inner_factor": 2.0,
+        "background_outer_factor": 4.0,
+    }
+    arf = make_arf(rmf, specresp, tmp_path / "psf.arf")
+    apply_psf_correction(arf, src, bkg, regions)
+    corrected = measure(src, bkg, rmf, specresp, arf, SETTINGS, BANDS, "GJ 3")
+    assert corrected["psf_model"] == "psfoff"
+    assert (corrected["bkg_inner_arcmin"], corrected["bkg_outer_arcmin"]) == (4.0, 8.0)
+    low = corrected["psf_sys_lo"]
+    assert 0.75 < low < corrected["psf_sys_hi"] < 0.95
+    to_rate = corrected["net_rate"] / corrected["net_counts_mode"]
+    assert corrected["net_rate_lo"] == pytest.approx(corrected["net_counts_lo"] * to_rate * low)
+    assert corrected["net_rate_hi"] == pytest.approx(corrected["net_counts_hi"] * to_rate)

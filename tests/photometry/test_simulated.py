@@ -17,9 +17,9 @@ from every simulated X-ray source. Checked against truth.csv:
   for the check to have teeth (a known-background p-value that ignores the background region's
   Poisson noise fires 3-4 times too often there).
 
-Members with a catalogued 2RXS source within reach of their background annulus (5', the
-workflow's neighbour radius) get that neighbour's PSF wings in their circle. The photometry
-deblends them (rassflow.products.contamination); those
+Members with a catalogued 2RXS source within reach of their background annulus (10' for the
+default 4'-8' annulus, the workflow's neighbour radius) get that neighbour's PSF wings in
+their circle. The photometry deblends them (rassflow.products.contamination); those
 members are checked separately.
 
 The measured numbers are printed (pytest -s).
@@ -36,6 +36,9 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+from rassflow.config import section_defaults
+from rassflow.products.regions import neighbour_reach_arcmin
+
 pytestmark = pytest.mark.slow
 
 SURVEY = {
@@ -48,9 +51,11 @@ SURVEY = {
     "neighbour_fraction": 0.1,
 }
 N_EMPTY_PER_FIELD = 75
-EMPTY_MIN_SEPARATION_DEG = 8.0 / 60.0  # from any X-ray source: PSF wings < 1e-3 of its counts
-EMPTY_SEPARATION_DEG = 6.5 / 60.0  # between empty positions: annuli (3') do not overlap
-NEIGHBOUR_RADIUS_ARCSEC = 60.0 * (2.0 * 1.5 + 2.0)  # annulus outer radius + exclusion radius
+REGIONS = section_defaults("regions")
+NEIGHBOUR_RADIUS_ARCSEC = 60.0 * neighbour_reach_arcmin(REGIONS)  # annulus outer + exclusion
+# from any X-ray source: beyond the reach of the background annulus and its exclusions
+EMPTY_MIN_SEPARATION_DEG = NEIGHBOUR_RADIUS_ARCSEC / 3600.0
+EMPTY_SEPARATION_DEG = 6.5 / 60.0  # between empty positions
 EXTRA_THRESHOLDS = (1.5, 2.0)  # sigma: empty positions measured again at these thresholds
 
 

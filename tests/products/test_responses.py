@@ -181,3 +181,36 @@ def test_bad_requests_raise(calibration, tmp_path):
     with pytest.raises(ValueError, match="SPECTRAL RESPONSE"):
         make_arf(rmf, rmf, tmp_path / "x.arf")
     assert not (tmp_path / "x.arf").exists()
+
+
+def test_psf_kept_fraction_and_systematic_for_default_and_notebook_regions():
+    """What the extraction keeps of a source under each PSF description (BACKSCAL ratio of a
+    full annulus, area ratio): the default 4'-8' annulus takes 0.5 % of a source with it,
+    the notebook's 2.1'-3' 13 %; the 2' circle itself holds 0.64 (PSFOFF) or 0.74 (GOF
+    FAQ), so the PSF systematic remains 0.81-0.89 for the default and 0.76-0.84 for the
+    notebook over 0.1-2.4 keV."""
+    from rassflow.products.responses import psf_kept_fraction, psf_systematic
+
+    default = (2.0, 4.0, 8.0, 4.0 / 48.0)
+    notebook = (2.0, 2.1, 3.0, 4.0 / (9.0 - 4.41))
+    kept = {
+        (name, model): float(psf_kept_fraction(1.0, *regions, model=model))
+        for name, regions in (("default", default), ("notebook", notebook))
+        for model in ("psfoff", "gof_faq")
+    }
+    assert kept["default", "psfoff"] == pytest.approx(0.635, abs=0.005)
+    assert kept["default", "gof_faq"] == pytest.approx(0.736, abs=0.005)
+    assert kept["notebook", "psfoff"] == pytest.approx(0.510, abs=0.005)
+    assert kept["notebook", "gof_faq"] == pytest.approx(0.625, abs=0.005)
+    low, high = psf_systematic(*default)
+    assert 0.80 < low < high < 0.90
+    low_nb, high_nb = psf_systematic(*notebook)
+    assert low_nb < low and high_nb < high  # the notebook's annulus depends more on the PSF
+
+
+def test_psf_systematic_widens_only_towards_the_other_description():
+    from rassflow.products.responses import apply_psf_systematic
+
+    assert apply_psf_systematic(8.0, 12.0, (0.8, 0.9)) == (pytest.approx(6.4), 12.0)
+    assert apply_psf_systematic(8.0, 12.0, (1.1, 1.2)) == (8.0, pytest.approx(14.4))
+    assert apply_psf_systematic(None, 12.0, (0.8, 0.9)) == (None, 12.0)

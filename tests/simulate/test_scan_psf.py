@@ -130,3 +130,29 @@ def test_does_not_import_the_calibration_psf():
         elif isinstance(node, ast.ImportFrom):
             imported.add("." * node.level + (node.module or ""))
     assert imported <= {"__future__", "numpy"}, imported
+
+
+@pytest.mark.parametrize("energy", [0.3, 1.0, 2.0])
+def test_gof_faq_sampler_matches_its_survey_eef(energy):
+    """The GOF FAQ's Gaussian: sampled against the calibration module's survey integral of
+    the same formula, and clearly narrower than PSFOFF inside 2' (~0.74 against ~0.63)."""
+    rng = np.random.default_rng(4242 + int(energy * 10))
+    dx, dy = scan_psf.sample_offsets(rng, np.full(N_PHOTONS, energy), model="gof_faq")
+    radius = np.hypot(dx, dy) / 60.0
+    for r in (0.5, 1.0, 2.0, 3.0, 6.0):
+        expected = float(psf.survey_eef(energy, r, model="gof_faq"))
+        assert np.mean(radius <= r) == pytest.approx(expected, abs=0.01), r
+    assert (
+        float(psf.survey_eef(energy, 2.0, model="gof_faq")) - float(psf.survey_eef(energy, 2.0))
+        > 0.07
+    )
+
+
+def test_gof_faq_pointed_on_axis_fwhm():
+    """On-axis, 1 keV: FWHM = sqrt(409.65 + 69.28 + 66.29) = 23.35" (the FAQ's ~25")."""
+    rng = np.random.default_rng(3)
+    dx, _ = scan_psf.sample_offsets(rng, np.full(200_000, 1.0), theta_arcmin=0.0, model="gof_faq")
+    sigma = np.sqrt(409.65 + 69.28 + 66.29) / (2.0 * np.sqrt(2.0 * np.log(2.0)))
+    assert np.std(dx) == pytest.approx(sigma, rel=0.01)
+    with pytest.raises(ValueError, match="PSF description"):
+        scan_psf.sample_offsets(rng, np.ones(3), model="gaussian")

@@ -12,6 +12,7 @@ from rassflow.catalog.crossmatch import match_sample, read_prepared_sample
 from rassflow.catalog.sample import read_table
 from rassflow.chain import stage_settings
 from rassflow.config import validate
+from rassflow.products.regions import neighbour_reach_arcmin
 from rassflow.simulate.caldb import write_caldb
 from rassflow.simulate.survey import simulate_survey
 from tests.support import SIMULATED_SAMPLE
@@ -27,19 +28,26 @@ SURVEY = {
 }
 
 
-def recover(tmp, simulation: dict) -> list[dict]:
-    """Simulate, then analyse every matched source with its injected model."""
+def recover(tmp, simulation: dict, analysis: dict | None = None) -> list[dict]:
+    """Simulate, then analyse every matched source with its injected model.
+
+    ``analysis``: config sections merged over the defaults (e.g. ``{"regions": {...}}``)."""
     simulate_survey(tmp, simulation)
     write_caldb(tmp / "caldb")
     rmf, specresp = tmp / "rmf.fits", tmp / "specresp.fits"
     fetch_responses(LocalCaldb(tmp / "caldb"), "pich.eq.256", rmf, specresp)
     config = validate(
-        {"tools": {"products": "native", "fitter": "sherpa"}, "fit": {"flux_confidence": 90}}
+        {
+            "tools": {"products": "native", "fitter": "sherpa"},
+            **(analysis or {}),
+            "fit": {"flux_confidence": 90, **(analysis or {}).get("fit", {})},
+        }
     )
     settings = stage_settings(config)
     stars = read_prepared_sample(tmp / "sample.csv", SIMULATED_SAMPLE)
+    reach = 60.0 * neighbour_reach_arcmin(config["regions"])  # as the workflow's lookup
     matched, neighbours = match_sample(
-        stars, config["crossmatch"], read_table(tmp / "rass2rxs.fits"), 300.0
+        stars, config["crossmatch"], read_table(tmp / "rass2rxs.fits"), reach
     )
     truth = pd.read_csv(tmp / "truth.csv")
     truth = truth[truth["kind"] == "target"].set_index("star_no")
