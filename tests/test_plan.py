@@ -232,7 +232,9 @@ def test_inputs_the_configuration_chooses():
     demo = validate({"sample": {"source": "simulated"}, "archive": {"source": "simulated"}})
     assert sample_settings(demo)["ra_column"] == "RAdeg"
     assert sample_settings(demo)["format"] == "auto"
-    assert neighbour_radius_arcsec(demo) == pytest.approx(60 * (2 * 1.5 + 2))
+    regions = demo["regions"]
+    outer = regions["source_radius_arcmin"] * regions["background_outer_factor"]
+    assert neighbour_radius_arcsec(demo) == pytest.approx(60 * (outer + 2))
     off = validate({"regions": {"exclusion_radius_arcmin": 0}})
     assert neighbour_radius_arcsec(off) == 0.0
     real = validate({"archive": {"source": "heasarc"}})

@@ -181,7 +181,12 @@ def test_the_sky_has_what_the_comparison_needs(survey):
     assert sum(row["contamination_counts"] != 0 for row in rows) >= 3
     assert any(row["status"] == "failed" for table in forced.values() for row in table)
     # clipped at the field edge: fewer background pixels than the annulus holds
-    annulus = np.pi * (3.0**2 - 2.1**2) / (0.5 / 60.0) ** 2
+    from rassflow.config import validate
+
+    regions = validate({})["regions"]
+    inner = regions["source_radius_arcmin"] * regions["background_inner_factor"]
+    outer = regions["source_radius_arcmin"] * regions["background_outer_factor"]
+    annulus = np.pi * (outer**2 - inner**2) / (0.5 / 60.0) ** 2
     full = np.median([row["backscal_bkg"] for row in rows])
     edge = [row for row in rows if row["id_name"].startswith("EDGE")]
     assert edge and min(row["backscal_bkg"] for row in edge) < 0.9 * full
