@@ -106,9 +106,7 @@ def _check_absorbed_models(config: dict) -> None:
     any job runs, when it is not installed; a free nH's bounds need lo < hi."""
     from rassflow.fitting.absorption import INSTALL_HINT, installed
 
-    used = [
-        (f"fit.models[{index}]", name) for index, name in enumerate(config["fit"]["models"])
-    ]
+    used = [(f"fit.models[{index}]", name) for index, name in enumerate(config["fit"]["models"])]
     ecf_model = config.get("photometry", {}).get("ecf_model", {}).get("model", "")
     used.append(("photometry.ecf_model.model", ecf_model))
     for key, name in used:

@@ -40,14 +40,12 @@ ABSORBERS = {
     "tbabs": {
         "symbol": "C_tbabs",
         "xspec_component": "TBabs",  # the component's name in a PyXspec model
-        "reference": "Wilms, Allen & McCray 2000, ApJ 542, 914 (tbabs)",
-        "uses_cross_sections": False,
+        "reference": "Wilms, Allen & McCray 2000, ApJ 542, 914 (own Verner-based sections)",
     },
     "phabs": {
         "symbol": "xsphab_",
         "xspec_component": "phabs",
         "reference": "XSPEC phabs: photoelectric absorption with the xsect cross-sections",
-        "uses_cross_sections": True,
     },
 }
 ABUNDANCE_TABLES = (
@@ -222,7 +220,7 @@ def provenance(absorber: str, abundances: str, cross_sections: str, library=None
     return {
         "model": absorber,
         "abundances": abundances,
-        "cross_sections": cross_sections if info["uses_cross_sections"] else "vern (tbabs's own)",
+        "cross_sections": cross_sections,  # the setting (tbabs: see its reference)
         "reference": info["reference"],
         "library": library or library_description(),
     }

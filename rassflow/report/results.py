@@ -304,7 +304,11 @@ def _read_fit_results(fit_json_paths, sample_index) -> tuple[dict, dict]:
         for model in fit.models.values():
             flux_confidence.update(flux.confidence for flux in model.fluxes.values())
             if model.absorption:  # what computed the absorption: one setup per table
-                record = {k: v for k, v in model.absorption.items() if k != "model"}
+                record = {
+                    key: value
+                    for key, value in model.absorption.items()
+                    if key not in ("model", "reference")  # those differ by absorber
+                }
                 known = settings.setdefault("absorption", record)
                 if known != record:
                     raise ValueError(
