@@ -524,7 +524,7 @@ def results_hdu(table: pd.DataFrame, provenance: dict | None = None):
         header["ABUND"] = (absorption["abundances"], "XSPEC abundance table of the absorption")
         header["XSECT"] = (absorption["cross_sections"], "XSPEC cross-sections of the absorption")
         header["NHSRC"] = (absorption["nh"], "nH of absorbed models: free, fixed or column")
-        header["ABSLIB"] = (absorption["library"][:68], "what computed the absorption")
+        header["ABSLIB"] = (absorption["library"][:60], "absorption code")
     distance_source = table.attrs.get("distance_source")
     if distance_source:
         header["DISTSRC"] = (distance_source, "distance of L_X")
