@@ -10,9 +10,15 @@ for a column NH in 10^22 cm^-2, as XSPEC multiplies it into an additive model on
 bins.
 
 XSPEC keeps the abundance table (``abund``) and the cross-sections (``xsect``) as global
-settings of its library: :func:`transmission` sets them before every evaluation that needs
+settings of its library: :func:`xspec_transmission` sets them before every call that needs
 other ones. ``tbabs`` reads the abundance table and always uses its own Verner-based
 cross-sections (its start-up message says it ignores ``xsect``); ``phabs`` reads both.
+
+Both compute exp(-nH sigma(E)) per bin, so :func:`transmission`, what the fitters call,
+reads sigma per bin off a few calls of XSPEC's function per energy grid and setting
+(:func:`cross_section`) and returns exp(-nH sigma): a fit then costs an exponential per
+evaluation (~30 us for 729 bins) instead of an XSPEC call (2-7 ms). It equals a direct call
+to 4e-15 for tbabs and within phabs's single precision (tests/fitting/test_xspec_models.py).
 
 The library prints its settings and tbabs's banner on the C stdout once; that is XSPEC's
 own record of what it computed.
@@ -40,14 +46,12 @@ ABSORBERS = {
     "tbabs": {
         "symbol": "C_tbabs",
         "xspec_component": "TBabs",  # the component's name in a PyXspec model
-        "reference": "Wilms, Allen & McCray 2000, ApJ 542, 914 (tbabs)",
-        "uses_cross_sections": False,
+        "reference": "Wilms, Allen & McCray 2000, ApJ 542, 914 (own Verner-based sections)",
     },
     "phabs": {
         "symbol": "xsphab_",
         "xspec_component": "phabs",
         "reference": "XSPEC phabs: photoelectric absorption with the xsect cross-sections",
-        "uses_cross_sections": True,
     },
 }
 ABUNDANCE_TABLES = (
@@ -222,7 +226,7 @@ def provenance(absorber: str, abundances: str, cross_sections: str, library=None
     return {
         "model": absorber,
         "abundances": abundances,
-        "cross_sections": cross_sections if info["uses_cross_sections"] else "vern (tbabs's own)",
+        "cross_sections": cross_sections,  # the setting (tbabs: see its reference)
         "reference": info["reference"],
         "library": library or library_description(),
     }

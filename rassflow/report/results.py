@@ -304,7 +304,11 @@ def _read_fit_results(fit_json_paths, sample_index) -> tuple[dict, dict]:
         for model in fit.models.values():
             flux_confidence.update(flux.confidence for flux in model.fluxes.values())
             if model.absorption:  # what computed the absorption: one setup per table
-                record = {k: v for k, v in model.absorption.items() if k != "model"}
+                record = {
+                    key: value
+                    for key, value in model.absorption.items()
+                    if key not in ("model", "reference")  # those differ by absorber
+                }
                 known = settings.setdefault("absorption", record)
                 if known != record:
                     raise ValueError(
@@ -520,7 +524,7 @@ def results_hdu(table: pd.DataFrame, provenance: dict | None = None):
         header["ABUND"] = (absorption["abundances"], "XSPEC abundance table of the absorption")
         header["XSECT"] = (absorption["cross_sections"], "XSPEC cross-sections of the absorption")
         header["NHSRC"] = (absorption["nh"], "nH of absorbed models: free, fixed or column")
-        header["ABSLIB"] = (absorption["library"][:68], "what computed the absorption")
+        header["ABSLIB"] = (absorption["library"][:60], "absorption code")
     distance_source = table.attrs.get("distance_source")
     if distance_source:
         header["DISTSRC"] = (distance_source, "distance of L_X")

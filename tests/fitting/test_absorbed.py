@@ -201,7 +201,7 @@ def test_results_table_carries_nh_and_both_fluxes(spectrum, tmp_path):
     with pyfits.open(tmp_path / "r.fits") as hdus:
         header = hdus["RESULTS"].header
         assert (header["ABUND"], header["XSECT"], header["NHSRC"]) == (
-            "wilm", "vern (tbabs's own)", "free"
+            "wilm", "vern", "free"
         )  # fmt: skip
         assert header["ABSLIB"].startswith("XSPEC 12.15")
         index = hdus["RESULTS"].columns.names.index("tbabs_powerlaw_0.5-2.0keV_unabsflux") + 1
