@@ -10,7 +10,10 @@ from every simulated X-ray source. Checked against truth.csv:
   ``net_rate`` estimates (net counts / (EXPOSURE x eef), eef the kept fraction of the survey
   PSF; the simulator folds through the same on-axis area and redistribution as the mini CALDB);
 - members not detected: ``rate_ul`` (99.73 %) >= the true rate for at least 97 % of them;
-- members detected: the 68.27 % shortest interval holds the true rate for 60-76 %;
+- members detected: the 68.27 % shortest interval, stretched to hold the rate under either
+  PSF description (the PSF systematic, rassflow.products.responses.psf_systematic: its lower
+  end x ~0.81-0.89 for the default annulus), holds the true rate for 75-97 % (68 % of the
+  statistical interval plus most of its lower misses; 90 % measured, 78 of 87);
 - empty positions: the detection flag fires at most at the rate its threshold promises,
   norm.sf(detection_sigma) (one-sided Gaussian tail; the test on counts is conservative), within
   binomial noise, at the configured 3 sigma and at 1.5 and 2 sigma, where enough positions fire
@@ -235,7 +238,7 @@ def test_upper_limits_cover_the_true_rate(measured):
 def test_rate_intervals_cover_the_true_rate(measured):
     fraction, covered, n = _interval_coverage(_members(measured, with_neighbours=False))
     print(f"\n68.27 % rate intervals holding the true rate: {covered}/{n} = {fraction:.3f}")
-    assert 0.60 <= fraction <= 0.76
+    assert 0.75 <= fraction <= 0.97
 
 
 @pytest.mark.parametrize("sigma", [3.0, *EXTRA_THRESHOLDS])
@@ -265,7 +268,7 @@ def test_members_with_neighbours(measured):
         f"\nmembers with neighbours: upper limits {ul_covered}/{n_ul}, intervals {covered}/{n}, "
         f"dark members detected {int(dark['detected'].sum())}/{len(dark)}"
     )
-    # the deblended wing is taken as known: its own Poisson noise (the neighbour's aperture
-    # counts) is not in the interval, so with ~20 members the bound is loose (1.5 sigma)
-    assert n >= 10 and ul >= 0.97 and 0.45 <= interval <= 0.85
+    # the deblending noise and the PSF systematic widen the interval; with ~20 members the
+    # bound is loose
+    assert n >= 10 and ul >= 0.97 and 0.6 <= interval <= 1.0
     assert dark["detected"].sum() <= stats.binom.ppf(0.999, len(dark), stats.norm.sf(3.0))
