@@ -8,8 +8,9 @@ ratios (Boller et al. 2016) and fluxes in every flux band (rate x ECF) -- and a 
 
 - ``ok``: measured;
 - ``not_covered``: the member lies outside the survey (no skyfield; every number NaN);
-- ``failed``: the member is covered but its photometry JSON is a failure marker (the reason
-  recorded by the stage that failed, rassflow.status) or does not exist; ``reason`` says why.
+- ``failed``: the member is covered but its photometry batch table
+  (:func:`rassflow.photometry.forced.measure_skyfields`) records a failure, or no batch table
+  holds it; ``reason`` says why.
 
 With a parallax (mas, d = 1000 / parallax) or else a distance (pc) column of the members table,
 the table has ``distance_pc`` and L_X = 4 pi d^2 F (erg/s, 1 pc = 3.0857e18 cm) beside every
@@ -24,7 +25,6 @@ shared measurement settings and provenance as keywords.
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
@@ -69,7 +69,7 @@ SHARED_SETTINGS = (
 MEASURED_COLUMNS = tuple(
     k for k in result_keys(()) if k not in (*INTERMEDIATE_KEYS, *SHARED_SETTINGS, "bands_keV")
 )
-NO_FILE_REASON = "no photometry file for this member"
+NO_TABLE_REASON = "in no photometry table (the member was not measured)"
 NOT_COVERED_REASON = "outside the RASS coverage (no skyfield)"
 
 
@@ -124,15 +124,38 @@ def _as_bool(value) -> bool:
     raise ValueError(f"not a boolean: {value!r}")
 
 
+def _texts(series: pd.Series) -> np.ndarray:
+    """Text of each value, "" for a missing one (str(v) as a row-by-row conversion gives)."""
+    values = series.to_numpy(dtype=object, copy=True)
+    missing = pd.isna(values)
+    if pd.api.types.infer_dtype(series, skipna=True) != "string":  # numbers as names: rare
+        values = np.array([str(v) for v in values], dtype=object)
+    values[missing] = ""
+    return values
+
+
+def _flags(series: pd.Series) -> np.ndarray:
+    """:func:`_as_bool` of each value, evaluated once per distinct value."""
+    if series.dtype == bool:
+        return series.to_numpy(dtype=bool)
+    codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    lookup = np.array([_as_bool(v) for v in uniques] + [False], dtype=bool)
+    return lookup[codes]  # code -1 (missing) picks the final False
+
+
+def _floats(series: pd.Series) -> np.ndarray:
+    """Float of each value: NaN for a missing value, text or boolean (as :func:`_number`)."""
+    if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
+        return series.to_numpy(dtype=float, na_value=np.nan)
+    return np.array([_number(v) for v in series], dtype=float)
+
+
 def _read_members(members_csv, extra_columns) -> pd.DataFrame:
     members = read_sample(members_csv, REQUIRED_COLUMNS + tuple(extra_columns))
     for column in ("id_name", "name", "seq_id", "status"):
-        members[column] = [
-            "" if value is None or (isinstance(value, float) and math.isnan(value)) else str(value)
-            for value in members[column]
-        ]
+        members[column] = _texts(members[column])
     try:
-        members["matched_2rxs"] = [_as_bool(v) for v in members["matched_2rxs"]]
+        members["matched_2rxs"] = _flags(members["matched_2rxs"])
     except ValueError as exc:
         raise ValueError(f"members table {members_csv}: matched_2rxs: {exc}") from exc
     unknown = sorted(set(members["status"]) - {"covered", "not_covered"})
@@ -142,27 +165,6 @@ def _read_members(members_csv, extra_columns) -> pd.DataFrame:
             f"{', '.join(map(repr, unknown))}"
         )
     return members
-
-
-def _read_photometry(path, id_name: str):
-    """(content or None, reason): the measurement of one covered member."""
-    if path is None:
-        return None, NO_FILE_REASON
-    path = Path(path)
-    if not path.is_file():
-        return None, f"photometry file {path} does not exist"
-    try:
-        content = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        return None, f"photometry file {path} is unreadable: {exc}"
-    if not isinstance(content, dict):
-        return None, f"photometry file {path} does not hold a JSON object"
-    recorded = str(content.get("id_name") or "")
-    if recorded and recorded != id_name:
-        raise ValueError(f"photometry file {path} is for {recorded!r}, not {id_name!r}")
-    if "rassflow_failed" in content:
-        return None, str(content["rassflow_failed"])
-    return content, ""
 
 
 def _distances(members: pd.DataFrame, parallax_column, distance_column, members_csv):
@@ -189,9 +191,107 @@ def _number(value) -> float:
     return float(value)
 
 
+def _settings_of(meta, path) -> dict:
+    """The shared settings a batch table records in its header (keys in any case)."""
+    lowered = {str(key).lower(): value for key, value in meta.items()}
+    return {key: lowered[key] for key in SHARED_SETTINGS if key in lowered}
+
+
+def _read_batch(path, wanted: list[str]) -> tuple[dict, dict]:
+    """({column: array}, settings) of one batch table (rassflow.photometry.forced.write_table):
+    the ``wanted`` columns, masked counts as NaN, text as str."""
+    from astropy.table import Table
+
+    table = Table.read(path, hdu="PHOTOMETRY", character_as_bytes=False, mask_invalid=False)
+    absent = [c for c in wanted if c not in table.colnames]
+    if absent:
+        bands = [c[len("ecf_") :] for c in table.colnames if c.startswith("ecf_")]
+        raise ValueError(
+            f"photometry table {path} has no {', '.join(absent)}; it holds the flux bands "
+            f"{', '.join(bands) or 'none'}"
+        )
+    columns = {}
+    for name in wanted:
+        column = table[name]
+        if column.dtype.kind in "US":
+            columns[name] = np.asarray(column, dtype=str)
+        elif column.dtype.kind == "b":
+            columns[name] = np.asarray(column, dtype=bool)
+        else:
+            values = np.array(column, dtype=float)
+            mask = getattr(column, "mask", None)
+            if mask is not None:  # counts not measured
+                values[np.asarray(mask, dtype=bool)] = np.nan
+            columns[name] = values
+    return columns, _settings_of(table.meta, path)
+
+
+def _read_batches(tables, bands) -> tuple[dict, np.ndarray, dict]:
+    """The rows of every batch table stacked ({column: array}), the index in ``tables`` of
+    each row's table, and the shared settings (ValueError if two tables differ)."""
+    measured = list(MEASURED_COLUMNS)
+    for lo, hi in bands:
+        measured += band_columns(lo, hi)
+    wanted = ["id_name", "seq_id", "status", "reason", *measured]
+    parts, settings, first = [], {}, {}
+    for path in tables:
+        columns, found = _read_batch(path, wanted)
+        for key, value in found.items():
+            known = settings.setdefault(key, value)
+            first.setdefault(key, path)
+            if known != value:
+                raise ValueError(
+                    f"photometry table {path}: {key} = {value!r} differs from {known!r} in "
+                    f"{first[key]}; one table needs one photometry setup"
+                )
+        parts.append(columns)
+    stacked = {
+        name: np.concatenate([part[name] for part in parts]) if parts else np.zeros(0)
+        for name in wanted
+    }
+    source = np.repeat(np.arange(len(parts)), [len(part["id_name"]) for part in parts])
+    return stacked, source, settings
+
+
+def _match_rows(members, batch: dict, source, tables, members_csv) -> np.ndarray:
+    """Per member, the row of ``batch`` that measured it (-1: none); ValueError for a row
+    whose member the members table lacks, a member measured twice or in another skyfield."""
+    ids = pd.Index(members["id_name"])
+    rows = ids.get_indexer(batch["id_name"].astype(str))
+    if (rows < 0).any():
+        k = int(np.flatnonzero(rows < 0)[0])
+        count = int((rows < 0).sum())
+        raise ValueError(
+            f"photometry table {tables[source[k]]} holds {batch['id_name'][k]}"
+            + (f" (and {count - 1} more)" if count > 1 else "")
+            + f", which the members table {members_csv} lacks"
+        )
+    twice = pd.Index(rows).duplicated()
+    if twice.any():
+        k = int(np.flatnonzero(twice)[0])
+        other = int(np.flatnonzero(rows == rows[k])[0])
+        raise ValueError(
+            f"{batch['id_name'][k]} is measured twice: in {tables[source[other]]} and in "
+            f"{tables[source[k]]}"
+        )
+    member_row = np.full(len(members), -1)
+    member_row[rows] = np.arange(len(rows))
+    seq = members["seq_id"].to_numpy(dtype=object)
+    covered = (members["status"] == "covered").to_numpy()
+    elsewhere = covered[rows] & (seq[rows] != batch["seq_id"].astype(object))
+    if elsewhere.any():
+        k = int(np.flatnonzero(elsewhere)[0])
+        raise ValueError(
+            f"photometry table {tables[source[k]]} measured {batch['id_name'][k]} in "
+            f"{batch['seq_id'][k]}, but the members table {members_csv} places it in "
+            f"{seq[rows[k]]}"
+        )
+    return member_row
+
+
 def build_photometry_table(
     members_csv,
-    photometry_paths: dict,
+    tables,
     bands_keV,
     parallax_column=None,
     distance_column=None,
@@ -199,91 +299,89 @@ def build_photometry_table(
 ) -> pd.DataFrame:
     """One row per member of ``members_csv`` (natural order of id_name) with its photometry.
 
-    ``photometry_paths``: {id_name: photometry JSON path or None}; covered members that are not
-    in it, or whose path is None or missing, are ``failed`` with the reason; the paths of
-    ``not_covered`` members are not read. ``bands_keV``: the flux bands, each of which every
-    measured JSON must hold. ``parallax_column`` (mas) or else ``distance_column`` (pc): the
-    members-table column that gives L_X. ``extra_columns``: members-table columns copied to the
-    end of the table as they are. The shared settings of the measurements (confidence levels,
-    detection threshold, ECF model) are kept in ``DataFrame.attrs`` for
-    :func:`write_photometry`; ValueError if they differ between members.
+    ``tables``: the photometry batch tables (FITS, :func:`rassflow.photometry.forced.
+    write_table`) that measured the covered members, each member at most once and in the
+    skyfield the members table gives it; a member a table holds but the members table lacks
+    is an error naming the table. A covered member in no table, or failed in its table, is
+    ``failed`` with the reason; rows of ``not_covered`` members are not read. ``bands_keV``:
+    the flux bands, each of which every table must hold. ``parallax_column`` (mas) or else
+    ``distance_column`` (pc): the members-table column that gives L_X. ``extra_columns``:
+    members-table columns copied to the end of the table as they are. The shared settings
+    of the measurements (confidence levels, detection threshold, ECF model) are kept in
+    ``DataFrame.attrs`` for :func:`write_photometry`; ValueError if they differ between
+    tables.
     """
     extra_columns = tuple(extra_columns)
     clash = [c for c in extra_columns if c in photometry_columns(bands_keV, True)]
     if clash:
         raise ValueError(f"extra_columns {clash} are columns of the photometry table already")
+    tables = [Path(path) for path in tables]
     members = _read_members(members_csv, extra_columns)
     bands = [(float(lo), float(hi)) for lo, hi in bands_keV]
-    unknown = sorted(set(photometry_paths) - set(members["id_name"]), key=natural_key)
-    if unknown:
-        raise ValueError(
-            f"photometry for {', '.join(unknown)}, which the members table {members_csv} lacks"
-        )
+    batch, source, settings = _read_batches(tables, bands)
+    member_row = _match_rows(members, batch, source, tables, members_csv)
     distances = _distances(members, parallax_column, distance_column, members_csv)
     columns = photometry_columns(bands, distances is not None, extra_columns)
-    settings: dict = {}
-    rows = []
-    order = sorted(range(len(members)), key=lambda i: natural_key(members["id_name"].iloc[i]))
-    for i in order:
-        member = members.iloc[i]
-        id_name = member["id_name"]
-        row = {
-            column: member[column] if column in member.index else math.nan
-            for column in MEMBER_COLUMNS
-        }
-        row.update({column: member[column] for column in extra_columns})
-        content = None
-        if member["status"] == "not_covered":
-            row["status"], row["reason"] = "not_covered", NOT_COVERED_REASON
-        else:
-            path = photometry_paths.get(id_name)
-            content, reason = _read_photometry(path, id_name)
-            row["status"], row["reason"] = ("ok", "") if content is not None else ("failed", reason)
-        if content is not None:
-            _check_settings(content, settings, path)
-            for column in MEASURED_COLUMNS:
-                row[column] = content.get(column)
-            for lo, hi in bands:
-                for column in band_columns(lo, hi):
-                    if column not in content:
-                        raise ValueError(
-                            f"photometry file {path} has no {column}; it was measured for the "
-                            f"bands {content.get('bands_keV')} keV"
-                        )
-                    row[column] = content[column]
-        if distances is not None:
-            distance = float(distances.iloc[i])
-            row[DISTANCE_COLUMN] = distance
-            factor = 4.0 * math.pi * (distance * PARSEC_CM) ** 2
-            for lo, hi in bands:
-                for flux, lx in zip(
-                    band_columns(lo, hi)[1:], luminosity_columns(lo, hi), strict=True
-                ):
-                    row[lx] = factor * _number(row.get(flux))
-        rows.append(row)
 
-    table = pd.DataFrame(rows, columns=columns)
-    for column in columns:
-        if column in extra_columns:
-            continue
-        if column in STRING_COLUMNS:
-            table[column] = [
-                "" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v)
-                for v in table[column]
-            ]
+    # the natural order of id_name, its key computed once per member
+    keys = [natural_key(name) for name in members["id_name"]]
+    order = np.array(sorted(range(len(keys)), key=keys.__getitem__), dtype=int)
+    members = members.iloc[order].reset_index(drop=True)
+    member_row = member_row[order]
+    covered = (members["status"] == "covered").to_numpy()
+    found = member_row >= 0
+    # index -1 (no row) picks the appended False
+    batch_ok = np.append(batch["status"].astype(object) == "ok", False)
+    ok = covered & batch_ok[member_row]
+
+    count = len(members)
+    status = np.where(ok, "ok", np.where(covered, "failed", "not_covered")).astype(object)
+    reason = np.full(count, "", dtype=object)
+    reason[~covered] = NOT_COVERED_REASON
+    reason[covered & ~found] = NO_TABLE_REASON
+    failed_in_table = covered & found & ~ok
+    if failed_in_table.any():
+        reason[failed_in_table] = batch["reason"].astype(object)[member_row[failed_in_table]]
+
+    data: dict = {}
+    for column in MEMBER_COLUMNS:
+        if column in ("id_name", "name", "seq_id"):
+            data[column] = members[column].to_numpy(dtype=object)
         elif column == "matched_2rxs":
-            table[column] = table[column].astype(bool)
-        elif column in BOOL_COLUMNS:
-            table[column] = pd.array(
-                [
-                    None if v is None or (isinstance(v, float) and math.isnan(v)) else bool(v)
-                    for v in table[column]
-                ],
-                dtype="boolean",
-            )
+            data[column] = members[column].to_numpy(dtype=bool)
+        elif column in members.columns:
+            data[column] = _floats(members[column])
         else:
-            table[column] = [_number(v) for v in table[column]]
-            table[column] = table[column].astype(float)
+            data[column] = np.full(count, np.nan)
+    rows = member_row[ok]
+    measured = list(MEASURED_COLUMNS)
+    for lo, hi in bands:
+        measured += band_columns(lo, hi)
+    for column in measured:
+        values = batch[column]
+        if column in BOOL_COLUMNS:
+            full = np.zeros(count, dtype=bool)
+            full[ok] = values[rows].astype(bool)
+            out = pd.arrays.BooleanArray(full, mask=~ok)
+        elif column in STRING_COLUMNS:
+            out = np.full(count, "", dtype=object)
+            out[ok] = values[rows].astype(object)
+        else:
+            out = np.full(count, np.nan)
+            out[ok] = values[rows]
+        data[column] = out
+    if distances is not None:
+        distance = distances.to_numpy(dtype=float)[order]
+        data[DISTANCE_COLUMN] = distance
+        factor = 4.0 * math.pi * (distance * PARSEC_CM) ** 2
+        for lo, hi in bands:
+            for flux, lx in zip(band_columns(lo, hi)[1:], luminosity_columns(lo, hi), strict=True):
+                data[lx] = factor * data[flux]
+    data["status"] = status
+    data["reason"] = reason
+    for column in extra_columns:
+        data[column] = members[column].to_numpy()
+    table = pd.DataFrame(data, columns=columns)
     table.attrs = {
         "flux_bands_keV": bands,
         "settings": settings,
@@ -291,19 +389,6 @@ def build_photometry_table(
         "extra_columns": list(extra_columns),
     }
     return table
-
-
-def _check_settings(content: dict, settings: dict, path) -> None:
-    for key in SHARED_SETTINGS:
-        value = content.get(key)
-        if value is None:
-            continue
-        known = settings.setdefault(key, value)
-        if known != value:
-            raise ValueError(
-                f"photometry file {path}: {key} = {value!r} differs from {known!r} in the other "
-                "members; one table needs one photometry setup"
-            )
 
 
 # ---------------------------------------------------------------------------------------------
