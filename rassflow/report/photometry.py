@@ -289,6 +289,36 @@ def _match_rows(members, batch: dict, source, tables, members_csv) -> np.ndarray
     return member_row
 
 
+NATURAL_PARTS = r"^(?P<text>[^0-9]*)(?P<digits>[0-9]{0,18})$"  # text, then an int64's digits
+
+
+def natural_order(ids) -> np.ndarray:
+    """Positions of ``ids`` (a Series or a sequence of str) sorted by
+    :func:`rassflow.catalog.sample.natural_key`, ties in their order. Ids of ASCII text and
+    at most one, trailing, number (``S-123``, ``2MASS``) sort as (text, has a number, number)
+    with Arrow's string kernels, 10^6 ids in about a second; others by the key of each id,
+    computed once."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if isinstance(ids, pd.Series):
+        array = pa.array(ids.astype("str"))
+    else:
+        array = pa.array([str(v) for v in ids], type=pa.string())
+    if len(array) and array.null_count == 0 and pc.all(pc.string_is_ascii(array)).as_py():
+        parts = pc.extract_regex(array, NATURAL_PARTS)  # null where an id does not match
+        if parts.null_count == 0:
+            digits = parts.field("digits")
+            has_number = pc.greater(pc.utf8_length(digits), 0)
+            number = pc.cast(pc.if_else(has_number, digits, "0"), pa.int64())
+            # ASCII: Arrow's byte order is Python's str order
+            text = pc.rank(parts.field("text"), sort_keys="ascending", tiebreaker="dense")
+            keys = (number, has_number, text)  # lexsort: the last key is the first one
+            return np.lexsort([np.asarray(key.to_numpy(zero_copy_only=False)) for key in keys])
+    keys = [natural_key(name) for name in array.to_pylist()]
+    return np.array(sorted(range(len(keys)), key=keys.__getitem__), dtype=int)
+
+
 def build_photometry_table(
     members_csv,
     tables,
@@ -323,9 +353,8 @@ def build_photometry_table(
     distances = _distances(members, parallax_column, distance_column, members_csv)
     columns = photometry_columns(bands, distances is not None, extra_columns)
 
-    # the natural order of id_name, its key computed once per member
-    keys = [natural_key(name) for name in members["id_name"]]
-    order = np.array(sorted(range(len(keys)), key=keys.__getitem__), dtype=int)
+    # the natural order of id_name
+    order = natural_order(members["id_name"])
     members = members.iloc[order].reset_index(drop=True)
     member_row = member_row[order]
     covered = (members["status"] == "covered").to_numpy()

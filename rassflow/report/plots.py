@@ -642,11 +642,15 @@ def _flags(column) -> np.ndarray:
     return column.astype(str).str.lower().isin(("true", "1", "1.0")).to_numpy(copy=True)
 
 
+HALO = matplotlib.patheffects.withStroke(linewidth=2.5, foreground="white")
+
+
 def _label_points(ax, xs, ys, names, colour="firebrick") -> None:
     for x, y, name in zip(xs, ys, names, strict=True):
         ax.annotate(
-            name, (x, y), xytext=(4, 4), textcoords="offset points", fontsize=7, color=colour
-        )
+            name, (x, y), xytext=(4, 4), textcoords="offset points", fontsize=7, color=colour,
+            path_effects=[HALO],  # readable over a density too
+        )  # fmt: skip
 
 
 def _upper_limit_arrows(ax, x, ul, **style) -> None:
@@ -694,7 +698,7 @@ def _limit_distribution(ax, x, ul, colour="0.3", label="upper limits"):
     ax.fill_between(centre, 10 ** levels[0.16], 10 ** levels[0.84], color=colour, alpha=0.3,
                     lw=0, zorder=0.5, label="68 %")  # fmt: skip
     ax.plot(centre, 10 ** levels[0.5], color="k", lw=1.6, zorder=3, label="median limit",
-            path_effects=[matplotlib.patheffects.withStroke(linewidth=3, foreground="white")])  # fmt: skip
+            path_effects=[HALO])  # fmt: skip
 
 
 def _spread(x, y, order, count: int, width_dex=0.9, height_dex=0.18) -> np.ndarray:

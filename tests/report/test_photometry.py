@@ -416,3 +416,23 @@ def test_no_tables_leaves_every_covered_member_failed(inputs):
     assert list(table["status"]) == ["failed", "not_covered", "failed", "failed", "failed"]
     assert table.attrs["settings"] == {}
     assert table["net_rate"].isna().all() and table["detected"].isna().all()
+
+
+@pytest.mark.parametrize(
+    "ids",
+    [
+        # one trailing number: Arrow's kernels; leading zeros tie and keep their order
+        ["S-10", "S-2", "S-02", "S", "", "123", "12", "S-", "a-1", "A-1", "S-0", "S-00", "Z9"],
+        [f"GJ {k}" for k in (3, 1, 20, 100, 2)] + ["GJ 9" + "9" * 18],  # beyond int64
+        ["A1B2", "A1B10", "A2", "A10B1"],  # numbers inside: one key per id
+        ["é10", "é9", "e2"],  # not ASCII
+        [],
+    ],
+)
+def test_natural_order_is_natural_key_order(ids):
+    from rassflow.catalog.sample import natural_key
+    from rassflow.report.photometry import natural_order
+
+    expected = sorted(range(len(ids)), key=lambda k: natural_key(ids[k]))
+    assert natural_order(ids).tolist() == expected
+    assert natural_order(pd.Series(ids, dtype="str")).tolist() == expected
