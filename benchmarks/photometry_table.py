@@ -112,6 +112,7 @@ def measure(directory: Path) -> dict:
     start, cpu = time.perf_counter(), time.process_time()
     table = build_photometry_table(directory / "members.csv", tables, BANDS, parallax_column="plx")
     build_wall, build_cpu = time.perf_counter() - start, time.process_time() - cpu
+    build_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     start, cpu = time.perf_counter(), time.process_time()
     write_photometry(table, directory / "photometry.csv", directory / "photometry.fits")
     return {
@@ -124,6 +125,7 @@ def measure(directory: Path) -> dict:
         "write_cpu_s": time.process_time() - cpu,
         "csv_mb": (directory / "photometry.csv").stat().st_size / 1e6,
         "fits_mb": (directory / "photometry.fits").stat().st_size / 1e6,
+        "build_peak_rss_mb": build_peak,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
 
@@ -132,6 +134,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000, help="sample members")
     parser.add_argument("--batch", type=int, default=20_000, help="rows per batch table")
+    parser.add_argument("--inputs", type=Path, help="keep (or reuse) the inputs here")
     parser.add_argument("--measure", type=Path, help=argparse.SUPPRESS)  # the child
     args = parser.parse_args()
     if args.measure:
@@ -142,17 +145,22 @@ def main() -> None:
     warnings.simplefilter("ignore")  # HIERARCH cards of the long setting names
     rng = np.random.default_rng(21)
     with tempfile.TemporaryDirectory() as tmp:
-        directory = Path(tmp)
-        start = time.perf_counter()
-        members = members_table(directory, args.rows, rng)
-        tables = batch_tables(directory, members, args.batch, rng)
-        print(f"inputs: {args.rows} members, {len(tables)} batch tables "
-              f"({time.perf_counter() - start:.1f} s to make)")  # fmt: skip
+        directory = args.inputs or Path(tmp)
+        directory.mkdir(parents=True, exist_ok=True)
+        if not (directory / "members.csv").is_file():
+            start = time.perf_counter()
+            members = members_table(directory, args.rows, rng)
+            tables = batch_tables(directory, members, args.batch, rng)
+            print(f"inputs: {args.rows} members, {len(tables)} batch tables "
+                  f"({time.perf_counter() - start:.1f} s to make)")  # fmt: skip
         log = directory / "measure.log"
         child = timed([sys.executable, __file__, "--measure", str(directory)], ".", log)
         result = json.loads(log.read_text().strip().splitlines()[-1])
     print(f"status: {result['status']}")
-    print(f"build: {result['build_wall_s']:.1f} s wall, {result['build_cpu_s']:.1f} CPU-s")
+    print(
+        f"build: {result['build_wall_s']:.1f} s wall, {result['build_cpu_s']:.1f} CPU-s, "
+        f"peak memory {result['build_peak_rss_mb']:.0f} MB"
+    )
     print(
         f"write: {result['write_wall_s']:.1f} s wall, {result['write_cpu_s']:.1f} CPU-s "
         f"(CSV {result['csv_mb']:.0f} MB, FITS {result['fits_mb']:.0f} MB)"
