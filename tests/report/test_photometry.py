@@ -436,3 +436,31 @@ def test_natural_order_is_natural_key_order(ids):
     expected = sorted(range(len(ids)), key=lambda k: natural_key(ids[k]))
     assert natural_order(ids).tolist() == expected
     assert natural_order(pd.Series(ids, dtype="str")).tolist() == expected
+
+
+def test_csv_has_the_bytes_of_pandas_to_csv(inputs, tmp_path):
+    """write_csv against pandas' own writer, on the table and on awkward cells."""
+    from rassflow.report.photometry import CSV_FLOAT_FORMAT, write_csv
+
+    members, tables = inputs
+    table = build_photometry_table(
+        members, tables, BANDS, parallax_column="plx", extra_columns=["Vmag"]
+    )
+    odd = pd.DataFrame(
+        {
+            "f": [1.0, np.nan, -0.0, np.inf, 1e-300, 123456789012.0],
+            "s": ["a,b", 'q"x', "line\nbreak", None, "", " sp"],
+            "o": [1, "x", None, 2.5, np.nan, True],
+            "i": [1, 2, 3, 4, 5, 6],
+            "b": [True, False] * 3,
+            "nb": pd.array([True, None, False, None, True, False], dtype="boolean"),
+            "st": pd.Series(["x", None, "y", "z", "", "w"], dtype="str"),
+            "ni": pd.array([1, None, 3, 4, 5, 6], dtype="Int64"),
+            "f32": np.array([0.1, 2, 3, 4, 5, np.nan], dtype=np.float32),
+        }
+    )
+    for number, frame in enumerate((table, odd)):
+        ours, theirs = tmp_path / f"ours{number}.csv", tmp_path / f"theirs{number}.csv"
+        write_csv(frame, ours)
+        frame.to_csv(theirs, index=False, float_format=CSV_FLOAT_FORMAT, lineterminator="\n")
+        assert ours.read_bytes() == theirs.read_bytes()
