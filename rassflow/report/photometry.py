@@ -514,9 +514,9 @@ def photometry_hdu(table: pd.DataFrame, provenance: dict | None = None):
         elif pd.api.types.is_numeric_dtype(series):
             values = series.to_numpy(dtype=float)
         else:
-            text = ["" if pd.isna(v) else str(v) for v in series]
-            width = max(1, max((len(v) for v in text), default=1))
-            values = np.array(text, dtype=f"U{width}")
+            text = series.to_numpy(dtype=object, copy=True)
+            text[pd.isna(text)] = ""
+            values = np.array(text.tolist(), dtype=str)  # str of each, the longest's width
         out[column] = values
     hdu = colspec.described_hdu(
         out, lambda name: column_description(name, bands, extra), "PHOTOMETRY"
