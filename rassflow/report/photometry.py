@@ -504,7 +504,7 @@ def photometry_hdu(table: pd.DataFrame, provenance: dict | None = None):
     bands = table.attrs.get("flux_bands_keV", [])
     settings = table.attrs.get("settings", {})
     extra = table.attrs.get("extra_columns", [])
-    out = Table()
+    arrays = {}
     for column in table.columns:
         series = table[column]
         if column in BOOL_COLUMNS:
@@ -517,7 +517,8 @@ def photometry_hdu(table: pd.DataFrame, provenance: dict | None = None):
             text = series.to_numpy(dtype=object, copy=True)
             text[pd.isna(text)] = ""
             values = np.array(text.tolist(), dtype=str)  # str of each, the longest's width
-        out[column] = values
+        arrays[column] = values
+    out = Table(arrays, copy=False)  # the FITS record array is the one copy (10^6 rows: GB)
     hdu = colspec.described_hdu(
         out, lambda name: column_description(name, bands, extra), "PHOTOMETRY"
     )
