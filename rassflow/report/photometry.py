@@ -199,10 +199,10 @@ def _settings_of(meta, path) -> dict:
 
 def _read_batch(path, wanted: list[str]) -> tuple[dict, dict]:
     """({column: array}, settings) of one batch table (rassflow.photometry.forced.write_table):
-    the ``wanted`` columns, masked counts as NaN, text as str."""
+    the ``wanted`` columns, masked counts as NaN, text as str (empty text is not masked)."""
     from astropy.table import Table
 
-    table = Table.read(path, hdu="PHOTOMETRY", character_as_bytes=False, mask_invalid=False)
+    table = Table.read(path, hdu="PHOTOMETRY", mask_invalid=False)
     absent = [c for c in wanted if c not in table.colnames]
     if absent:
         bands = [c[len("ecf_") :] for c in table.colnames if c.startswith("ecf_")]
@@ -213,8 +213,8 @@ def _read_batch(path, wanted: list[str]) -> tuple[dict, dict]:
     columns = {}
     for name in wanted:
         column = table[name]
-        if column.dtype.kind in "US":
-            columns[name] = np.asarray(column, dtype=str)
+        if column.dtype.kind in "US":  # FITS text is ASCII: numpy's cast decodes it at once
+            columns[name] = np.asarray(column).astype(str)
         elif column.dtype.kind == "b":
             columns[name] = np.asarray(column, dtype=bool)
         else:
@@ -387,7 +387,7 @@ def build_photometry_table(
     for lo, hi in bands:
         measured += band_columns(lo, hi)
     for column in measured:
-        values = batch[column]
+        values = batch.pop(column)  # freed column by column: 10^6 rows hold ~0.5 GB
         if column in BOOL_COLUMNS:
             full = np.zeros(count, dtype=bool)
             full[ok] = values[rows].astype(bool)
@@ -410,7 +410,8 @@ def build_photometry_table(
     data["reason"] = reason
     for column in extra_columns:
         data[column] = members[column].to_numpy()
-    table = pd.DataFrame(data, columns=columns)
+    batch.clear()
+    table = pd.DataFrame(data, columns=columns, copy=False)  # columns not copied into blocks
     table.attrs = {
         "flux_bands_keV": bands,
         "settings": settings,
