@@ -158,7 +158,7 @@ def _read_members(members_csv, extra_columns) -> pd.DataFrame:
         members["matched_2rxs"] = _flags(members["matched_2rxs"])
     except ValueError as exc:
         raise ValueError(f"members table {members_csv}: matched_2rxs: {exc}") from exc
-    unknown = sorted(set(members["status"]) - {"covered", "not_covered"})
+    unknown = sorted(set(pd.unique(members["status"])) - {"covered", "not_covered"})
     if unknown:
         raise ValueError(
             f"members table {members_csv}: status must be covered or not_covered, got "

@@ -714,6 +714,13 @@ def _spread(x, y, order, count: int, width_dex=0.9, height_dex=0.18) -> np.ndarr
     return np.array(chosen, dtype=int)
 
 
+def _read_columns(csv_path, wanted) -> pd.DataFrame:
+    """The columns of a CSV for which ``wanted(name)`` is true (a photometry table of 10^6
+    members has ~80 columns; a figure needs a few)."""
+    names = pd.read_csv(csv_path, nrows=0).columns
+    return pd.read_csv(csv_path, usecols=[c for c in names if wanted(c)], dtype={"id_name": str})
+
+
 def plot_rate_comparison(
     photometry_csv,
     sample_csv,
@@ -737,8 +744,14 @@ def plot_rate_comparison(
     :data:`MAX_LABELLED` furthest from 1:1 are labelled. Returns {"sources", "detected",
     "median_ratio", "outliers"}.
     """
-    photometry = pd.read_csv(photometry_csv, dtype={"id_name": str})
-    sample = pd.read_csv(sample_csv, dtype={"id_name": str})
+    photometry = _read_columns(
+        photometry_csv,
+        lambda c: (
+            c in ("id_name", "net_rate", "net_rate_lo", "net_rate_hi", "rate_ul")
+            or c in ("detected", "status")
+        ),
+    )
+    sample = _read_columns(sample_csv, lambda c: c in ("id_name", rate_column, error_column))
     for table, columns, path in (
         (
             photometry,
@@ -869,7 +882,13 @@ def plot_sample_fluxes(photometry_csv, out_png) -> dict:
     counted in the title, not drawn. Returns {band: {"measured", "detected", "shown",
     "quantity"}}.
     """
-    table = pd.read_csv(photometry_csv, dtype={"id_name": str})
+    table = _read_columns(
+        photometry_csv,
+        lambda c: (
+            c in ("id_name", "status", "detected", "exposure_s", "distance_pc")
+            or c.startswith(("flux_", "lx_"))
+        ),
+    )
     bands = _flux_bands(table.columns)
     if not bands:
         raise KeyError(f"{photometry_csv} has no flux_<band> columns")
