@@ -693,10 +693,16 @@ def _limit_distribution(ax, x, ul, colour="0.3", label="upper limits"):
         ax.scatter(10**x, 10**ul, s=2, color=colour, alpha=0.3, lw=0, label=label)
         return
     centre = 10 ** (0.5 * (edges[levels.index] + edges[levels.index + 1]))
+    # shaded ranges under a density, their edges and the median drawn over it
     ax.fill_between(centre, 10 ** levels[0.025], 10 ** levels[0.975], color=colour, alpha=0.15,
-                    lw=0, zorder=0.5, label=f"{label}: 95 % of them")  # fmt: skip
+                    lw=0, zorder=0.5)  # fmt: skip
     ax.fill_between(centre, 10 ** levels[0.16], 10 ** levels[0.84], color=colour, alpha=0.3,
-                    lw=0, zorder=0.5, label="68 %")  # fmt: skip
+                    lw=0, zorder=0.5)  # fmt: skip
+    ranges = ((0.025, 0.975, ":", f"{label}: 95 % within"), (0.16, 0.84, "--", "68 % within"))
+    for low, high, style, what in ranges:
+        for level in (low, high):
+            ax.plot(centre, 10 ** levels[level], color="k", lw=1.0, ls=style, zorder=3,
+                    path_effects=[HALO], label=what if level == low else None)  # fmt: skip
     ax.plot(centre, 10 ** levels[0.5], color="k", lw=1.6, zorder=3, label="median limit",
             path_effects=[HALO])  # fmt: skip
 
