@@ -1,15 +1,18 @@
 """The photometry table: forced aperture photometry of every sample member, one row each.
 
 Each row is a member of the members table (rassflow.archive.coverage.members_table) in natural
-order of ``id_name``, with the measurement of :func:`rassflow.photometry.aperture.measure` --
+order of ``id_name``, with its row of the photometry batch tables
+(:func:`rassflow.photometry.forced.measure_skyfields`, the numbers of
+:func:`rassflow.photometry.aperture.measure`), joined on ``id_name`` with array operations --
 broad-band (2RXS PI 11-235, 0.1-2.4 keV) counts, the PSF-corrected net rate with its KBN
 (Kraft, Burrows & Nousek 1991) shortest interval and upper limit, detection, 2RXS hardness
 ratios (Boller et al. 2016) and fluxes in every flux band (rate x ECF) -- and a ``status``:
 
 - ``ok``: measured;
 - ``not_covered``: the member lies outside the survey (no skyfield; every number NaN);
-- ``failed``: the member is covered but its photometry JSON is a failure marker (the reason
-  recorded by the stage that failed, rassflow.status) or does not exist; ``reason`` says why.
+- ``failed``: the member is covered but its photometry batch table
+  (:func:`rassflow.photometry.forced.measure_skyfields`) records a failure, or no batch table
+  holds it; ``reason`` says why.
 
 With a parallax (mas, d = 1000 / parallax) or else a distance (pc) column of the members table,
 the table has ``distance_pc`` and L_X = 4 pi d^2 F (erg/s, 1 pc = 3.0857e18 cm) beside every
@@ -17,14 +20,15 @@ band flux: ``lx_{band}``, ``_lo``, ``_hi`` (the flux interval at the catalogue d
 error is not included) and ``lx_ul_{band}``; a missing or non-positive parallax or distance
 gives NaN.
 
-The CSV is byte-stable (floats as ``%.10g``, fixed column order, ``\\n`` line ends); the FITS
-table (EXTNAME PHOTOMETRY) has a unit and a description (TCOMMn) for every column and the
-shared measurement settings and provenance as keywords.
+The CSV is byte-stable (floats as ``%.10g``, fixed column order, ``\\n`` line ends: the bytes of
+pandas' ``to_csv``, written faster); the FITS table (EXTNAME PHOTOMETRY) has a unit and a
+description (TCOMMn) for every column and the shared measurement settings and provenance as
+keywords. 10^6 members: the build takes ~10 CPU-s and 1.9 GB, the CSV + FITS ~55 CPU-s, 2.5 GB
+(benchmarks/photometry_table.py).
 """
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
@@ -69,7 +73,7 @@ SHARED_SETTINGS = (
 MEASURED_COLUMNS = tuple(
     k for k in result_keys(()) if k not in (*INTERMEDIATE_KEYS, *SHARED_SETTINGS, "bands_keV")
 )
-NO_FILE_REASON = "no photometry file for this member"
+NO_TABLE_REASON = "in no photometry table (the member was not measured)"
 NOT_COVERED_REASON = "outside the RASS coverage (no skyfield)"
 
 
@@ -124,45 +128,47 @@ def _as_bool(value) -> bool:
     raise ValueError(f"not a boolean: {value!r}")
 
 
+def _texts(series: pd.Series) -> np.ndarray:
+    """Text of each value, "" for a missing one (str(v) as a row-by-row conversion gives)."""
+    values = series.to_numpy(dtype=object, copy=True)
+    missing = pd.isna(values)
+    if pd.api.types.infer_dtype(series, skipna=True) != "string":  # numbers as names: rare
+        values = np.array([str(v) for v in values], dtype=object)
+    values[missing] = ""
+    return values
+
+
+def _flags(series: pd.Series) -> np.ndarray:
+    """:func:`_as_bool` of each value, evaluated once per distinct value."""
+    if series.dtype == bool:
+        return series.to_numpy(dtype=bool)
+    codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    lookup = np.array([_as_bool(v) for v in uniques] + [False], dtype=bool)
+    return lookup[codes]  # code -1 (missing) picks the final False
+
+
+def _floats(series: pd.Series) -> np.ndarray:
+    """Float of each value: NaN for a missing value, text or boolean (as :func:`_number`)."""
+    if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
+        return series.to_numpy(dtype=float, na_value=np.nan)
+    return np.array([_number(v) for v in series], dtype=float)
+
+
 def _read_members(members_csv, extra_columns) -> pd.DataFrame:
     members = read_sample(members_csv, REQUIRED_COLUMNS + tuple(extra_columns))
     for column in ("id_name", "name", "seq_id", "status"):
-        members[column] = [
-            "" if value is None or (isinstance(value, float) and math.isnan(value)) else str(value)
-            for value in members[column]
-        ]
+        members[column] = _texts(members[column])
     try:
-        members["matched_2rxs"] = [_as_bool(v) for v in members["matched_2rxs"]]
+        members["matched_2rxs"] = _flags(members["matched_2rxs"])
     except ValueError as exc:
         raise ValueError(f"members table {members_csv}: matched_2rxs: {exc}") from exc
-    unknown = sorted(set(members["status"]) - {"covered", "not_covered"})
+    unknown = sorted(set(pd.unique(members["status"])) - {"covered", "not_covered"})
     if unknown:
         raise ValueError(
             f"members table {members_csv}: status must be covered or not_covered, got "
             f"{', '.join(map(repr, unknown))}"
         )
     return members
-
-
-def _read_photometry(path, id_name: str):
-    """(content or None, reason): the measurement of one covered member."""
-    if path is None:
-        return None, NO_FILE_REASON
-    path = Path(path)
-    if not path.is_file():
-        return None, f"photometry file {path} does not exist"
-    try:
-        content = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        return None, f"photometry file {path} is unreadable: {exc}"
-    if not isinstance(content, dict):
-        return None, f"photometry file {path} does not hold a JSON object"
-    recorded = str(content.get("id_name") or "")
-    if recorded and recorded != id_name:
-        raise ValueError(f"photometry file {path} is for {recorded!r}, not {id_name!r}")
-    if "rassflow_failed" in content:
-        return None, str(content["rassflow_failed"])
-    return content, ""
 
 
 def _distances(members: pd.DataFrame, parallax_column, distance_column, members_csv):
@@ -189,9 +195,137 @@ def _number(value) -> float:
     return float(value)
 
 
+def _settings_of(meta, path) -> dict:
+    """The shared settings a batch table records in its header (keys in any case)."""
+    lowered = {str(key).lower(): value for key, value in meta.items()}
+    return {key: lowered[key] for key in SHARED_SETTINGS if key in lowered}
+
+
+def _read_batch(path, wanted: list[str]) -> tuple[dict, dict]:
+    """({column: array}, settings) of one batch table (rassflow.photometry.forced.write_table):
+    the ``wanted`` columns, masked counts as NaN, text as str (empty text is not masked)."""
+    from astropy.table import Table
+
+    table = Table.read(path, hdu="PHOTOMETRY", mask_invalid=False)
+    absent = [c for c in wanted if c not in table.colnames]
+    if absent:
+        bands = [c[len("ecf_") :] for c in table.colnames if c.startswith("ecf_")]
+        raise ValueError(
+            f"photometry table {path} has no {', '.join(absent)}; it holds the flux bands "
+            f"{', '.join(bands) or 'none'}"
+        )
+    columns = {}
+    for name in wanted:
+        column = table[name]
+        if column.dtype.kind in "US":  # FITS text is ASCII: numpy's cast decodes it at once
+            columns[name] = np.asarray(column).astype(str)
+        elif column.dtype.kind == "b":
+            columns[name] = np.asarray(column, dtype=bool)
+        else:
+            values = np.array(column, dtype=float)
+            mask = getattr(column, "mask", None)
+            if mask is not None:  # counts not measured
+                values[np.asarray(mask, dtype=bool)] = np.nan
+            columns[name] = values
+    return columns, _settings_of(table.meta, path)
+
+
+def _read_batches(tables, bands) -> tuple[dict, np.ndarray, dict]:
+    """The rows of every batch table stacked ({column: array}), the index in ``tables`` of
+    each row's table, and the shared settings (ValueError if two tables differ)."""
+    measured = list(MEASURED_COLUMNS)
+    for lo, hi in bands:
+        measured += band_columns(lo, hi)
+    wanted = ["id_name", "seq_id", "status", "reason", *measured]
+    parts, settings, first = [], {}, {}
+    for path in tables:
+        columns, found = _read_batch(path, wanted)
+        for key, value in found.items():
+            known = settings.setdefault(key, value)
+            first.setdefault(key, path)
+            if known != value:
+                raise ValueError(
+                    f"photometry table {path}: {key} = {value!r} differs from {known!r} in "
+                    f"{first[key]}; one table needs one photometry setup"
+                )
+        parts.append(columns)
+    stacked = {
+        name: np.concatenate([part[name] for part in parts]) if parts else np.zeros(0)
+        for name in wanted
+    }
+    source = np.repeat(np.arange(len(parts)), [len(part["id_name"]) for part in parts])
+    return stacked, source, settings
+
+
+def _match_rows(members, batch: dict, source, tables, members_csv) -> np.ndarray:
+    """Per member, the row of ``batch`` that measured it (-1: none); ValueError for a row
+    whose member the members table lacks, a member measured twice or in another skyfield."""
+    ids = pd.Index(members["id_name"])
+    rows = ids.get_indexer(batch["id_name"].astype(str))
+    if (rows < 0).any():
+        k = int(np.flatnonzero(rows < 0)[0])
+        count = int((rows < 0).sum())
+        raise ValueError(
+            f"photometry table {tables[source[k]]} holds {batch['id_name'][k]}"
+            + (f" (and {count - 1} more)" if count > 1 else "")
+            + f", which the members table {members_csv} lacks"
+        )
+    twice = pd.Index(rows).duplicated()
+    if twice.any():
+        k = int(np.flatnonzero(twice)[0])
+        other = int(np.flatnonzero(rows == rows[k])[0])
+        raise ValueError(
+            f"{batch['id_name'][k]} is measured twice: in {tables[source[other]]} and in "
+            f"{tables[source[k]]}"
+        )
+    member_row = np.full(len(members), -1)
+    member_row[rows] = np.arange(len(rows))
+    seq = members["seq_id"].to_numpy(dtype=object)
+    covered = (members["status"] == "covered").to_numpy()
+    elsewhere = covered[rows] & (seq[rows] != batch["seq_id"].astype(object))
+    if elsewhere.any():
+        k = int(np.flatnonzero(elsewhere)[0])
+        raise ValueError(
+            f"photometry table {tables[source[k]]} measured {batch['id_name'][k]} in "
+            f"{batch['seq_id'][k]}, but the members table {members_csv} places it in "
+            f"{seq[rows[k]]}"
+        )
+    return member_row
+
+
+NATURAL_PARTS = r"^(?P<text>[^0-9]*)(?P<digits>[0-9]{0,18})$"  # text, then an int64's digits
+
+
+def natural_order(ids) -> np.ndarray:
+    """Positions of ``ids`` (a Series or a sequence of str) sorted by
+    :func:`rassflow.catalog.sample.natural_key`, ties in their order. Ids of ASCII text and
+    at most one, trailing, number (``S-123``, ``2MASS``) sort as (text, has a number, number)
+    with Arrow's string kernels, 10^6 ids in about a second; others by the key of each id,
+    computed once."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if isinstance(ids, pd.Series):
+        array = pa.array(ids.astype("str"))
+    else:
+        array = pa.array([str(v) for v in ids], type=pa.string())
+    if len(array) and array.null_count == 0 and pc.all(pc.string_is_ascii(array)).as_py():
+        parts = pc.extract_regex(array, NATURAL_PARTS)  # null where an id does not match
+        if parts.null_count == 0:
+            digits = parts.field("digits")
+            has_number = pc.greater(pc.utf8_length(digits), 0)
+            number = pc.cast(pc.if_else(has_number, digits, "0"), pa.int64())
+            # ASCII: Arrow's byte order is Python's str order
+            text = pc.rank(parts.field("text"), sort_keys="ascending", tiebreaker="dense")
+            keys = (number, has_number, text)  # lexsort: the last key is the first one
+            return np.lexsort([np.asarray(key.to_numpy(zero_copy_only=False)) for key in keys])
+    keys = [natural_key(name) for name in array.to_pylist()]
+    return np.array(sorted(range(len(keys)), key=keys.__getitem__), dtype=int)
+
+
 def build_photometry_table(
     members_csv,
-    photometry_paths: dict,
+    tables,
     bands_keV,
     parallax_column=None,
     distance_column=None,
@@ -199,91 +333,89 @@ def build_photometry_table(
 ) -> pd.DataFrame:
     """One row per member of ``members_csv`` (natural order of id_name) with its photometry.
 
-    ``photometry_paths``: {id_name: photometry JSON path or None}; covered members that are not
-    in it, or whose path is None or missing, are ``failed`` with the reason; the paths of
-    ``not_covered`` members are not read. ``bands_keV``: the flux bands, each of which every
-    measured JSON must hold. ``parallax_column`` (mas) or else ``distance_column`` (pc): the
-    members-table column that gives L_X. ``extra_columns``: members-table columns copied to the
-    end of the table as they are. The shared settings of the measurements (confidence levels,
-    detection threshold, ECF model) are kept in ``DataFrame.attrs`` for
-    :func:`write_photometry`; ValueError if they differ between members.
+    ``tables``: the photometry batch tables (FITS, :func:`rassflow.photometry.forced.
+    write_table`) that measured the covered members, each member at most once and in the
+    skyfield the members table gives it; a member a table holds but the members table lacks
+    is an error naming the table. A covered member in no table, or failed in its table, is
+    ``failed`` with the reason; rows of ``not_covered`` members are not read. ``bands_keV``:
+    the flux bands, each of which every table must hold. ``parallax_column`` (mas) or else
+    ``distance_column`` (pc): the members-table column that gives L_X. ``extra_columns``:
+    members-table columns copied to the end of the table as they are. The shared settings
+    of the measurements (confidence levels, detection threshold, ECF model) are kept in
+    ``DataFrame.attrs`` for :func:`write_photometry`; ValueError if they differ between
+    tables.
     """
     extra_columns = tuple(extra_columns)
     clash = [c for c in extra_columns if c in photometry_columns(bands_keV, True)]
     if clash:
         raise ValueError(f"extra_columns {clash} are columns of the photometry table already")
+    tables = [Path(path) for path in tables]
     members = _read_members(members_csv, extra_columns)
     bands = [(float(lo), float(hi)) for lo, hi in bands_keV]
-    unknown = sorted(set(photometry_paths) - set(members["id_name"]), key=natural_key)
-    if unknown:
-        raise ValueError(
-            f"photometry for {', '.join(unknown)}, which the members table {members_csv} lacks"
-        )
+    batch, source, settings = _read_batches(tables, bands)
+    member_row = _match_rows(members, batch, source, tables, members_csv)
     distances = _distances(members, parallax_column, distance_column, members_csv)
     columns = photometry_columns(bands, distances is not None, extra_columns)
-    settings: dict = {}
-    rows = []
-    order = sorted(range(len(members)), key=lambda i: natural_key(members["id_name"].iloc[i]))
-    for i in order:
-        member = members.iloc[i]
-        id_name = member["id_name"]
-        row = {
-            column: member[column] if column in member.index else math.nan
-            for column in MEMBER_COLUMNS
-        }
-        row.update({column: member[column] for column in extra_columns})
-        content = None
-        if member["status"] == "not_covered":
-            row["status"], row["reason"] = "not_covered", NOT_COVERED_REASON
-        else:
-            path = photometry_paths.get(id_name)
-            content, reason = _read_photometry(path, id_name)
-            row["status"], row["reason"] = ("ok", "") if content is not None else ("failed", reason)
-        if content is not None:
-            _check_settings(content, settings, path)
-            for column in MEASURED_COLUMNS:
-                row[column] = content.get(column)
-            for lo, hi in bands:
-                for column in band_columns(lo, hi):
-                    if column not in content:
-                        raise ValueError(
-                            f"photometry file {path} has no {column}; it was measured for the "
-                            f"bands {content.get('bands_keV')} keV"
-                        )
-                    row[column] = content[column]
-        if distances is not None:
-            distance = float(distances.iloc[i])
-            row[DISTANCE_COLUMN] = distance
-            factor = 4.0 * math.pi * (distance * PARSEC_CM) ** 2
-            for lo, hi in bands:
-                for flux, lx in zip(
-                    band_columns(lo, hi)[1:], luminosity_columns(lo, hi), strict=True
-                ):
-                    row[lx] = factor * _number(row.get(flux))
-        rows.append(row)
 
-    table = pd.DataFrame(rows, columns=columns)
-    for column in columns:
-        if column in extra_columns:
-            continue
-        if column in STRING_COLUMNS:
-            table[column] = [
-                "" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v)
-                for v in table[column]
-            ]
+    # the natural order of id_name
+    order = natural_order(members["id_name"])
+    members = members.iloc[order].reset_index(drop=True)
+    member_row = member_row[order]
+    covered = (members["status"] == "covered").to_numpy()
+    found = member_row >= 0
+    # index -1 (no row) picks the appended False
+    batch_ok = np.append(batch["status"].astype(object) == "ok", False)
+    ok = covered & batch_ok[member_row]
+
+    count = len(members)
+    status = np.where(ok, "ok", np.where(covered, "failed", "not_covered")).astype(object)
+    reason = np.full(count, "", dtype=object)
+    reason[~covered] = NOT_COVERED_REASON
+    reason[covered & ~found] = NO_TABLE_REASON
+    failed_in_table = covered & found & ~ok
+    if failed_in_table.any():
+        reason[failed_in_table] = batch["reason"].astype(object)[member_row[failed_in_table]]
+
+    data: dict = {}
+    for column in MEMBER_COLUMNS:
+        if column in ("id_name", "name", "seq_id"):
+            data[column] = members[column].to_numpy(dtype=object)
         elif column == "matched_2rxs":
-            table[column] = table[column].astype(bool)
-        elif column in BOOL_COLUMNS:
-            table[column] = pd.array(
-                [
-                    None if v is None or (isinstance(v, float) and math.isnan(v)) else bool(v)
-                    for v in table[column]
-                ],
-                dtype="boolean",
-            )
+            data[column] = members[column].to_numpy(dtype=bool)
+        elif column in members.columns:
+            data[column] = _floats(members[column])
         else:
-            table[column] = [_number(v) for v in table[column]]
-            table[column] = table[column].astype(float)
+            data[column] = np.full(count, np.nan)
+    rows = member_row[ok]
+    measured = list(MEASURED_COLUMNS)
+    for lo, hi in bands:
+        measured += band_columns(lo, hi)
+    for column in measured:
+        values = batch.pop(column)  # freed column by column: 10^6 rows hold ~0.5 GB
+        if column in BOOL_COLUMNS:
+            full = np.zeros(count, dtype=bool)
+            full[ok] = values[rows].astype(bool)
+            out = pd.arrays.BooleanArray(full, mask=~ok)
+        elif column in STRING_COLUMNS:
+            out = np.full(count, "", dtype=object)
+            out[ok] = values[rows].astype(object)
+        else:
+            out = np.full(count, np.nan)
+            out[ok] = values[rows]
+        data[column] = out
+    if distances is not None:
+        distance = distances.to_numpy(dtype=float)[order]
+        data[DISTANCE_COLUMN] = distance
+        factor = 4.0 * math.pi * (distance * PARSEC_CM) ** 2
+        for lo, hi in bands:
+            for flux, lx in zip(band_columns(lo, hi)[1:], luminosity_columns(lo, hi), strict=True):
+                data[lx] = factor * data[flux]
+    data["status"] = status
+    data["reason"] = reason
+    for column in extra_columns:
+        data[column] = members[column].to_numpy()
+    batch.clear()
+    table = pd.DataFrame(data, columns=columns, copy=False)  # columns not copied into blocks
     table.attrs = {
         "flux_bands_keV": bands,
         "settings": settings,
@@ -291,19 +423,6 @@ def build_photometry_table(
         "extra_columns": list(extra_columns),
     }
     return table
-
-
-def _check_settings(content: dict, settings: dict, path) -> None:
-    for key in SHARED_SETTINGS:
-        value = content.get(key)
-        if value is None:
-            continue
-        known = settings.setdefault(key, value)
-        if known != value:
-            raise ValueError(
-                f"photometry file {path}: {key} = {value!r} differs from {known!r} in the other "
-                "members; one table needs one photometry setup"
-            )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -389,6 +508,43 @@ def column_description(column: str, bands_keV=(), extra_columns=()) -> tuple[str
     raise KeyError(f"no description for column {column!r}")
 
 
+_FITS_FORMATS = {"f8": "D", "f4": "E", "i8": "K", "i4": "J", "i2": "I", "u1": "B", "b1": "L"}
+
+
+def _fits_format(values: np.ndarray) -> str | None:
+    """The TFORM of a column's array; None for a kind this writer leaves to astropy."""
+    if values.dtype.kind == "S":
+        return f"{max(values.dtype.itemsize, 1)}A"
+    return _FITS_FORMATS.get(values.dtype.str.lstrip("<>|="))
+
+
+def _described_records(arrays: dict, describe, extname: str):
+    """:func:`rassflow.report.columns.described_hdu` of plain arrays (the same cards), made
+    straight into the FITS record array: astropy's Table route first copies every column
+    into one structured array, ~0.6 GB more for 10^6 members."""
+    import astropy.units as u
+    from astropy.io import fits
+
+    columns, comments = [], []
+    for name, values in arrays.items():
+        unit, comment = describe(name)
+        columns.append(
+            fits.Column(
+                name=name,
+                format=_fits_format(values),
+                unit=u.Unit(unit).to_string(format="fits") if unit else None,
+                array=values,
+            )
+        )
+        comments.append(comment)
+    hdu = fits.BinTableHDU.from_columns(columns)
+    hdu.name = extname
+    for number, comment in enumerate(comments, start=1):
+        if comment:
+            hdu.header[f"TCOMM{number}"] = comment
+    return hdu
+
+
 def photometry_hdu(table: pd.DataFrame, provenance: dict | None = None):
     """The table as a FITS BinTable HDU (EXTNAME PHOTOMETRY) with units and descriptions."""
     from astropy.table import Table
@@ -396,7 +552,7 @@ def photometry_hdu(table: pd.DataFrame, provenance: dict | None = None):
     bands = table.attrs.get("flux_bands_keV", [])
     settings = table.attrs.get("settings", {})
     extra = table.attrs.get("extra_columns", [])
-    out = Table()
+    arrays = {}
     for column in table.columns:
         series = table[column]
         if column in BOOL_COLUMNS:
@@ -406,13 +562,17 @@ def photometry_hdu(table: pd.DataFrame, provenance: dict | None = None):
         elif pd.api.types.is_numeric_dtype(series):
             values = series.to_numpy(dtype=float)
         else:
-            text = ["" if pd.isna(v) else str(v) for v in series]
-            width = max(1, max((len(v) for v in text), default=1))
-            values = np.array(text, dtype=f"U{width}")
-        out[column] = values
-    hdu = colspec.described_hdu(
-        out, lambda name: column_description(name, bands, extra), "PHOTOMETRY"
-    )
+            text = series.to_numpy(dtype=object, copy=True)
+            text[pd.isna(text)] = ""
+            # str of each, as wide as the longest; ASCII bytes, as FITS stores them (a quarter
+            # of numpy's str: 10^6 reasons would take 200 MB)
+            values = np.array(text.tolist(), dtype=str).astype(bytes)
+        arrays[column] = values
+    describe = lambda name: column_description(name, bands, extra)  # noqa: E731
+    if all(_fits_format(values) for values in arrays.values()):
+        hdu = _described_records(arrays, describe, "PHOTOMETRY")
+    else:
+        hdu = colspec.described_hdu(Table(arrays, copy=False), describe, "PHOTOMETRY")
     header = hdu.header
     status = table["status"] if "status" in table else pd.Series([], dtype=str)
     header["NMEMBERS"] = (len(table), "rows (sample members) in this table")
@@ -444,12 +604,48 @@ def photometry_hdu(table: pd.DataFrame, provenance: dict | None = None):
     return hdu
 
 
+CSV_CHUNK_ROWS = 20_000  # rows formatted at a time: ~100 MB of cells at 80 columns
+
+
+def _csv_cells(series: pd.Series):
+    """The cells of one column (a list) as ``DataFrame.to_csv(float_format=CSV_FLOAT_FORMAT)``
+    writes them: floats formatted (NaN empty), missing values empty, other values as they
+    are for the csv module to write."""
+    numpy_dtype = isinstance(series.dtype, np.dtype)  # not pandas' nullable ones
+    if numpy_dtype and series.dtype.kind == "f":
+        values = series.to_numpy()
+        cells = list(map(CSV_FLOAT_FORMAT.__mod__, values.tolist()))
+        for k in np.flatnonzero(np.isnan(values)).tolist():
+            cells[k] = ""
+        return cells
+    if numpy_dtype and series.dtype.kind in "biu":
+        return series.to_numpy().tolist()  # Python numbers: the csv module's str is faster
+    values = series.to_numpy(dtype=object, copy=True)
+    values[pd.isna(values)] = ""
+    return values.tolist()
+
+
+def write_csv(table: pd.DataFrame, path) -> None:
+    """The table as CSV with the bytes of ``table.to_csv(path, index=False,
+    float_format=CSV_FLOAT_FORMAT, lineterminator="\\n")`` (the same csv-module dialect and
+    cells), formatting each column chunk with one map instead of pandas' per-cell path:
+    ~5 times faster for 10^6 rows."""
+    import csv
+
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle, lineterminator="\n", quoting=csv.QUOTE_MINIMAL)
+        writer.writerow([str(c) for c in table.columns])
+        for start in range(0, len(table), CSV_CHUNK_ROWS):
+            chunk = table.iloc[start : start + CSV_CHUNK_ROWS]
+            writer.writerows(zip(*(_csv_cells(chunk[c]) for c in chunk.columns), strict=True))
+
+
 def write_photometry(table: pd.DataFrame, csv_path, fits_path, provenance: dict | None = None):
     """Write the table as CSV (same table -> same bytes) and as FITS, each atomically."""
     from astropy.io import fits
 
     with atomic_path(csv_path) as tmp:
-        table.to_csv(tmp, index=False, float_format=CSV_FLOAT_FORMAT, lineterminator="\n")
+        write_csv(table, tmp)
     hdus = fits.HDUList([fits.PrimaryHDU(), photometry_hdu(table, provenance)])
     stamp(hdus[0].header, **(provenance or {}))
     write_fits(hdus, Path(fits_path))

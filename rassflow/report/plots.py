@@ -18,6 +18,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 
+import matplotlib.patheffects  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
@@ -743,11 +744,15 @@ def _flags(column) -> np.ndarray:
     return column.astype(str).str.lower().isin(("true", "1", "1.0")).to_numpy(copy=True)
 
 
+HALO = matplotlib.patheffects.withStroke(linewidth=2.5, foreground="white")
+
+
 def _label_points(ax, xs, ys, names, colour="firebrick") -> None:
     for x, y, name in zip(xs, ys, names, strict=True):
         ax.annotate(
-            name, (x, y), xytext=(4, 4), textcoords="offset points", fontsize=7, color=colour
-        )
+            name, (x, y), xytext=(4, 4), textcoords="offset points", fontsize=7, color=colour,
+            path_effects=[HALO],  # readable over a density too
+        )  # fmt: skip
 
 
 def _upper_limit_arrows(ax, x, ul, **style) -> None:
@@ -755,6 +760,73 @@ def _upper_limit_arrows(ax, x, ul, **style) -> None:
     x, ul = np.asarray(x, dtype=float), np.asarray(ul, dtype=float)
     # matplotlib's uplims: the point is an upper limit, the arrow points down from it
     ax.errorbar(x, ul, yerr=ul * (1 - 10**-0.35), uplims=True, fmt="_", ms=9, lw=0.9, **style)
+
+
+DENSE_POINTS = 3000  # above this many points a figure draws densities, not markers
+DENSITY_GRID = 60  # hexagons across a density panel
+
+
+def _density(ax, x, y, cmap="viridis"):
+    """Detections as hexagons coloured by their number (log scale), on log axes."""
+    cells = ax.hexbin(
+        x, y, xscale="log", yscale="log", gridsize=DENSITY_GRID, bins="log", mincnt=1,
+        cmap=cmap, linewidths=0.1,
+    )  # fmt: skip
+    bar = ax.figure.colorbar(cells, ax=ax, pad=0.01, fraction=0.05)
+    bar.set_label(f"detections per cell ({len(x)} detected)", fontsize=8)
+    bar.ax.tick_params(labelsize=7)
+    return cells
+
+
+def _limit_distribution(ax, x, ul, colour="0.3", label="upper limits"):
+    """Upper limits as their distribution along x: the median and the central 68 % and
+    95 % of the limits in log-spaced x bins (bins with fewer than 10 limits left out).
+    The ranges lie under a density, the median line over it."""
+    x, ul = np.log10(np.asarray(x, float)), np.log10(np.asarray(ul, float))
+    edges = np.linspace(x.min(), x.max() + 1e-9, 26) if x.max() > x.min() else None
+    if edges is None:
+        edges = np.array([x.min() - 0.1, x.min() + 0.1])
+    which = np.clip(np.digitize(x, edges) - 1, 0, len(edges) - 2)
+    frame = pd.DataFrame({"bin": which, "ul": ul})
+    groups = frame.groupby("bin")["ul"]
+    levels = groups.quantile([0.025, 0.16, 0.5, 0.84, 0.975]).unstack()
+    levels = levels[groups.size() >= 10]
+    if levels.empty:  # too few per bin: the limits themselves, small
+        ax.scatter(10**x, 10**ul, s=2, color=colour, alpha=0.3, lw=0, label=label)
+        return
+    centre = 10 ** (0.5 * (edges[levels.index] + edges[levels.index + 1]))
+    # shaded ranges under a density, their edges and the median drawn over it
+    ax.fill_between(centre, 10 ** levels[0.025], 10 ** levels[0.975], color=colour, alpha=0.15,
+                    lw=0, zorder=0.5)  # fmt: skip
+    ax.fill_between(centre, 10 ** levels[0.16], 10 ** levels[0.84], color=colour, alpha=0.3,
+                    lw=0, zorder=0.5)  # fmt: skip
+    ranges = ((0.025, 0.975, ":", f"{label}: 95 % within"), (0.16, 0.84, "--", "68 % within"))
+    for low, high, style, what in ranges:
+        for level in (low, high):
+            ax.plot(centre, 10 ** levels[level], color="k", lw=1.0, ls=style, zorder=3,
+                    path_effects=[HALO], label=what if level == low else None)  # fmt: skip
+    ax.plot(centre, 10 ** levels[0.5], color="k", lw=1.6, zorder=3, label="median limit",
+            path_effects=[HALO])  # fmt: skip
+
+
+def _spread(x, y, order, count: int, width_dex=0.9, height_dex=0.18) -> np.ndarray:
+    """Up to ``count`` of the points ``order`` lists (first first) whose labels would not
+    overlap one already chosen (a label ~``width_dex`` x ``height_dex`` on log axes)."""
+    chosen: list[int] = []
+    lx, ly = np.log10(x), np.log10(y)
+    for k in order:
+        if len(chosen) >= count:
+            break
+        if all(abs(lx[k] - lx[j]) > width_dex or abs(ly[k] - ly[j]) > height_dex for j in chosen):
+            chosen.append(int(k))
+    return np.array(chosen, dtype=int)
+
+
+def _read_columns(csv_path, wanted) -> pd.DataFrame:
+    """The columns of a CSV for which ``wanted(name)`` is true (a photometry table of 10^6
+    members has ~80 columns; a figure needs a few)."""
+    names = pd.read_csv(csv_path, nrows=0).columns
+    return pd.read_csv(csv_path, usecols=[c for c in names if wanted(c)], dtype={"id_name": str})
 
 
 def plot_rate_comparison(
@@ -774,11 +846,20 @@ def plot_rate_comparison(
     Undetected sources are downward arrows at ``rate_ul``. Outliers, labelled with their id,
     differ from the catalogue by more than ``outlier_factor`` and by more than
     ``outlier_sigma`` combined sigmas (an upper limit: below the catalogue rate / factor),
-    e.g. variable (flaring) stars or a wrong match. Returns {"sources", "detected",
+    e.g. variable (flaring) stars or a wrong match. Above :data:`DENSE_POINTS` points the
+    detections are a density (hexagons), the upper limits their median and 68 % / 95 %
+    ranges along the 2RXS rate, the outliers small red points of which the
+    :data:`MAX_LABELLED` furthest from 1:1 are labelled. Returns {"sources", "detected",
     "median_ratio", "outliers"}.
     """
-    photometry = pd.read_csv(photometry_csv, dtype={"id_name": str})
-    sample = pd.read_csv(sample_csv, dtype={"id_name": str})
+    photometry = _read_columns(
+        photometry_csv,
+        lambda c: (
+            c in ("id_name", "net_rate", "net_rate_lo", "net_rate_hi", "rate_ul")
+            or c in ("detected", "status")
+        ),
+    )
+    sample = _read_columns(sample_csv, lambda c: c in ("id_name", rate_column, error_column))
     for table, columns, path in (
         (
             photometry,
@@ -824,27 +905,39 @@ def plot_rate_comparison(
         _note(ax, "no 2RXS-matched source with a measured rate")
         _save(fig, out_png)
         return summary
-    ax.errorbar(
-        rxs[detected],
-        rate[detected],
-        xerr=rxs_err[detected],
-        yerr=[lo[detected], hi[detected]],
-        fmt="o",
-        ms=4,
-        color="teal",
-        lw=0.8,
-        label=f"detected ({int(detected.sum())})",
-    )
-    if (~detected).any():
+    n_detected, n_limits = int(detected.sum()), int((~detected).sum())
+    if n_detected > DENSE_POINTS:
+        _density(ax, rxs[detected], rate[detected])
+    else:
+        ax.errorbar(
+            rxs[detected],
+            rate[detected],
+            xerr=rxs_err[detected],
+            yerr=[lo[detected], hi[detected]],
+            fmt="o",
+            ms=4,
+            color="teal",
+            lw=0.8,
+            label=f"detected ({n_detected})",
+        )
+    limits = ~detected & (ul > 0)
+    if n_limits > DENSE_POINTS and limits.any():
+        _limit_distribution(ax, rxs[limits], ul[limits], label=f"upper limits ({n_limits})")
+    elif limits.any():
         _upper_limit_arrows(
-            ax,
-            rxs[~detected],
-            ul[~detected],
-            color="0.45",
-            label=f"upper limits ({int((~detected).sum())})",
+            ax, rxs[limits], ul[limits], color="0.45", label=f"upper limits ({n_limits})"
         )
     y_shown = np.where(detected, rate, ul)
-    _label_points(ax, rxs[outlier], y_shown[outlier], names[outlier])
+    labelled = np.flatnonzero(outlier)
+    if len(merged) > DENSE_POINTS and outlier.any():
+        # the furthest from 1:1 first, labels that would not overlap, marked over the density
+        with np.errstate(divide="ignore", invalid="ignore"):
+            distance = np.abs(np.log10(np.where(detected, ratio, ul / rxs)))
+        first = labelled[np.argsort(-np.nan_to_num(distance[labelled]), kind="stable")]
+        labelled = _spread(rxs, np.where(y_shown > 0, y_shown, rxs), first, MAX_LABELLED)
+        ax.scatter(rxs[labelled], y_shown[labelled], s=12, color="firebrick", lw=0, zorder=3,
+                   label=f"outliers ({int(outlier.sum())}), {len(labelled)} labelled")  # fmt: skip
+    _label_points(ax, rxs[labelled], y_shown[labelled], names[labelled])
     positive = np.concatenate([rxs, y_shown[y_shown > 0]])
     low, high = positive.min() / 3, positive.max() * 3
     line = np.array([low, high])
@@ -868,7 +961,8 @@ def plot_rate_comparison(
     ax.legend(fontsize=8, loc="upper left")
     ax.set_title(
         f"{summary['sources']} 2RXS sources: median measured/2RXS = "
-        f"{summary['median_ratio']:.2f}, {len(summary['outliers'])} outlier(s) labelled",
+        f"{summary['median_ratio']:.2f}, {len(summary['outliers'])} outlier(s)"
+        + (f", {len(labelled)} labelled" if len(labelled) < outlier.sum() else " labelled"),
         fontsize=9,
     )
     _save(fig, out_png)
@@ -888,13 +982,21 @@ def plot_sample_fluxes(photometry_csv, out_png) -> dict:
     """The sample's X-ray luminosities against distance (when the photometry table has
     ``distance_pc`` and ``lx_{band}``), else its fluxes against exposure: detections with
     their KBN intervals, non-detections as downward arrows at the upper limit, one panel per
-    flux band; the detected fraction is in the title.
+    flux band; the detected fraction is in the title. Above :data:`DENSE_POINTS` points the
+    detections are a density (hexagons) and the upper limits their median and 68 % / 95 %
+    ranges along the x axis, so that a sample of 10^6 members stays readable.
 
     Members not covered by the survey, failed ones and (for L_X) those without a distance are
     counted in the title, not drawn. Returns {band: {"measured", "detected", "shown",
     "quantity"}}.
     """
-    table = pd.read_csv(photometry_csv, dtype={"id_name": str})
+    table = _read_columns(
+        photometry_csv,
+        lambda c: (
+            c in ("id_name", "status", "detected", "exposure_s", "distance_pc")
+            or c.startswith(("flux_", "lx_"))
+        ),
+    )
     bands = _flux_bands(table.columns)
     if not bands:
         raise KeyError(f"{photometry_csv} has no flux_<band> columns")
@@ -932,32 +1034,34 @@ def plot_sample_fluxes(photometry_csv, out_png) -> dict:
         if not (detected.any() or limits.any()):
             _note(ax, f"no member with a {prefix} to show")
         else:
-            ax.errorbar(
-                x[detected],
-                value[detected],
-                yerr=[
-                    np.clip(value - lo, 0, None)[detected],
-                    np.clip(hi - value, 0, None)[detected],
-                ],
-                fmt="o",
-                ms=4,
-                color="teal",
-                lw=0.8,
-                label=f"detected ({int(detected.sum())})",
-            )
-            if limits.any():
+            n_detected, n_limits = int(detected.sum()), int(limits.sum())
+            if n_detected > DENSE_POINTS:
+                _density(ax, x[detected], value[detected])
+            elif n_detected:
+                ax.errorbar(
+                    x[detected],
+                    value[detected],
+                    yerr=[
+                        np.clip(value - lo, 0, None)[detected],
+                        np.clip(hi - value, 0, None)[detected],
+                    ],
+                    fmt="o",
+                    ms=4,
+                    color="teal",
+                    lw=0.8,
+                    label=f"detected ({n_detected})",
+                )
+            if n_limits > DENSE_POINTS:
+                _limit_distribution(ax, x[limits], ul[limits], label=f"upper limits ({n_limits})")
+            elif n_limits:
                 _upper_limit_arrows(
-                    ax,
-                    x[limits],
-                    ul[limits],
-                    color="0.45",
-                    label=f"upper limits ({int(limits.sum())})",
+                    ax, x[limits], ul[limits], color="0.45", label=f"upper limits ({n_limits})"
                 )
             ax.set_xscale("log")
             ax.set_yscale("log")
             ax.xaxis.set_major_formatter(_ROUND_LABELS)
             ax.xaxis.set_minor_formatter(_ROUND_LABELS)
-            if detected.sum() + limits.sum() <= MAX_LABELLED:  # small samples: name them
+            if n_detected + n_limits <= MAX_LABELLED:  # small samples: name them
                 shown = detected | limits
                 y = np.where(detected, value, ul)
                 _label_points(
@@ -1028,13 +1132,41 @@ def _cell(value) -> str:
     return str(value)
 
 
-def write_table_html(csv_path, out_html, title: str, index_column: str = "id_name") -> Path:
+MAX_HTML_ROWS = 1000  # a browsable page shows at most this many rows
+
+
+def _downloads(csv_path) -> list[str]:
+    """The file names of the whole table: the CSV and a FITS of the same stem beside it."""
+    csv_path = Path(csv_path)
+    names = [csv_path.name]
+    if csv_path.with_suffix(".fits").is_file():
+        names.append(csv_path.with_suffix(".fits").name)
+    return names
+
+
+def write_table_html(
+    csv_path,
+    out_html,
+    title: str,
+    index_column: str = "id_name",
+    max_rows: int = MAX_HTML_ROWS,
+    downloads=None,
+) -> Path:
     """A CSV table as one self-contained, sortable and filterable HTML page: one ``<tbody>``
     row per table row, marked ``data-id`` with its ``index_column``; numbers to 4 significant
-    digits (the CSV keeps full precision)."""
+    digits (the CSV keeps full precision).
+
+    A table longer than ``max_rows`` is previewed: its first ``max_rows`` rows (only they are
+    read), with a note giving the total and the files that hold the whole table
+    (``downloads``: names; default the CSV and a FITS of the same stem beside it), so that a
+    table of 10^6 rows makes a page of a few hundred kB."""
     import html
 
-    table = pd.read_csv(csv_path, dtype={index_column: str})
+    table = pd.read_csv(csv_path, dtype={index_column: str}, nrows=max_rows + 1)
+    total = len(table)
+    if total > max_rows:  # count the rest from one column, not the whole table
+        total = len(pd.read_csv(csv_path, usecols=[0], dtype=str))
+        table = table.iloc[:max_rows]
     columns = list(table.columns)
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in columns)
     rows = []
@@ -1046,11 +1178,21 @@ def write_table_html(csv_path, out_html, title: str, index_column: str = "id_nam
             for c, v in zip(columns, values, strict=True)
         )
         rows.append(f'<tr data-id="{html.escape(key, quote=True)}">{cells}</tr>')
+    files = downloads if downloads is not None else _downloads(csv_path)
+    named = " and ".join(f"<code>{html.escape(Path(name).name)}</code>" for name in files)
+    if total > len(table):
+        extent = (
+            f'<p class="preview"><b>Preview: the first {len(table):,} of {total:,} rows.</b> '
+            f"The whole table is in {named} (downloads in the same report category); "
+            "sorting and filtering act on the preview only.</p>"
+        )
+    else:
+        extent = ""
     page = (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f"<title>{html.escape(title)}</title><style>{_TABLE_STYLE}</style></head><body>"
-        f"<h3>{html.escape(title)}</h3>"
-        f"<p>{len(table)} rows, {len(columns)} columns, from "
+        f"<h3>{html.escape(title)}</h3>{extent}"
+        f"<p>{total} rows, {len(columns)} columns, from "
         f"<code>{html.escape(Path(csv_path).name)}</code> (the full-precision table is in "
         "the same report category). Click a column header to sort; "
         'filter: <input id="filter" type="search"></p>'

@@ -525,3 +525,103 @@ def test_table_html_one_row_per_source(results_csv, tmp_path):
     assert page.count("<tr data-id=") == 30
     assert '<tr data-id="CARMENES-7">' in page
     assert "Results &lt;test&gt;" in page
+
+
+LARGE = 200_000  # rows of the large synthetic tables (a catalog-scale sample)
+
+
+@pytest.fixture(scope="module")
+def large_tables(tmp_path_factory):
+    """A synthetic photometry table of LARGE members within 100 pc (a tenth X-ray emitters,
+    the rest blank: upper limits) and the 2RXS rates of half of them, and a results-like
+    CSV beside its FITS."""
+    tmp = tmp_path_factory.mktemp("large")
+    rng = np.random.default_rng(7)
+    n = LARGE
+    exposure = 10 ** rng.uniform(2.0, 3.0, n)  # s
+    true_rate = np.where(rng.random(n) < 0.1, 10 ** rng.normal(-1.5, 0.7, n), 0.0)  # ct/s
+    background = 0.5  # expected counts in the circle
+    counts = rng.poisson((true_rate * exposure) + background)
+    net = (counts - background) / exposure
+    error = np.sqrt(counts + 1.0) / exposure
+    detected = counts >= 6  # ~3 sigma above 0.5 background counts
+    ul = (counts + 3.0 * np.sqrt(counts + 1.0) + 1.0) / exposure
+    ecf = 1e-11  # erg/cm2 per count
+    distance = 100.0 * rng.random(n) ** (1 / 3)  # pc, uniform in volume
+    to_lx = 4 * np.pi * (distance * 3.0857e18) ** 2
+    ids = [f"S-{k}" for k in range(1, n + 1)]
+    table = pd.DataFrame(
+        {
+            "id_name": ids,
+            "net_rate": net,
+            "net_rate_lo": net - error,
+            "net_rate_hi": net + error,
+            "rate_ul": ul,
+            "detected": detected,
+            "exposure_s": exposure,
+            "flux_0.5-2.0keV": net * ecf,
+            "flux_0.5-2.0keV_lo": (net - error) * ecf,
+            "flux_0.5-2.0keV_hi": (net + error) * ecf,
+            "flux_ul_0.5-2.0keV": ul * ecf,
+            "distance_pc": distance,
+            "lx_0.5-2.0keV": net * ecf * to_lx,
+            "lx_0.5-2.0keV_lo": (net - error) * ecf * to_lx,
+            "lx_0.5-2.0keV_hi": (net + error) * ecf * to_lx,
+            "lx_ul_0.5-2.0keV": ul * ecf * to_lx,
+            "status": np.where(rng.random(n) < 0.02, "not_covered", "ok"),
+        }
+    )
+    table.to_csv(tmp / "photometry.csv", index=False)
+    # every emitter has a 2RXS match; 5 % of the blank positions a wrong or faded one
+    matched = (true_rate > 0) | (rng.random(n) < 0.05)
+    rxs = np.where(true_rate > 0, true_rate, 10 ** rng.normal(-1.5, 0.5, n))
+    sample = pd.DataFrame(
+        {
+            "id_name": np.array(ids)[matched],
+            "rasscat_count_rate": (rxs * 10 ** rng.normal(0.0, 0.1, n))[matched],
+            "rasscat_count_rate_error": (0.1 * rxs)[matched],
+        }
+    )
+    sample.to_csv(tmp / "sample.csv", index=False)
+    (tmp / "photometry.fits").write_bytes(b"")  # the download the page names
+    return tmp / "photometry.csv", tmp / "sample.csv"
+
+
+def test_rate_comparison_of_a_large_sample_is_a_density(large_tables, tmp_path):
+    photometry, sample = large_tables
+    out = tmp_path / "rates.png"
+    summary = plot_rate_comparison(photometry, sample, out)
+    assert_real_png(out)
+    assert 0.1 * LARGE < summary["sources"] < 0.2 * LARGE
+    assert summary["detected"] > 3000 and summary["sources"] - summary["detected"] > 3000
+    assert len(summary["outliers"]) > 25  # more than are labelled
+
+
+def test_sample_fluxes_of_a_large_sample_is_a_density(large_tables, tmp_path):
+    photometry, _ = large_tables
+    summary = plot_sample_fluxes(photometry, tmp_path / "lx.png")
+    assert_real_png(tmp_path / "lx.png")
+    band = summary["0.5-2.0keV"]
+    assert band["quantity"] == "L_X" and band["measured"] > 0.95 * LARGE
+    assert band["detected"] > 3000 and band["shown"] > band["detected"] + 3000
+
+
+def test_table_html_of_a_large_table_is_a_bounded_preview(large_tables, tmp_path):
+    photometry, _ = large_tables
+    out = write_table_html(photometry, tmp_path / "photometry.html", "Photometry")
+    page = out.read_text()
+    assert page.count("<tr data-id=") == 1000
+    assert '<tr data-id="S-1000">' in page and '<tr data-id="S-1001">' not in page
+    assert "the first 1,000 of 200,000 rows" in page
+    assert "<code>photometry.csv</code> and <code>photometry.fits</code>" in page
+    assert out.stat().st_size < 1_000_000  # bytes
+
+
+def test_table_html_preview_length_is_a_parameter(results_csv, tmp_path):
+    out = write_table_html(results_csv, tmp_path / "table.html", "Results", max_rows=10)
+    page = out.read_text()
+    assert page.count("<tr data-id=") == 10
+    assert "the first 10 of 30 rows" in page
+    assert f"<code>{results_csv.name}</code> (downloads" in page
+    whole = write_table_html(results_csv, tmp_path / "whole.html", "Results", max_rows=30)
+    assert "Preview" not in whole.read_text() and whole.read_text().count("<tr data-id=") == 30

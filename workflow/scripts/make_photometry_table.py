@@ -4,7 +4,7 @@ from rassflow.report.photometry import build_photometry_table, write_photometry
 with logged(snakemake.log[0]):
     table = build_photometry_table(
         snakemake.input.members,
-        snakemake.params.photometry,
+        list(snakemake.input.tables),
         snakemake.params.bands,
         **snakemake.params.distance,
     )
