@@ -349,8 +349,8 @@ def test_intervals_carry_the_deblending_noise_and_the_psf_systematic(small_spect
 
     from astropy.io import fits
 
-    from rassflow.fitting.run import _band_counts, with_systematics
     from rassflow.fitting.result import ModelResult, ParameterResult
+    from rassflow.fitting.run import _band_counts, with_systematics
     from rassflow.products.contamination import contamination_hdu
     from rassflow.products.responses import apply_psf_correction, read_psf_record
     from rassflow.pspc import pi_limits
