@@ -194,7 +194,10 @@ def show(report: dict) -> None:
     print(
         f"blank positions detected: {blank['detected']}/{blank['positions']} = "
         f"{100 * blank['rate']:.3f} % (95 %: {100 * blank['interval_95'][0]:.3f}-"
-        f"{100 * blank['interval_95'][1]:.3f} %; promise {100 * blank['promise']:.3f} %)"
+        f"{100 * blank['interval_95'][1]:.3f} %; promise {100 * blank['promise']:.3f} %, "
+        f"at most {blank['allowed_at_99_9']} at 99.9 %; the discrete test's own rate at these "
+        f"counts {100 * blank['expected_discrete']:.3f} %, mean counts in the circle "
+        f"{blank['blank_counts_src_mean']:.2f})"
     )
     ul = sc["upper_limits"]
     print(
@@ -218,18 +221,31 @@ def main():
     parser.add_argument("--seed", type=int, default=20260324)
     parser.add_argument("--cores", type=int, default=2)
     parser.add_argument("--workdir", type=Path, default=None)
-    parser.add_argument("--json", type=Path, default=None, help="default: WORKDIR/catalog_scale.json")
+    parser.add_argument(
+        "--json", type=Path, default=None, help="default: WORKDIR/catalog_scale.json"
+    )
+    parser.add_argument(
+        "--report-only",
+        action="store_true",
+        help="recompute the report of the finished run in --workdir (its parts' timings kept)",
+    )
     args = parser.parse_args()
     workdir = (args.workdir or Path(tempfile.mkdtemp(prefix="rassflow-catalog-"))).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     settings = cs.survey_settings(args.n_skyfields, args.n_stars, args.n_unrelated, args.seed)
     load_start = os.getloadavg()
-    print(f"simulating in {workdir} ...", flush=True)
-    start = time.perf_counter()
-    inputs = prepare(workdir, args.positions, settings, args.seed)
-    simulation_s = time.perf_counter() - start
-    print(f"simulated in {simulation_s:.0f} s; running the workflow ...", flush=True)
-    parts = execute(workdir, args.cores)
+    if args.report_only:
+        previous = json.loads((workdir / "catalog_scale.json").read_text())
+        parts = {k: v for k, v in previous["timing"].items() if k != "end_to_end"}
+        simulation_s = previous["simulation_wall_s"]
+        inputs = cs.inputs_of(workdir / "inputs")
+    else:
+        print(f"simulating in {workdir} ...", flush=True)
+        start = time.perf_counter()
+        inputs = prepare(workdir, args.positions, settings, args.seed)
+        simulation_s = time.perf_counter() - start
+        print(f"simulated in {simulation_s:.0f} s; running the workflow ...", flush=True)
+        parts = execute(workdir, args.cores)
     report = measure(workdir, inputs, parts, settings)
     report["simulation_wall_s"] = simulation_s
     report["cores"] = args.cores

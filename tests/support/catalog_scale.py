@@ -34,7 +34,9 @@ def survey_settings(n_skyfields: int, n_stars: int, n_unrelated: int, seed: int)
     neighbours, proper motions) at this size."""
     import yaml
 
-    demo = yaml.safe_load((Path(__file__).resolve().parents[2] / "config" / "demo.yaml").read_text())
+    demo = yaml.safe_load(
+        (Path(__file__).resolve().parents[2] / "config" / "demo.yaml").read_text()
+    )
     return {
         **demo["simulation"],
         "seed": seed,
@@ -121,6 +123,24 @@ def write_inputs(inputs: Path, n_blank: int, settings: dict, seed: int = 0) -> d
         "stars": len(stars),
         "blanks": n_blank,
         "first_blank": first,
+    }
+
+
+def inputs_of(inputs: Path) -> dict:
+    """What :func:`write_inputs` returned, from the files it wrote under ``inputs``."""
+    inputs = Path(inputs)
+    sample = pd.read_parquet(inputs / "sample.parquet", columns=["No", "Name"])
+    blank = sample["Name"].str.startswith("Blank ")
+    return {
+        "sample": inputs / "sample.parquet",
+        "rxs": inputs / "rass2rxs.fits",
+        "truth": inputs / "truth.csv",
+        "truth_fields": inputs / "truth_fields.csv",
+        "archive": inputs / "archive",
+        "caldb": inputs / "caldb",
+        "stars": int((~blank).sum()),
+        "blanks": int(blank.sum()),
+        "first_blank": int(sample.loc[blank, "No"].min()) if blank.any() else len(sample) + 1,
     }
 
 
@@ -220,6 +240,29 @@ def one_sided_upper(k: int, n: int, level: float) -> float:
     return 1.0 if k == n else float(beta.ppf(level, k + 1, n - k))
 
 
+def null_detection_rate(counts_src, counts_bkg, ratio, p_threshold: float, chunk=100_000):
+    """Per position, the probability that the detection test fires when the true rate is 0:
+    with c = 0 the test (rassflow.photometry.onoff: P(X >= N) = I_rho(N, M + 1), rho =
+    ratio / (1 + ratio)) is the conditional binomial test, so given the total t = N + M, N is
+    Binomial(t, rho) under the null and the test fires with probability
+    max{I_rho(n, t - n + 1) <= p_threshold}: at most p_threshold, less by the discreteness
+    of few counts."""
+    from scipy import special
+
+    t = np.asarray(counts_src, float) + np.asarray(counts_bkg, float)
+    rho = np.asarray(ratio, float) / (1.0 + np.asarray(ratio, float))
+    out = np.zeros(len(t))
+    for start in range(0, len(t), chunk):
+        tt, rr = t[start : start + chunk], rho[start : start + chunk]
+        n = np.arange(1, int(tt.max(initial=0)) + 1, dtype=float)[None, :]
+        valid = n <= tt[:, None]
+        with np.errstate(invalid="ignore"):
+            tail = special.betainc(n, np.maximum(tt[:, None] - n + 1.0, 1.0), rr[:, None])
+        tail = np.where(valid & (tail <= p_threshold), tail, 0.0)
+        out[start : start + chunk] = tail.max(axis=1, initial=0.0)
+    return out
+
+
 def science(table, truth: pd.DataFrame, first_blank: int) -> dict:
     """The checks of the photometry of every covered member against the truth.
 
@@ -250,6 +293,17 @@ def science(table, truth: pd.DataFrame, first_blank: int) -> dict:
     k_blank = int((blank & detected).sum())
     lo, hi = clopper_pearson(k_blank, n_blank, 0.95) if n_blank else (math.nan, math.nan)
     upper = one_sided_upper(k_blank, n_blank, 0.999) if n_blank else math.nan
+    from scipy.stats import binom
+
+    # the most detections that 0.135 % lets through, 999 times in 1000
+    allowed = int(binom.ppf(0.999, n_blank, promise)) if n_blank else 0
+    sel = blank & ok
+    null_rate = null_detection_rate(
+        frame["counts_src"].to_numpy(float)[sel],
+        frame["counts_bkg"].to_numpy(float)[sel],
+        frame["backscal_ratio"].to_numpy(float)[sel],
+        promise,
+    )
 
     undetected = ok & ~detected
     ul = frame["rate_ul"].to_numpy(float)
@@ -273,6 +327,11 @@ def science(table, truth: pd.DataFrame, first_blank: int) -> dict:
             "interval_95": [lo, hi],
             "upper_99_9": upper,
             "promise": promise,
+            "allowed_at_99_9": allowed,
+            "expected_discrete": float(null_rate.mean()) if n_blank else math.nan,
+            "blank_counts_src_mean": float(frame["counts_src"].to_numpy(float)[sel].mean())
+            if n_blank
+            else math.nan,
         },
         "upper_limits": {
             "holding": int(holds.sum()),
@@ -285,7 +344,9 @@ def science(table, truth: pd.DataFrame, first_blank: int) -> dict:
         "interval_coverage": {
             "covering": int(within.sum()),
             "detected_stars": int(star_detected.sum()),
-            "fraction": float(within.sum() / star_detected.sum()) if star_detected.any() else math.nan,
+            "fraction": float(within.sum() / star_detected.sum())
+            if star_detected.any()
+            else math.nan,
             "target": [0.60, 0.76],
         },
     }
