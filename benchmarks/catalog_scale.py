@@ -70,15 +70,15 @@ def jobs_in(log) -> Counter:
     return Counter(m.group(1) for line in open(log) if (m := JOB_HEADER.match(line)))
 
 
-def prepare(workdir: Path, positions: int, settings: dict, seed: int) -> dict:
-    inputs = cs.write_inputs(workdir / "inputs", positions, settings, seed)
+def prepare(workdir: Path, positions: int, settings: dict, seed: int, survey_from=None) -> dict:
+    inputs = cs.write_inputs(workdir / "inputs", positions, settings, seed, survey_from)
     (workdir / "run.yaml").write_text(yaml.safe_dump(cs.run_config(inputs)))
     return inputs
 
 
-def execute(workdir: Path, cores: int) -> dict:
-    """The three timed parts of a run in ``workdir`` (run.yaml there); exits if the
-    checkpoint or the dry run fails."""
+def execute(workdir: Path, cores: int, plan_only: bool = False) -> dict:
+    """The three timed parts of a run in ``workdir`` (run.yaml there), the first two only
+    with ``plan_only``; exits if the checkpoint or the dry run fails."""
     config = [workdir / "run.yaml"]
     parts = {}
     parts["checkpoint"] = run(
@@ -94,6 +94,8 @@ def execute(workdir: Path, cores: int) -> dict:
     if parts["dry_run"]["returncode"]:
         sys.exit(f"the dry run failed, see {workdir / 'plan.log'}")
     parts["dry_run"]["jobs"] = dict(jobs_in(workdir / "plan.log"))
+    if plan_only:
+        return parts
     parts["workflow"] = run(
         snakemake_command(workdir, config, "--keep-going", cores=cores),
         workdir,
@@ -229,6 +231,18 @@ def main():
         action="store_true",
         help="recompute the report of the finished run in --workdir (its parts' timings kept)",
     )
+    parser.add_argument(
+        "--plan-only",
+        action="store_true",
+        help="run the match checkpoint and the dry run only (their times and the job counts)",
+    )
+    parser.add_argument(
+        "--survey-from",
+        type=Path,
+        default=None,
+        help="link the simulated survey of an earlier run's inputs/ (same settings) instead of "
+        "simulating it again",
+    )
     args = parser.parse_args()
     workdir = (args.workdir or Path(tempfile.mkdtemp(prefix="rassflow-catalog-"))).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
@@ -242,10 +256,24 @@ def main():
     else:
         print(f"simulating in {workdir} ...", flush=True)
         start = time.perf_counter()
-        inputs = prepare(workdir, args.positions, settings, args.seed)
+        inputs = prepare(workdir, args.positions, settings, args.seed, args.survey_from)
         simulation_s = time.perf_counter() - start
         print(f"simulated in {simulation_s:.0f} s; running the workflow ...", flush=True)
-        parts = execute(workdir, args.cores)
+        parts = execute(workdir, args.cores, args.plan_only)
+        if args.plan_only:
+            report = {
+                "positions": args.positions,
+                "timing": parts,
+                "simulation_wall_s": simulation_s,
+            }
+            report["checkpoint_rule"] = cs.job_benchmarks(workdir / "results").get("match_sample")
+            for name, part in parts.items():
+                print(f"{name:>12}: {part['wall_s']:8.1f} s wall {part['cpu_s']:8.1f} s CPU")
+            print(f"planned jobs: {parts['dry_run']['jobs']}")
+            out = args.json or workdir / "catalog_scale_plan.json"
+            out.write_text(json.dumps(report, indent=2, default=str))
+            print(f"written: {out}")
+            return
     report = measure(workdir, inputs, parts, settings)
     report["simulation_wall_s"] = simulation_s
     report["cores"] = args.cores

@@ -84,14 +84,32 @@ def blank_positions(fields: pd.DataFrame, truth: pd.DataFrame, n: int, seed: int
     return np.concatenate(ras), np.concatenate(decs)
 
 
-def write_inputs(inputs: Path, n_blank: int, settings: dict, seed: int = 0) -> dict:
-    """Simulate the survey under ``inputs``, add ``n_blank`` blank positions to its star
+SURVEY_FILES = {
+    "sample": "sample.csv",
+    "rxs": "rass2rxs.fits",
+    "truth": "truth.csv",
+    "truth_fields": "truth_fields.csv",
+    "archive": "archive",
+}
+
+
+def write_inputs(
+    inputs: Path, n_blank: int, settings: dict, seed: int = 0, survey_from: Path | None = None
+) -> dict:
+    """Simulate the survey under ``inputs`` (or link the one under ``survey_from``), add ``n_blank`` blank positions to its star
     catalog (sample.parquet), write a CALDB; return the paths and the numbers of stars and
     blank positions. Blank positions are numbered after the stars (No), named "Blank k"."""
     from rassflow.simulate.caldb import write_caldb
 
     inputs = Path(inputs)
-    paths = survey.simulate_survey(inputs, settings)
+    if survey_from is None:
+        paths = survey.simulate_survey(inputs, settings)
+    else:  # the same survey, simulated before with the same settings: linked, not redone
+        inputs.mkdir(parents=True, exist_ok=True)
+        paths = {}
+        for key, name in SURVEY_FILES.items():
+            (inputs / name).symlink_to(Path(survey_from).resolve() / name)
+            paths[key] = inputs / name
     stars = pd.read_csv(paths["sample"])
     truth = pd.read_csv(paths["truth"])
     fields = pd.read_csv(paths["truth_fields"])
