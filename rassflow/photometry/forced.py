@@ -812,7 +812,8 @@ def measure_skyfields(skyfields: list, rmf, specresp, settings: dict):
     if not tables:
         raise ValueError("a photometry batch needs at least one skyfield")
     out = vstack(tables, metadata_conflicts="silent")
-    out.meta.pop("events", None)  # one per skyfield: the batch names its own in the header
+    # the settings are the same for every skyfield (one config): vstack would join lists
+    out.meta = {key: value for key, value in tables[0].meta.items() if key != "events"}
     return out
 
 
