@@ -203,3 +203,57 @@ def test_table_units_and_metadata(survey):
     assert table["counts_src"].dtype.kind == "i"
     assert table.meta["confidence"] == 68.27
     assert table.meta["CREATOR"].startswith("rassflow")
+
+
+def test_a_batch_of_two_skyfield_slices_makes_one_table(tmp_path):
+    """measure_skyfields: the rows start:stop of each skyfield's members file, in order, with
+    their skyfield, one copy of the shared settings, and a FITS round trip."""
+    import pandas as pd
+
+    from rassflow.calibration.caldb import LocalCaldb, fetch_responses
+    from rassflow.config import validate
+    from rassflow.photometry.forced import (
+        forced_settings,
+        measure_skyfields,
+        read_tables,
+        write_table,
+    )
+    from rassflow.simulate.caldb import write_caldb
+    from tests.support.fits import write_events, write_expmap
+
+    write_caldb(tmp_path / "caldb")
+    rmf, specresp = tmp_path / "rmf.fits", tmp_path / "specresp.fits"
+    fetch_responses(LocalCaldb(tmp_path / "caldb"), "pich.eq.256", rmf, specresp)
+    rng = np.random.default_rng(3)
+    skyfields = []
+    for seq, centre in (("RS930001N00", (150.0, 20.0)), ("RS930002N00", (160.0, 25.0))):
+        x, y = rng.uniform(21000, 25000, (2, 3000)).astype(int)
+        events = write_events(tmp_path / f"{seq}_bas.fits", x, y, rng.integers(11, 236, 3000),
+                              rng.uniform(0, 1000, 3000), centre=centre)  # fmt: skip
+        expmap = write_expmap(tmp_path / f"{seq}_mex.fits", 400.0, centre)
+        members = pd.DataFrame(
+            {
+                "id_name": [f"{seq}-{k}" for k in range(4)],
+                "ra": centre[0] + np.arange(4) * 0.05,
+                "dec": [centre[1]] * 4,
+            }
+        )
+        members.to_csv(tmp_path / f"{seq}-members.csv", index=False)
+        pd.DataFrame({"id_name": [], "ra": [], "dec": []}).to_csv(
+            tmp_path / f"{seq}-neighbours.csv", index=False
+        )
+        skyfields.append((seq, events, expmap, tmp_path / f"{seq}-members.csv",
+                          tmp_path / f"{seq}-neighbours.csv"))  # fmt: skip
+    settings = forced_settings(validate({}))
+    batch = [(*skyfields[0], 1, 4), (*skyfields[1], 0, 2)]
+    table = measure_skyfields(batch, rmf, specresp, settings)
+    assert list(table["id_name"]) == [
+        "RS930001N00-1", "RS930001N00-2", "RS930001N00-3", "RS930002N00-0", "RS930002N00-1",
+    ]  # fmt: skip
+    assert list(table["seq_id"]) == ["RS930001N00"] * 3 + ["RS930002N00"] * 2
+    assert list(table.meta["broad_band_pi"]) == [11, 235]
+    write_table(table, tmp_path / "batch.fits")
+    back = read_tables([tmp_path / "batch.fits"])
+    assert list(back["id_name"]) == list(table["id_name"])
+    assert np.allclose(back["net_rate"], table["net_rate"], equal_nan=True)
+    assert str(back["exposure_s"].unit) == "s"
