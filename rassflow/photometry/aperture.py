@@ -167,16 +167,19 @@ def result_keys(bands_keV) -> list[str]:
             f"flux_{label}_hi",
             f"flux_ul_{label}",
         ]
-    keys += [
-        "broad_band_pi",
-        "bands_keV",
-        "confidence",
-        "upper_limit_confidence",
-        "detection_threshold_sigma",
-        "ecf_model",
-        "ecf_shape",
-    ]
-    return keys
+    return keys + list(SETTING_KEYS)
+
+
+SETTING_KEYS = (
+    "broad_band_pi",
+    "bands_keV",
+    "confidence",
+    "upper_limit_confidence",
+    "detection_threshold_sigma",
+    "ecf_model",
+    "ecf_shape",
+)
+"""Keys of a photometry result shared by every member (a table's metadata, not columns)."""
 
 
 # ---------------------------------------------------------------------------------------------

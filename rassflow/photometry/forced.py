@@ -39,7 +39,7 @@ import numpy as np
 
 from rassflow import pspc
 from rassflow.photometry import aperture
-from rassflow.photometry.aperture import HARDNESS_RATIOS, band_label, result_keys
+from rassflow.photometry.aperture import HARDNESS_RATIOS, SETTING_KEYS, band_label, result_keys
 from rassflow.products.contamination import deblending_sigma, widen_for_deblending
 from rassflow.products.responses import ANALYSIS_PSF
 
@@ -54,16 +54,6 @@ __all__ = [
 ]
 
 BANDS = {"broad": pspc.BROAD_BAND, **pspc.HR_BANDS}
-SETTING_KEYS = (
-    "broad_band_pi",
-    "bands_keV",
-    "confidence",
-    "upper_limit_confidence",
-    "detection_threshold_sigma",
-    "ecf_model",
-    "ecf_shape",
-)
-"""Keys of a photometry JSON shared by every member: table metadata, not columns."""
 TABLE_UNITS = {
     "counts_src": "count",
     "counts_bkg": "count",
