@@ -32,12 +32,14 @@ Only the native ``onaxis`` ARF is reproduced (pcarf weights each source's WMAP).
 
 from __future__ import annotations
 
+import logging
 import math
 from pathlib import Path
 
 import numpy as np
 
 from rassflow import pspc
+from rassflow.errors import DATA_ERRORS
 from rassflow.photometry import aperture
 from rassflow.photometry.aperture import HARDNESS_RATIOS, SETTING_KEYS, band_label, result_keys
 from rassflow.products.contamination import deblending_sigma, widen_for_deblending
@@ -53,6 +55,7 @@ __all__ = [
     "table_columns",
 ]
 
+log = logging.getLogger(__name__)
 BANDS = {"broad": pspc.BROAD_BAND, **pspc.HR_BANDS}
 TABLE_UNITS = {
     "counts_src": "count",
@@ -602,10 +605,8 @@ def forced_photometry(events, expmap, rmf, specresp, members, settings: dict, ne
         (``status`` failed, ``reason`` the chain's failure reason). The shared settings
         (:data:`SETTING_KEYS`) and provenance are in ``meta``.
     """
-    from astropy.table import MaskedColumn, Table
 
     from rassflow.archive.skyfield import EventList, read_events
-    from rassflow.files import provenance_cards
     from rassflow.products.spectra import channel_range, field_pixels
 
     if settings.get("arf_method", "onaxis") != "onaxis":
@@ -743,9 +744,27 @@ def forced_photometry(events, expmap, rmf, specresp, members, settings: dict, ne
     columns["status"] = np.where(ok, "ok", "failed") if count else np.zeros(0, str)
     columns["reason"] = reasons
 
-    names = table_columns(bands_keV)
+    meta = {
+        "broad_band_pi": list(pspc.BROAD_BAND),
+        "bands_keV": [list(band) for band in bands_keV],
+        "confidence": confidence,
+        "upper_limit_confidence": ul_confidence,
+        "detection_threshold_sigma": threshold,
+        "ecf_model": model,
+        "ecf_shape": shape,
+        "events": str(Path(events.path).name),
+    }
+    return _assemble(columns, ok, bands_keV, meta, settings.get("provenance", {}))
+
+
+def _assemble(columns: dict, ok, bands_keV, meta: dict, provenance: dict):
+    """The table of :func:`forced_photometry` from its columns and the measured mask."""
+    from astropy.table import MaskedColumn, Table
+
+    from rassflow.files import provenance_cards
+
     table = Table()
-    for name in names:
+    for name in table_columns(bands_keV):
         values = columns[name]
         if name in COUNT_COLUMNS:  # whole numbers, masked where nothing was measured
             table[name] = MaskedColumn(np.asarray(values, dtype=np.int64), mask=~ok)
@@ -760,21 +779,38 @@ def forced_photometry(events, expmap, rmf, specresp, members, settings: dict, ne
             unit = "erg/(cm2 count)"
         if unit:
             table[name].unit = unit
-    table.meta.update(
-        {
-            "broad_band_pi": list(pspc.BROAD_BAND),
-            "bands_keV": [list(band) for band in bands_keV],
-            "confidence": confidence,
-            "upper_limit_confidence": ul_confidence,
-            "detection_threshold_sigma": threshold,
-            "ecf_model": model,
-            "ecf_shape": shape,
-            "events": str(Path(events.path).name),
-        }
-    )
-    for key, value, _ in provenance_cards(**settings.get("provenance", {})):
+    table.meta.update(meta)
+    for key, value, _ in provenance_cards(**provenance):
         table.meta[key] = value
     return table
+
+
+def failed_table(members, settings: dict, reason: str, events_name: str = ""):
+    """The rows of members that could not be measured (their skyfield's files are
+    unreadable): status failed with ``reason``, nothing measured."""
+    ids, _, _ = _members(members)
+    confidence, ul_confidence, threshold, model, shape, _ = aperture._settings(
+        settings["photometry"]
+    )
+    bands_keV = tuple((float(lo), float(hi)) for lo, hi in settings["bands_keV"])
+    count = len(ids)
+    columns = {name: np.zeros(count) for name in table_columns(bands_keV)}
+    columns.update({name: [""] * count for name in TEXT_COLUMNS})
+    columns.update({name: np.zeros(count, bool) for name in FLAG_COLUMNS})
+    columns.update(id_name=ids, status=["failed"] * count, reason=[reason] * count)
+    meta = {
+        "broad_band_pi": list(pspc.BROAD_BAND),
+        "bands_keV": [list(band) for band in bands_keV],
+        "confidence": confidence,
+        "upper_limit_confidence": ul_confidence,
+        "detection_threshold_sigma": threshold,
+        "ecf_model": model,
+        "ecf_shape": shape,
+        "events": events_name,
+    }
+    return _assemble(
+        columns, np.zeros(count, bool), bands_keV, meta, settings.get("provenance", {})
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -796,7 +832,12 @@ def measure_skyfields(skyfields: list, rmf, specresp, settings: dict):
         members = pd.read_csv(members_csv, dtype={"id_name": str}).iloc[int(start) : int(stop)]
         near = pd.read_csv(neighbours_csv, dtype={"id_name": str})
         near = near[near["id_name"].isin(set(members["id_name"]))]
-        table = forced_photometry(events, expmap, rmf, specresp, members, settings, near)
+        try:
+            table = forced_photometry(events, expmap, rmf, specresp, members, settings, near)
+        except DATA_ERRORS as exc:  # one bad skyfield fails its own members, not the batch
+            reason = f"measure_photometry: skyfield {seq}: {type(exc).__name__}: {exc}"
+            log.warning("%s", reason)
+            table = failed_table(members, settings, reason, Path(events).name)
         table.add_column(str(seq), name="seq_id", index=1)
         tables.append(table)
     if not tables:

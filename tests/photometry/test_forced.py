@@ -245,12 +245,19 @@ def test_a_batch_of_two_skyfield_slices_makes_one_table(tmp_path):
         skyfields.append((seq, events, expmap, tmp_path / f"{seq}-members.csv",
                           tmp_path / f"{seq}-neighbours.csv"))  # fmt: skip
     settings = forced_settings(validate({}))
-    batch = [(*skyfields[0], 1, 4), (*skyfields[1], 0, 2)]
+    # a third skyfield whose event file is cut short: its members fail, the batch goes on
+    broken = tmp_path / "RS930003N00_bas.fits"
+    broken.write_bytes(skyfields[0][1].read_bytes()[:5000])
+    batch = [(*skyfields[0], 1, 4), ("RS930003N00", broken, *skyfields[0][2:], 0, 1),
+             (*skyfields[1], 0, 2)]  # fmt: skip
     table = measure_skyfields(batch, rmf, specresp, settings)
     assert list(table["id_name"]) == [
-        "RS930001N00-1", "RS930001N00-2", "RS930001N00-3", "RS930002N00-0", "RS930002N00-1",
+        "RS930001N00-1", "RS930001N00-2", "RS930001N00-3", "RS930001N00-0", "RS930002N00-0",
+        "RS930002N00-1",
     ]  # fmt: skip
-    assert list(table["seq_id"]) == ["RS930001N00"] * 3 + ["RS930002N00"] * 2
+    assert list(table["seq_id"]) == ["RS930001N00"] * 3 + ["RS930003N00"] + ["RS930002N00"] * 2
+    assert list(table["status"]) == ["ok"] * 3 + ["failed"] + ["ok"] * 2
+    assert "RS930003N00" in table["reason"][3] and np.isnan(table["net_rate"][3])
     assert list(table.meta["broad_band_pi"]) == [11, 235]
     write_table(table, tmp_path / "batch.fits")
     back = read_tables([tmp_path / "batch.fits"])
