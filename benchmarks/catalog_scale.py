@@ -23,7 +23,7 @@ fraction of undetected members whose rate_ul >= the true rate (target >= 97 %), 
 interval coverage of the detected stars (target 60-76 %).
 
     python benchmarks/catalog_scale.py [--positions 1000000] [--n-skyfields 40]
-        [--n-stars 200] [--n-unrelated 80] [--workdir DIR] [--json out.json]
+        [--n-stars 160] [--n-unrelated 80] [--workdir DIR] [--json out.json]
 """
 
 from __future__ import annotations
@@ -218,7 +218,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--positions", type=int, default=1_000_000, help="blank positions")
     parser.add_argument("--n-skyfields", type=int, default=40)
-    parser.add_argument("--n-stars", type=int, default=200)
+    parser.add_argument("--n-stars", type=int, default=160)
     parser.add_argument("--n-unrelated", type=int, default=80, help="2RXS sources per field")
     parser.add_argument("--seed", type=int, default=20260324)
     parser.add_argument("--cores", type=int, default=2)

@@ -372,5 +372,7 @@ def science(table, truth: pd.DataFrame, first_blank: int) -> dict:
 
 def covered_members(results: Path) -> pd.DataFrame:
     """The checkpoint's covered members (members.csv, status covered)."""
-    members = pd.read_csv(Path(results) / "sample" / "members.csv", dtype={"id_name": str})
+    members = pd.read_csv(
+        Path(results) / "sample" / "members.csv", dtype={"id_name": str}, low_memory=False
+    )
     return members[members["status"] == "covered"]
