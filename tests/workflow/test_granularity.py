@@ -43,15 +43,15 @@ def assert_same_files(results, other):
         assert expected and got == expected, products
 
 
-def test_default_is_auto_one_batch_per_skyfield(demo_run):
-    """2 cores, 3 skyfields: one batch per skyfield (products, then fits), every member
-    matched with 2RXS in exactly one, and every covered member in exactly one photometry
-    table."""
+def test_default_is_auto_batches_of_the_fitted_sources(demo_run):
+    """2 cores, 3 skyfields: the sources matched with 2RXS in batches (products, then fits),
+    each in exactly one, and every covered member in exactly one photometry table."""
     results = demo_run / "results"
     found = manifests(results)
     names = sorted(found)
     assert names and all(
-        re.fullmatch(r"RS\d{6}N00-part1of1-(products|fitted)\.json", n) for n in names
+        re.fullmatch(r"RS\d{6}N00-(part\d+of\d+|to-RS\d{6}N00)-(products|fitted)\.json", n)
+        for n in names
     ), names
     members = pd.read_csv(results / "sample" / "members.csv", dtype=str)
     covered = members[members["status"] == "covered"]
