@@ -290,6 +290,19 @@ def caldb_root(config: dict, layout: Layout, environ=os.environ) -> str | None:
     )
 
 
+def forced_settings(config: dict) -> dict:
+    """The settings of rassflow.photometry.forced from the validated config: the ``regions``
+    and ``photometry`` sections, the flux bands, the ARF method and PSF correction (here, so
+    that starting the workflow does not import the photometry)."""
+    return {
+        "regions": config["regions"],
+        "photometry": config["photometry"],
+        "bands_keV": config["fit"]["flux_bands_keV"],
+        "arf_method": config["responses"]["arf_method"],
+        "psf_correction": config["responses"]["psf_correction"],
+    }
+
+
 # --- batches -------------------------------------------------------------------------------
 
 BATCH_JOBS_ENV = "RASSFLOW_BATCH_JOBS"

@@ -42,6 +42,7 @@ from rassflow import pspc
 from rassflow.errors import DATA_ERRORS
 from rassflow.photometry import aperture
 from rassflow.photometry.aperture import HARDNESS_RATIOS, SETTING_KEYS, band_label, result_keys
+from rassflow.plan import forced_settings  # noqa: F401 - the settings forced_photometry takes
 from rassflow.products.contamination import deblending_sigma, widen_for_deblending
 from rassflow.products.responses import ANALYSIS_PSF
 
@@ -81,18 +82,6 @@ TEXT_COLUMNS = ("id_name", "arf_method", "psf_model", "status", "reason")
 FLAG_COLUMNS = ("psf_corrected", "detected")
 MAX_PAIRS = 4_000_000  # (position, event) pairs per chunk: ~100 MB of temporaries
 MAX_ROWS = 2_000_000  # (position, pixel row) elements per chunk of the BACKSCAL count
-
-
-def forced_settings(config: dict) -> dict:
-    """The settings of :func:`forced_photometry` from the validated config: the ``regions``
-    and ``photometry`` sections, the flux bands, the ARF method and PSF correction."""
-    return {
-        "regions": config["regions"],
-        "photometry": config["photometry"],
-        "bands_keV": config["fit"]["flux_bands_keV"],
-        "arf_method": config["responses"]["arf_method"],
-        "psf_correction": config["responses"]["psf_correction"],
-    }
 
 
 def table_columns(bands_keV) -> list[str]:
@@ -744,6 +733,20 @@ def forced_photometry(events, expmap, rmf, specresp, members, settings: dict, ne
     columns["status"] = np.where(ok, "ok", "failed") if count else np.zeros(0, str)
     columns["reason"] = reasons
 
+    return _assemble(columns, ok, settings, str(Path(events.path).name))
+
+
+def _assemble(columns: dict, ok, settings: dict, events_name: str):
+    """The table of :func:`forced_photometry` from its columns and the measured mask, the
+    shared settings and the provenance in its metadata."""
+    from astropy.table import MaskedColumn, Table
+
+    from rassflow.files import provenance_cards
+
+    confidence, ul_confidence, threshold, model, shape, _ = aperture._settings(
+        settings["photometry"]
+    )
+    bands_keV = tuple((float(lo), float(hi)) for lo, hi in settings["bands_keV"])
     meta = {
         "broad_band_pi": list(pspc.BROAD_BAND),
         "bands_keV": [list(band) for band in bands_keV],
@@ -752,17 +755,9 @@ def forced_photometry(events, expmap, rmf, specresp, members, settings: dict, ne
         "detection_threshold_sigma": threshold,
         "ecf_model": model,
         "ecf_shape": shape,
-        "events": str(Path(events.path).name),
+        "events": events_name,
     }
-    return _assemble(columns, ok, bands_keV, meta, settings.get("provenance", {}))
-
-
-def _assemble(columns: dict, ok, bands_keV, meta: dict, provenance: dict):
-    """The table of :func:`forced_photometry` from its columns and the measured mask."""
-    from astropy.table import MaskedColumn, Table
-
-    from rassflow.files import provenance_cards
-
+    provenance = settings.get("provenance", {})
     table = Table()
     for name in table_columns(bands_keV):
         values = columns[name]
@@ -789,28 +784,13 @@ def failed_table(members, settings: dict, reason: str, events_name: str = ""):
     """The rows of members that could not be measured (their skyfield's files are
     unreadable): status failed with ``reason``, nothing measured."""
     ids, _, _ = _members(members)
-    confidence, ul_confidence, threshold, model, shape, _ = aperture._settings(
-        settings["photometry"]
-    )
     bands_keV = tuple((float(lo), float(hi)) for lo, hi in settings["bands_keV"])
     count = len(ids)
     columns = {name: np.zeros(count) for name in table_columns(bands_keV)}
     columns.update({name: [""] * count for name in TEXT_COLUMNS})
     columns.update({name: np.zeros(count, bool) for name in FLAG_COLUMNS})
     columns.update(id_name=ids, status=["failed"] * count, reason=[reason] * count)
-    meta = {
-        "broad_band_pi": list(pspc.BROAD_BAND),
-        "bands_keV": [list(band) for band in bands_keV],
-        "confidence": confidence,
-        "upper_limit_confidence": ul_confidence,
-        "detection_threshold_sigma": threshold,
-        "ecf_model": model,
-        "ecf_shape": shape,
-        "events": events_name,
-    }
-    return _assemble(
-        columns, np.zeros(count, bool), bands_keV, meta, settings.get("provenance", {})
-    )
+    return _assemble(columns, np.zeros(count, bool), settings, events_name)
 
 
 # ---------------------------------------------------------------------------------------------

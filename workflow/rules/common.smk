@@ -4,7 +4,6 @@
 import os
 
 import rassflow.chain
-import rassflow.photometry.forced
 import rassflow.plan
 
 LAYOUT = rassflow.plan.Layout(config["results_dir"])
@@ -50,7 +49,7 @@ def provenance(tool, *sections):
 
 STAGE_SETTINGS = rassflow.chain.stage_settings(config)
 PHOTOMETRY_SETTINGS = {
-    **rassflow.photometry.forced.forced_settings(config),
+    **rassflow.plan.forced_settings(config),
     "provenance": provenance(
         "rassflow.photometry.forced",
         "regions",
