@@ -331,17 +331,13 @@ def _settings(settings: dict) -> tuple[float, float, float, str, float, float]:
     )
 
 
-def _onoff(n: int, n_bkg: float, ratio: float, contamination: float):
+def _onoff(n: int, n_bkg: float, ratio: float, contamination: float, sigma: float = 0.0):
     """(posterior, detection p-value) for N source-circle counts, N_bkg background-region counts,
-    BACKSCAL ratio and known contamination (:class:`rassflow.photometry.bayes.OnOff`). A negative
-    net contamination (the background region holds more neighbour light, BACKSCAL-scaled, than
-    the circle) lowers the background instead: its counts become N_bkg + c / ratio (>= 0)."""
-    if contamination < 0:
-        n_bkg, contamination = max(n_bkg + contamination / ratio, 0.0), 0.0
-    return (
-        bayes.OnOff(n, n_bkg, ratio, contamination),
-        bayes.onoff_detection_probability(n, n_bkg, ratio, contamination),
-    )
+    BACKSCAL ratio and the neighbours' deblended counts with their 1-sigma error
+    (:class:`rassflow.photometry.bayes.OnOff`; a negative contamination lowers the background,
+    :func:`rassflow.photometry.bayes.deblended_background`)."""
+    m, alpha, c = (float(v) for v in bayes.deblended_background(n_bkg, ratio, contamination, sigma))
+    return bayes.OnOff(n, m, alpha, c), bayes.onoff_detection_probability(n, m, alpha, c)
 
 
 def measure(spectrum, background, rmf, specresp, arf, settings: dict, bands_keV, source_id) -> dict:
@@ -417,14 +413,15 @@ def measure(spectrum, background, rmf, specresp, arf, settings: dict, bands_keV,
 
     # the background measured in the background region, marginalised (Loredo 1992), plus the
     # known contamination: posterior mode, shortest interval, one-sided upper limit, p-value
-    posterior, p_value = _onoff(n, n_bkg, ratio, c)
+    deblend = _deblending_sigma(background)
+    posterior, p_value = _onoff(n, n_bkg, ratio, c, deblend)
     mode = posterior.mode()
     s_lo, s_hi = posterior.interval(confidence / 100.0)
     s_ul = posterior.quantile(ul_confidence / 100.0)
     # the neighbours' counts are estimated, not known: their deblending noise widens the
-    # interval and the upper limit (rassflow.products.contamination.widen_for_deblending)
-    deblend = _deblending_sigma(background)
-    if deblend > 0:
+    # interval and the upper limit (rassflow.products.contamination.widen_for_deblending),
+    # unless it is already in the background's (a negative contamination, _onoff)
+    if deblend > 0 and c >= 0:
         s_lo, s_hi = (float(v) for v in widen_for_deblending(mode, s_lo, s_hi, deblend, confidence))
         s_ul = float(widen_for_deblending(mode, s_ul, s_ul, deblend, 2 * ul_confidence - 100)[1])
     # the PSF systematic on rates and fluxes (rassflow.products.responses.psf_systematic)

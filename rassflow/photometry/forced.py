@@ -455,17 +455,17 @@ def _contamination(events, index_x, regions: _Regions, k: int, channels):
 # ---------------------------------------------------------------------------------------------
 
 
-def posterior_inputs(n, n_bkg, ratio, contamination):
+def posterior_inputs(n, n_bkg, ratio, contamination, sigma=0.0):
     """(N, M, alpha, c) of each member's on/off posterior (:class:`bayes.OnOff`), the one
     place where the measured counts become the posterior's inputs: a negative net
     contamination (more neighbour light in the background region, BACKSCAL-scaled, than in
-    the circle) lowers the background instead, M + c / alpha (at least 0), as
-    :func:`rassflow.photometry.aperture._onoff` does."""
-    n, n_bkg, ratio, c = (np.asarray(v, float) for v in (n, n_bkg, ratio, contamination))
-    negative = c < 0
-    with np.errstate(divide="ignore", invalid="ignore"):
-        m = np.where(negative, np.maximum(n_bkg + c / ratio, 0.0), n_bkg)
-    return n, m, ratio, np.where(negative, 0.0, c)
+    the circle) lowers the background instead, with the deblending error ``sigma`` in its
+    variance (:func:`rassflow.photometry.bayes.deblended_background`, as
+    :func:`rassflow.photometry.aperture._onoff` uses it)."""
+    from rassflow.photometry.bayes import deblended_background
+
+    n = np.asarray(n, float)
+    return (n, *deblended_background(n_bkg, ratio, contamination, sigma))
 
 
 def posterior_columns(
@@ -493,14 +493,16 @@ def posterior_columns(
 
     confidence, ul_confidence, threshold, model, shape, _ = aperture._settings(settings)
     names = ("net_counts_mode", "net_counts_lo", "net_counts_hi", "counts_ul")
+    deblend = np.zeros(len(np.atleast_1d(n))) if deblend is None else np.asarray(deblend, float)
     summary = onoff_summary(
-        *posterior_inputs(n, n_bkg, ratio, contamination),
+        *posterior_inputs(n, n_bkg, ratio, contamination, deblend),
         confidence / 100.0,
         ul_confidence / 100.0,
     )
     out = dict(zip((*names, "detection_probability"), summary, strict=True))
-    if deblend is not None and np.any(deblend > 0):
-        wide = np.asarray(deblend) > 0
+    # the deblending noise widens the interval, unless the background already carries it
+    wide = (deblend > 0) & (np.asarray(contamination, float) >= 0)
+    if np.any(wide):
         mode = out["net_counts_mode"][wide]
         lo, hi = widen_for_deblending(
             mode, out["net_counts_lo"][wide], out["net_counts_hi"][wide], deblend[wide],

@@ -569,15 +569,27 @@ def test_contamination_enters_every_band(tmp_path, calibration):
 
 def test_negative_contamination_lowers_the_background(tmp_path, calibration):
     """A negative net contamination (more neighbour light in the background region, scaled,
-    than in the circle) is taken off the measured background: -0.5 counts at BACKSCAL ratio 1/4
-    are 2 of the 8 background-region counts."""
+    than in the circle) is taken off the measured background: -0.5 counts at BACKSCAL ratio
+    1/4 leave b = 8/4 - 0.5 = 1.5 background counts in the circle, with the region's Poisson
+    variance 8/16 = 0.5: Cousins et al.'s (2008) off measurement N_off = b^2/v = 4.5 at
+    tau = b/v = 3 (no VARIANCE column: no deblending error)."""
+    from rassflow.photometry import bayes
+
     src, bkg = {60: 7}, {100: 8}
     result = run(tmp_path, calibration, src=src, bkg=bkg, ratio=0.25, contamination={60: -0.5})
-    fewer = run(tmp_path, calibration, src=src, bkg={100: 6}, ratio=0.25)
     assert result["contamination_counts"] == pytest.approx(-0.5)
     assert result["net_counts"] == pytest.approx(7 - 2.0 + 0.5)
-    for key in ("net_rate", "net_rate_lo", "net_rate_hi", "rate_ul", "detection_probability"):
-        assert result[key] == pytest.approx(fewer[key], rel=1e-9)
+    posterior = bayes.OnOff(7, 4.5, 1.0 / 3.0)
+    assert result["detection_probability"] == pytest.approx(
+        bayes.onoff_detection_probability(7, 4.5, 1.0 / 3.0), rel=1e-9
+    )
+    lo, hi = posterior.interval(0.6827)
+    to_rate = result["net_rate_hi"] / hi
+    assert result["net_rate_lo"] == pytest.approx(lo * to_rate, rel=1e-9)
+    assert result["rate_ul"] == pytest.approx(posterior.quantile(0.9973) * to_rate, rel=1e-9)
+    # the old reading (6 background counts taken as measured) claims a stronger detection
+    fewer = run(tmp_path, calibration, src=src, bkg={100: 6}, ratio=0.25)
+    assert result["detection_probability"] > fewer["detection_probability"]
 
 
 def test_malformed_contamination_is_refused(tmp_path, calibration):

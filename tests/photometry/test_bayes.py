@@ -564,3 +564,25 @@ def test_onoff_invalid_input():
         bayes.onoff_detection_probability(3, -1, 0.5)
     with pytest.raises(ValueError, match="q must"):
         bayes.OnOff(3, 2, 0.5).quantile(1.0)
+
+
+def test_deblended_background_is_an_effective_off_measurement():
+    """bayes.deblended_background: c >= 0 is left as known contamination; a negative c lowers
+    the background, with the region's and the deblending's variance (Cousins et al. 2008's
+    effective off counts); a background estimated at or below 0 is held at one sigma."""
+    m, alpha, c = bayes.deblended_background([40, 40], [0.1, 0.1], [0.7, 0.0], [0.3, 0.0])
+    assert m.tolist() == [40, 40] and alpha.tolist() == [0.1, 0.1] and c.tolist() == [0.7, 0.0]
+    m, alpha, c = bayes.deblended_background(40, 0.1, -1.0, 0.5)
+    b, v = 4.0 - 1.0, 0.01 * 40 + 0.25
+    assert (m, alpha, c) == pytest.approx((b**2 / v, v / b, 0.0))
+    assert alpha * m == pytest.approx(3.0)  # the mean: the measured background less the wing
+    # a wing estimate that takes away more than the region held: b = -18 -> sqrt(v)
+    m, alpha, _ = bayes.deblended_background(12800, 0.083, -1081.0, 5.0)
+    v = 0.083**2 * 12800 + 25.0
+    assert (m, alpha) == pytest.approx((1.0, np.sqrt(v)))
+    # 27 counts over such a background are no detection, as the old M = 0 reading made them
+    assert bayes.onoff_detection_probability(27, m, alpha) > 1e-2
+    assert bayes.onoff_detection_probability(27, 0.0, 0.083) < 1e-20
+    # no counts and no deblending error: nothing left to lower
+    m, alpha, c = bayes.deblended_background(0, 0.1, -0.2, 0.0)
+    assert (m, alpha, c) == (0.0, 0.1, 0.0)
