@@ -29,6 +29,8 @@ fitted shape and flux are the target's own.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from rassflow import pspc
@@ -44,7 +46,14 @@ tell the sources apart: such a neighbour is left unresolved (the target is then 
 
 def _ring_densities(reach_arcmin: float) -> tuple[np.ndarray, np.ndarray]:
     """Ring edges (arcmin) and the survey PSF's mean surface density in each ring (fraction
-    of the source per arcmin^2) at ENERGIES_KEV: shape (n_energies, n_rings)."""
+    of the source per arcmin^2) at ENERGIES_KEV: shape (n_energies, n_rings), out to at least
+    ``reach_arcmin`` (the table of the next whole arcminute, computed once per process)."""
+    edges, densities = _ring_table(int(np.ceil(reach_arcmin)))
+    return edges, densities
+
+
+@functools.lru_cache(maxsize=8)
+def _ring_table(reach_arcmin: int) -> tuple[np.ndarray, np.ndarray]:
     from rassflow.calibration.psf import survey_eef
 
     edges = np.arange(0.0, reach_arcmin + RING_ARCMIN, RING_ARCMIN)
