@@ -53,7 +53,9 @@ __all__ = ["hardness_ratio", "hardness_ratio_cdf"]
 # (0, 1), which resolves the endpoint singularities of the integrand in the tails (for instance
 # 1 - (1 - q)^r with r << 1), and the trapezoidal rule converges geometrically for a smooth
 # integrand on the real line with a Gaussian weight.
-_Z_STEP = 0.125
+# A step of 0.25 (67 nodes) gives the HR quantiles of a step of 0.125 to 6e-14 (6,000 members
+# of 0-200 counts); 0.375 would differ by 4e-10.
+_Z_STEP = 0.25
 _Z_NODES = np.arange(-8.25, 8.25 + 0.5 * _Z_STEP, _Z_STEP)
 _TAIL_NODES = special.ndtr(-_Z_NODES)  # 1 - q, exact also where q rounds to 1
 _HEAD_NODES = special.ndtr(_Z_NODES)  # q, exact also where 1 - q rounds to 1
