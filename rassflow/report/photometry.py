@@ -508,36 +508,48 @@ def column_description(column: str, bands_keV=(), extra_columns=()) -> tuple[str
     raise KeyError(f"no description for column {column!r}")
 
 
-_FITS_FORMATS = {"f8": "D", "f4": "E", "i8": "K", "i4": "J", "i2": "I", "u1": "B", "b1": "L"}
+def _fits_column_values(series: pd.Series, column: str) -> np.ndarray:
+    """One column of the table as the FITS table stores it: L, D or ASCII text."""
+    if column in BOOL_COLUMNS:
+        return series.fillna(False).to_numpy(dtype=bool)
+    if series.dtype == bool:
+        return series.to_numpy(dtype=bool)
+    if pd.api.types.is_numeric_dtype(series):
+        return series.to_numpy(dtype=float)
+    text = series.to_numpy(dtype=object, copy=True)
+    text[pd.isna(text)] = ""
+    # str of each, as wide as the longest; ASCII bytes, as FITS stores them (a quarter of
+    # numpy's str: 10^6 reasons would take 200 MB)
+    return np.array(text.tolist(), dtype=str).astype(bytes)
 
 
-def _fits_format(values: np.ndarray) -> str | None:
-    """The TFORM of a column's array; None for a kind this writer leaves to astropy."""
-    if values.dtype.kind == "S":
-        return f"{max(values.dtype.itemsize, 1)}A"
-    return _FITS_FORMATS.get(values.dtype.str.lstrip("<>|="))
-
-
-def _described_records(arrays: dict, describe, extname: str):
-    """:func:`rassflow.report.columns.described_hdu` of plain arrays (the same cards), made
-    straight into the FITS record array: astropy's Table route first copies every column
-    into one structured array, ~0.6 GB more for 10^6 members."""
+def _described_records(table: pd.DataFrame, describe, extname: str):
+    """:func:`rassflow.report.columns.described_hdu` of the table (the same cards), made
+    straight into the FITS record array and filled column by column: astropy's Table route
+    first copies every column into one structured array, and converting every column before
+    the records exist would hold a second copy (~0.5 GB each for 10^6 members)."""
     import astropy.units as u
     from astropy.io import fits
 
+    texts = {}
     columns, comments = [], []
-    for name, values in arrays.items():
+    for name in table.columns:
+        series = table[name]
+        if name in BOOL_COLUMNS or series.dtype == bool:
+            form = "L"
+        elif pd.api.types.is_numeric_dtype(series):
+            form = "D"
+        else:  # text is small: converted now, for its width
+            texts[name] = _fits_column_values(series, name)
+            form = f"{max(texts[name].dtype.itemsize, 1)}A"
         unit, comment = describe(name)
-        columns.append(
-            fits.Column(
-                name=name,
-                format=_fits_format(values),
-                unit=u.Unit(unit).to_string(format="fits") if unit else None,
-                array=values,
-            )
-        )
+        unit = u.Unit(unit).to_string(format="fits") if unit else None
+        columns.append(fits.Column(name=name, format=form, unit=unit))
         comments.append(comment)
-    hdu = fits.BinTableHDU.from_columns(columns)
+    hdu = fits.BinTableHDU.from_columns(columns, nrows=len(table))
+    for name in table.columns:
+        values = texts.pop(name) if name in texts else _fits_column_values(table[name], name)
+        hdu.data[name] = values
     hdu.name = extname
     for number, comment in enumerate(comments, start=1):
         if comment:
@@ -547,32 +559,11 @@ def _described_records(arrays: dict, describe, extname: str):
 
 def photometry_hdu(table: pd.DataFrame, provenance: dict | None = None):
     """The table as a FITS BinTable HDU (EXTNAME PHOTOMETRY) with units and descriptions."""
-    from astropy.table import Table
-
     bands = table.attrs.get("flux_bands_keV", [])
     settings = table.attrs.get("settings", {})
     extra = table.attrs.get("extra_columns", [])
-    arrays = {}
-    for column in table.columns:
-        series = table[column]
-        if column in BOOL_COLUMNS:
-            values = series.fillna(False).to_numpy(dtype=bool)
-        elif series.dtype == bool:
-            values = series.to_numpy(dtype=bool)
-        elif pd.api.types.is_numeric_dtype(series):
-            values = series.to_numpy(dtype=float)
-        else:
-            text = series.to_numpy(dtype=object, copy=True)
-            text[pd.isna(text)] = ""
-            # str of each, as wide as the longest; ASCII bytes, as FITS stores them (a quarter
-            # of numpy's str: 10^6 reasons would take 200 MB)
-            values = np.array(text.tolist(), dtype=str).astype(bytes)
-        arrays[column] = values
     describe = lambda name: column_description(name, bands, extra)  # noqa: E731
-    if all(_fits_format(values) for values in arrays.values()):
-        hdu = _described_records(arrays, describe, "PHOTOMETRY")
-    else:
-        hdu = colspec.described_hdu(Table(arrays, copy=False), describe, "PHOTOMETRY")
+    hdu = _described_records(table, describe, "PHOTOMETRY")
     header = hdu.header
     status = table["status"] if "status" in table else pd.Series([], dtype=str)
     header["NMEMBERS"] = (len(table), "rows (sample members) in this table")
