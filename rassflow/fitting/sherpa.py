@@ -34,6 +34,7 @@ without sherpa.astro.ui's Session, whose imports and per-call set-up cost more t
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import logging
 import math
@@ -91,14 +92,14 @@ def _sherpa_log_level(level: int):
         SHERPA_LOGGER.setLevel(previous)
 
 
-# This backend never plots. Unless Sherpa's plotting or matplotlib is loaded already, the
-# import skips Sherpa's matplotlib and bokeh plot backends (sherpa.plot then uses its
-# BasicBackend): they are ~0.6 s of a fit job's ~2 s of imports. They stay importable
-# afterwards (import sherpa.plot.pylab_backend, then sherpa.plot.set_backend("pylab")).
-_PLOT_BACKENDS = [f"sherpa.plot.{name}_backend" for name in ("pylab", "pylab_area", "bokeh")]
-_skip_plotting = not {"sherpa.plot", "matplotlib"} & set(sys.modules)
-if _skip_plotting:
-    sys.modules.update(dict.fromkeys(_PLOT_BACKENDS))  # None: "import" raises ImportError
+# This backend fits with Sherpa's own optimisers (LevMar, NelderMead). sherpa.optmethods
+# also wraps scipy.optimize's when it can import it ("If scipy is installed, classes are
+# created automatically", sherpa.optmethods.optscipy), which costs ~0.45 s of a fit job's
+# ~1 s of imports. Unless it is loaded already, scipy.optimize is hidden during Sherpa's
+# import (a None entry makes "import" raise ImportError, which optscipy catches) and is
+# importable as usual afterwards. (Sherpa's plotting is not imported: no sherpa.astro.ui.)
+_HIDDEN = [name for name in ("scipy.optimize",) if name not in sys.modules]
+sys.modules.update(dict.fromkeys(_HIDDEN))
 # Importing Sherpa can warn about optional parts this backend does not use (e.g. XSPEC).
 try:
     with _sherpa_log_level(logging.ERROR):
@@ -113,10 +114,9 @@ try:
         from sherpa.stats import WStat, truncation_value
         from sherpa.utils.err import ModelErr, SherpaErr
 finally:
-    if _skip_plotting:
-        for _name in _PLOT_BACKENDS:
-            if sys.modules.get(_name, 0) is None:
-                del sys.modules[_name]
+    for _name in _HIDDEN:
+        if sys.modules.get(_name, 0) is None:
+            del sys.modules[_name]
 
 # "start": {model: {parameter: value}} replaces a model's start scan by these values
 DEFAULT_SETTINGS = {**fit_defaults(), "start": {}}
@@ -347,6 +347,19 @@ def read_spectrum(path: str | os.PathLike, use_errors: bool = False) -> DataPHA:
         )
 
 
+def shared_rmf(path: str | os.PathLike):
+    """The RMF at ``path``, read once per process while the file is unchanged: every source
+    of a batch has the CALDB's RMF. Sherpa only reads it: a fit folds through a filtered
+    view of it (sherpa.astro.instrument's ARF_RMFModelPHA.startup)."""
+    stat = os.stat(path)
+    return _read_rmf(os.fspath(path), stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=2)
+def _read_rmf(path: str, mtime_ns: int, size: int):
+    return read_rmf(path)
+
+
 # ---------------------------------------------------------------- groups and the mask
 
 
@@ -512,7 +525,7 @@ def fit_source(spectrum, background, rmf, arf, settings, source_id: str) -> dict
     with _sherpa_log_level(logging.WARNING):
         data = read_spectrum(spectrum)
         bkg = read_spectrum(background)
-        rmf_data = read_rmf(str(rmf))
+        rmf_data = shared_rmf(rmf)
         arf_data = read_arf(str(arf))
         _check_channels(data, bkg, rmf_data, spectrum, background, rmf)
         if data.grouping is None:  # an ungrouped spectrum: one group per channel
