@@ -24,12 +24,18 @@ class ConfigError(ValueError):
     """A configuration value is unknown, of the wrong type or out of range."""
 
 
+# PyYAML's libyaml parser when it was built with it: the same safe constructor, a fifth of
+# the time (the schema is read at the start of every fit job, for the fit defaults)
+_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def load_schema(path: str | Path | None = None) -> dict:
     """The configuration schema: the package's own, or the YAML file at ``path``."""
     if path is None:
-        return yaml.safe_load(resources.files("rassflow").joinpath(SCHEMA_RESOURCE).read_text())
+        text = resources.files("rassflow").joinpath(SCHEMA_RESOURCE).read_text()
+        return yaml.load(text, Loader=_SAFE_LOADER)
     with open(path) as handle:
-        return yaml.safe_load(handle)
+        return yaml.load(handle, Loader=_SAFE_LOADER)
 
 
 def section_defaults(section: str) -> dict:

@@ -19,21 +19,33 @@ BBODY_CONSTANT = 8.0525  # XSPEC bbody: norm = L39 / D10^2
 
 
 def bbody_density(energy, kT, norm):
-    """Photon flux density (photons/cm^2/s/keV) of XSPEC's bbody at ``energy`` keV."""
+    """Photon flux density (photons/cm^2/s/keV) of XSPEC's bbody at ``energy`` keV.
+
+    XSPEC's branches (E/kT <= 1e-4, <= 60, above: 0) are computed on the whole array and
+    chosen with np.where: the same operations per element as on the chosen elements alone,
+    at a fraction of the cost of boolean indexing in a fit's every model evaluation. E/kT
+    enters expm1 clipped to [1e-4, 61], which changes only elements of the other branches
+    and keeps expm1 finite and non-zero."""
     energy = np.asarray(energy, dtype=float)
     x = energy / kT
-    out = np.zeros_like(energy)
+    scale = norm * BBODY_CONSTANT
+    denominator = kT**4 * np.expm1(np.clip(x, 1.0e-4, 61.0))
+    out = np.where(x <= 60.0, scale * energy**2 / denominator, 0.0)
     small = x <= 1.0e-4
-    mid = (~small) & (x <= 60.0)  # XSPEC returns 0 above E/kT = 60
-    out[small] = norm * BBODY_CONSTANT * energy[small] * kT / kT**4
-    out[mid] = norm * BBODY_CONSTANT * energy[mid] ** 2 / (kT**4 * np.expm1(x[mid]))
+    if small.any():
+        out = np.where(small, scale * energy * kT / kT**4, out)
     return out
 
 
 def bbody(lo, hi, kT, norm):
-    """Photons/cm^2/s in each bin: XSPEC's two-point trapezoid per bin."""
+    """Photons/cm^2/s in each bin: XSPEC's two-point trapezoid per bin (the density once
+    per edge when the bins are contiguous, hi[i] == lo[i + 1], as response and flux grids
+    are)."""
     lo = np.asarray(lo, dtype=float)
     hi = np.asarray(hi, dtype=float)
+    if lo.size > 1 and np.array_equal(lo[1:], hi[:-1]):
+        density = bbody_density(np.append(lo, hi[-1]), kT, norm)
+        return 0.5 * (density[:-1] + density[1:]) * (hi - lo)
     return 0.5 * (bbody_density(lo, kT, norm) + bbody_density(hi, kT, norm)) * (hi - lo)
 
 

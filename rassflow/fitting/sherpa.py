@@ -26,12 +26,15 @@ What the notebook did in XSPEC, and how it is reproduced here (fact sheet ยง4, ย
   ``conf`` on lg10Flux at the delta-stat of ``flux_confidence``; ``draws`` = XSPEC's
   ``calcFlux err``: parameter draws from the covariance matrix, central 68 % range.
 
-Every call uses its own Sherpa session, so fits of different sources never share state.
+Every source has its own ``SourceFit`` (its data set, model and Sherpa optimisers), so fits
+of different sources never share state; it uses Sherpa's objects (sherpa.fit.Fit) directly,
+without sherpa.astro.ui's Session, whose imports and per-call set-up cost more than the fits.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import logging
 import math
@@ -89,28 +92,31 @@ def _sherpa_log_level(level: int):
         SHERPA_LOGGER.setLevel(previous)
 
 
-# This backend never plots. Unless Sherpa's plotting or matplotlib is loaded already, the
-# import skips Sherpa's matplotlib and bokeh plot backends (sherpa.plot then uses its
-# BasicBackend): they are ~0.6 s of a fit job's ~2 s of imports. They stay importable
-# afterwards (import sherpa.plot.pylab_backend, then sherpa.plot.set_backend("pylab")).
-_PLOT_BACKENDS = [f"sherpa.plot.{name}_backend" for name in ("pylab", "pylab_area", "bokeh")]
-_skip_plotting = not {"sherpa.plot", "matplotlib"} & set(sys.modules)
-if _skip_plotting:
-    sys.modules.update(dict.fromkeys(_PLOT_BACKENDS))  # None: "import" raises ImportError
-# Importing the session warns about optional parts this backend does not use (DS9, XSPEC).
+# This backend fits with Sherpa's own optimisers (LevMar, NelderMead). sherpa.optmethods
+# also wraps scipy.optimize's when it can import it ("If scipy is installed, classes are
+# created automatically", sherpa.optmethods.optscipy), which costs ~0.45 s of a fit job's
+# ~1 s of imports. Unless it is loaded already, scipy.optimize is hidden during Sherpa's
+# import (a None entry makes "import" raise ImportError, which optscipy catches) and is
+# importable as usual afterwards. (Sherpa's plotting is not imported: no sherpa.astro.ui.)
+_HIDDEN = [name for name in ("scipy.optimize",) if name not in sys.modules]
+sys.modules.update(dict.fromkeys(_HIDDEN))
+# Importing Sherpa can warn about optional parts this backend does not use (e.g. XSPEC).
 try:
     with _sherpa_log_level(logging.ERROR):
         from sherpa.astro.data import DataPHA
         from sherpa.astro.io import read_arf, read_rmf
-        from sherpa.astro.ui.utils import Session
+        from sherpa.data import DataSimulFit
+        from sherpa.estmethods import Confidence, Covariance
+        from sherpa.fit import Fit
         from sherpa.models.model import ArithmeticModel, RegriddableModel1D
         from sherpa.models.parameter import Parameter
+        from sherpa.optmethods import LevMar, NelderMead
+        from sherpa.stats import WStat, truncation_value
         from sherpa.utils.err import ModelErr, SherpaErr
 finally:
-    if _skip_plotting:
-        for _name in _PLOT_BACKENDS:
-            if sys.modules.get(_name, 0) is None:
-                del sys.modules[_name]
+    for _name in _HIDDEN:
+        if sys.modules.get(_name, 0) is None:
+            del sys.modules[_name]
 
 # "start": {model: {parameter: value}} replaces a model's start scan by these values
 DEFAULT_SETTINGS = {**fit_defaults(), "start": {}}
@@ -341,6 +347,19 @@ def read_spectrum(path: str | os.PathLike, use_errors: bool = False) -> DataPHA:
         )
 
 
+def shared_rmf(path: str | os.PathLike):
+    """The RMF at ``path``, read once per process while the file is unchanged: every source
+    of a batch has the CALDB's RMF. Sherpa only reads it: a fit folds through a filtered
+    view of it (sherpa.astro.instrument's ARF_RMFModelPHA.startup)."""
+    stat = os.stat(path)
+    return _read_rmf(os.fspath(path), stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=2)
+def _read_rmf(path: str, mtime_ns: int, size: int):
+    return read_rmf(path)
+
+
 # ---------------------------------------------------------------- groups and the mask
 
 
@@ -375,22 +394,121 @@ def flag_string(positions) -> str:
     return "".join("T" if position in set(positions) else "F" for position in range(1, 10))
 
 
-# ---------------------------------------------------------------- the session
+# ---------------------------------------------------------------- the fitter
 
 
-def make_session(
-    data: DataPHA, rmf, arf=None, background: DataPHA | None = None, statistic: str = STATISTIC
-) -> Session:
-    """A private Sherpa session holding one data set with its responses and background."""
-    session = Session()
-    session.set_data(1, data)
-    session.set_rmf(1, rmf)
-    if arf is not None:
-        session.set_arf(1, arf)
-    if background is not None:
-        session.set_bkg(1, background)  # takes the source grouping, as XSPEC does
-    session.set_stat(statistic)
-    return session
+class FixedDataWStat(WStat):
+    """Sherpa's W-statistic (XSPEC's cstat with a background) with its data side computed
+    once per data set and filter.
+
+    WStat.calc_stat groups and filters the source counts, the background counts, both
+    BACKSCAL and AREASCAL and the exposures on every call, although only the model changes
+    during a fit; that is half the cost of a statistic. Here those arrays are computed the
+    way WStat.calc_stat computes them (first background only, BACKSCAL and AREASCAL grouped
+    with the data's ``_middle``) when the data set or its mask object changes, and each
+    call folds the model and calls the same C function, so the statistic is the same to
+    the last bit. The mask must be replaced, not changed in place."""
+
+    def __init__(self, name: str = "wstat"):
+        self._key = None  # (data set, mask) of the cached arrays
+        self._arrays = None
+        super().__init__(name)
+
+    def _data_arrays(self, data):
+        bkg = data.get_background(data.background_ids[0])
+        ones = np.ones(data.get_dep(False).size)
+        nbins = data.get_dep(True).size
+
+        def grouped(values, func):
+            return data.apply_filter(values * ones, groupfunc=func)
+
+        src_backscal = grouped(data.backscal, data._middle)
+        bkg_backscal = grouped(bkg.backscal, data._middle)
+        src_area = ones[:nbins] if data.areascal is None else grouped(data.areascal, data._middle)
+        bkg_area = ones[:nbins] if bkg.areascal is None else grouped(bkg.areascal, data._middle)
+        counts = data.to_fit(staterrfunc=None)[0]
+        return (
+            counts,
+            [counts.size],
+            data.exposure * src_area,
+            bkg.exposure * bkg_area,
+            data.apply_filter(bkg.get_dep(False), groupfunc=np.sum),
+            bkg_backscal / src_backscal,
+        )
+
+    def calc_stat(self, data, model):
+        if isinstance(data, DataSimulFit) and len(data.datasets) == 1:
+            # Fit's optimiser loop (IterFit) wraps one data set and its model
+            data, model = data.datasets[0], model.parts[0]
+        if not isinstance(data, DataPHA) or data.subtracted or not data.background_ids:
+            return super().calc_stat(data, model)  # Sherpa's own checks and errors
+        if self._key is None or self._key[0] is not data or self._key[1] is not data.mask:
+            self._arrays = self._data_arrays(data)
+            self._key = (data, data.mask)  # held, so that their ids are not reused
+        counts, nelems, exp_src, exp_bkg, bkg_counts, backscales = self._arrays
+        folded = data.eval_model_to_fit(model)
+        return self._calc(
+            counts, folded, nelems, exp_src, exp_bkg, bkg_counts, backscales, truncation_value
+        )
+
+
+class SourceFit:
+    """One source's data set with its responses and background, fitted with Sherpa's
+    objects (sherpa.fit.Fit, its optimisers and confidence methods) as sherpa.astro.ui's
+    Session fits one data set: the model is ``response(model)`` (the data set's full
+    response, ARF times RMF, as Session.set_source builds it for an unsubtracted PHA without
+    background models), plus a model added after the response (Session.set_full_model);
+    each call builds a Fit, as each Session call does. Without a session's bookkeeping and
+    imports. ``stat``: default the W-statistic (``FixedDataWStat``)."""
+
+    def __init__(self, data: DataPHA, rmf, arf=None, background=None, stat=None,
+                 max_iterations: int = 500):  # fmt: skip
+        data.set_rmf(rmf)
+        if arf is not None:
+            data.set_arf(arf)
+        if background is not None:
+            data.set_background(background)  # takes the source grouping, as XSPEC does
+        data.set_analysis("energy")  # as Session.set_rmf sets it for a matching RMF
+        self.data = data
+        self.stat = FixedDataWStat() if stat is None else stat
+        self.methods = {"levmar": LevMar(), "neldermead": NelderMead()}
+        for method in self.methods.values():
+            method.maxfev = int(max_iterations)
+        self.confidence = Confidence()
+        self.confidence.max_rstat = XSPEC_ERROR_MAX_RSTAT
+        self.confidence.parallel = False  # no worker processes inside pipeline jobs
+        self.covariance = Covariance()
+        self.model = None  # the full model (folded counts per channel)
+
+    def set_source(self, model, added=None) -> None:
+        """Fit ``model`` folded by the response, plus ``added`` counts when given."""
+        full = self.data.get_full_response()(model)
+        self.model = full if added is None else full + added
+
+    def _fit(self, method: str = "levmar", estmethod=None) -> Fit:
+        return Fit(self.data, self.model, self.stat, self.methods[method], estmethod)
+
+    def fit(self, method: str = "levmar"):
+        """Fit with ``method`` ('levmar' or 'neldermead'); Sherpa's FitResults."""
+        return self._fit(method).fit()
+
+    def calc_stat(self) -> float:
+        return float(self._fit().calc_stat())
+
+    def folded(self):
+        """The full model's counts in the noticed groups."""
+        return self.data.eval_model_to_fit(self.model)
+
+    def conf(self, sigma: float, *pars, method: str = "levmar"):
+        """Sherpa's ``conf`` at ``sigma`` on ``pars`` (all free parameters when none), its
+        profile fits with ``method``; Sherpa's ErrorEstResults."""
+        self.confidence.sigma = sigma
+        fit = self._fit(method, self.confidence)
+        return fit.est_errors(self.methods, list(pars) or None)
+
+    def covar(self, sigma: float = 1.0):
+        self.covariance.sigma = sigma
+        return self._fit("levmar", self.covariance).est_errors(self.methods)
 
 
 # ---------------------------------------------------------------- fitting
@@ -407,7 +525,7 @@ def fit_source(spectrum, background, rmf, arf, settings, source_id: str) -> dict
     with _sherpa_log_level(logging.WARNING):
         data = read_spectrum(spectrum)
         bkg = read_spectrum(background)
-        rmf_data = read_rmf(str(rmf))
+        rmf_data = shared_rmf(rmf)
         arf_data = read_arf(str(arf))
         _check_channels(data, bkg, rmf_data, spectrum, background, rmf)
         if data.grouping is None:  # an ungrouped spectrum: one group per channel
@@ -434,7 +552,8 @@ def fit_source(spectrum, background, rmf, arf, settings, source_id: str) -> dict
         }
         reason = _not_fittable_reason(groups, settings)
         if not reason:
-            session = make_session(data, rmf_data, arf_data, bkg)
+            fitter = SourceFit(data, rmf_data, arf_data, bkg,
+                               max_iterations=settings["max_iterations"])  # fmt: skip
             data.mask = groups.noticed
         models = {}
         for name in settings["models"]:
@@ -442,7 +561,7 @@ def fit_source(spectrum, background, rmf, arf, settings, source_id: str) -> dict
                 fitted = ModelResult.unfitted(name, "not_fitted", reason, groups.plot())
             else:
                 try:
-                    fitted = _fit_model(session, data, name, groups, settings, source_id)
+                    fitted = _fit_model(fitter, name, groups, settings, source_id)
                 except Exception as err:  # Sherpa raises many types; one model must not stop
                     message = f"{type(err).__name__}: {err}"
                     fitted = ModelResult.unfitted(name, "failed", message, groups.plot())
@@ -493,13 +612,10 @@ class _Groups:
         if self.starts.size:
             self.neighbour_counts = float(np.add.reduceat(counts, self.starts)[self.noticed].sum())
 
-    def use(self, session, model) -> None:
-        """Make ``model`` the session's source model (folded by the response), plus the
+    def use(self, fitter: SourceFit, model) -> None:
+        """Make ``model`` the fitter's source model (folded by the response), plus the
         neighbours' fixed counts when there are any."""
-        if self.neighbours is None:
-            session.set_source(1, model)
-        else:
-            session.set_full_model(1, session.get_response(1)(model) + self.neighbours)
+        fitter.set_source(model, self.neighbours)
 
     @property
     def net_counts(self) -> float:
@@ -536,11 +652,11 @@ def _not_fittable_reason(groups: _Groups, settings: dict) -> str:
     return ""
 
 
-def _scale_norm(session, data, model, groups: _Groups) -> None:
+def _scale_norm(fitter: SourceFit, model, groups: _Groups) -> None:
     """Set the norm so that the folded counts match the net counts less the neighbours'
     (at the current shape; a tenth of the net counts when the neighbours explain them all)."""
     model.norm.val = 1.0
-    predicted = float(np.sum(data.eval_model_to_fit(session.get_model(1))))
+    predicted = float(np.sum(fitter.folded()))
     predicted -= groups.neighbour_counts
     target = groups.net_counts - groups.neighbour_counts
     if target <= 0:
@@ -549,7 +665,7 @@ def _scale_norm(session, data, model, groups: _Groups) -> None:
         model.norm.val = min(target / predicted, model.norm.max)
 
 
-def scan_statistics(session, data, model, name: str, groups: _Groups, settings: dict):
+def scan_statistics(fitter: SourceFit, model, name: str, groups: _Groups, settings: dict):
     """The start scan: (points, statistics, norms) with the scanned parameters (the shape,
     and nH when it is free: ``rassflow.fitting.models.start_points``) frozen at each point
     and the norm fitted (levmar); ``points`` has one row per point, one column per scanned
@@ -561,15 +677,13 @@ def scan_statistics(session, data, model, name: str, groups: _Groups, settings: 
     for par in scanned:
         par.freeze()
     try:
-        session.set_method("levmar")
-        session.set_method_opt("maxfev", int(settings["max_iterations"]))
         for point in points:
             for par, value in zip(scanned, point, strict=True):
                 par.val = float(value)
-            _scale_norm(session, data, model, groups)
+            _scale_norm(fitter, model, groups)
             try:
-                session.fit(1)
-                statistic = float(session.calc_stat(1))
+                fitter.fit("levmar")
+                statistic = fitter.calc_stat()
             except SherpaErr as err:
                 statistic, failure = math.nan, err
             statistics.append(statistic)
@@ -582,19 +696,19 @@ def scan_statistics(session, data, model, name: str, groups: _Groups, settings: 
     return points, np.array(statistics), np.array(norms)
 
 
-def _start_model(session, data, name: str, groups: _Groups, settings: dict):
+def _start_model(fitter: SourceFit, name: str, groups: _Groups, settings: dict):
     """The model at its start: the best point of the start scan (shared with the XSPEC
     fitter), or the values of ``settings['start'][name]`` with the norm scaled to the net
     counts."""
     model = make_model(name, settings)
-    groups.use(session, model)
+    groups.use(fitter, model)
     given = settings["start"].get(name)
     if given:
         for par, value in given.items():
             getattr(model, par).val = value
-        _scale_norm(session, data, model, groups)
+        _scale_norm(fitter, model, groups)
         return model
-    points, statistics, norms = scan_statistics(session, data, model, name, groups, settings)
+    points, statistics, norms = scan_statistics(fitter, model, name, groups, settings)
     best = best_grid_point(statistics)
     nh = nh_setting(settings) if absorber(name) else None
     names, _ = start_points(name, nh["bounds"] if nh and nh["free"] else None)
@@ -604,26 +718,23 @@ def _start_model(session, data, name: str, groups: _Groups, settings: dict):
     return model
 
 
-def _fit_model(session, data, name, groups, settings, source_id) -> ModelResult:
-    model = _start_model(session, data, name, groups, settings)
+def _fit_model(fitter: SourceFit, name, groups, settings, source_id) -> ModelResult:
+    model = _start_model(fitter, name, groups, settings)
     nfev = 0
     for method in ("levmar", "neldermead"):
-        session.set_method(method)
-        session.set_method_opt("maxfev", int(settings["max_iterations"]))
-        session.fit(1)
-        fit = session.get_fit_results()
+        fit = fitter.fit(method)
         nfev += int(fit.nfev)
-    statistic = float(session.calc_stat(1))
+    statistic = fitter.calc_stat()
     if not fit.succeeded or not math.isfinite(statistic):
         reason = f"fit did not converge: {fit.message}"
         return ModelResult.unfitted(name, "failed", reason, groups.plot())
 
-    parameters, statistic = _parameter_errors(session, model, statistic, fit.dof, settings)
-    folded = data.eval_model_to_fit(session.get_model(1))
+    parameters, statistic = _parameter_errors(fitter, model, statistic, fit.dof, settings)
+    folded = fitter.folded()
     if settings["flux_method"] == "profile":
-        fluxes = _profile_fluxes(session, model, name, statistic, fit.dof, settings, groups)
+        fluxes = _profile_fluxes(fitter, model, name, statistic, fit.dof, settings, groups)
     else:
-        fluxes = _draw_fluxes(session, model, name, settings, source_id)
+        fluxes = _draw_fluxes(fitter, model, name, settings, source_id)
     return ModelResult.ok(
         statistic=statistic,
         dof=fit.dof,
@@ -635,7 +746,7 @@ def _fit_model(session, data, name, groups, settings, source_id) -> ModelResult:
     )
 
 
-def _parameter_errors(session, model, statistic: float, dof: int, settings: dict):
+def _parameter_errors(fitter: SourceFit, model, statistic: float, dof: int, settings: dict):
     """XSPEC-style 'error' on every parameter: (entries by name, best statistic)."""
     delta_stat = float(settings["error_delta_stat"])
     pars = [par for par in model.pars if not par.frozen]  # a fixed nH has no interval
@@ -646,20 +757,15 @@ def _parameter_errors(session, model, statistic: float, dof: int, settings: dict
         for par in pars:
             flags[par.name].add(FLAG_RSTAT)  # XSPEC refuses the search: bounds stay null
     else:
-        session.set_conf_opt("sigma", math.sqrt(delta_stat))
-        session.set_conf_opt("max_rstat", XSPEC_ERROR_MAX_RSTAT)
-        session.set_conf_opt("parallel", False)  # no worker processes inside pipeline jobs
         # The profile fits start at the best fit, where levmar gives Nelder-Mead's bounds
         # (checked on simulated bbody and powerlaw sources) at a tenth of the cost.
-        session.set_method("levmar")
         try:
-            session.conf(1)
+            conf = fitter.conf(math.sqrt(delta_stat), method="levmar")
         except SherpaErr:  # e.g. too few degrees of freedom: every search failed
             for par in pars:
                 flags[par.name] |= {FLAG_LOWER_FAILED, FLAG_UPPER_FAILED}
             return _parameter_entries(model, lower, upper, flags), statistic
-        conf = session.get_conf_results()
-        refitted = float(session.calc_stat(1))
+        refitted = fitter.calc_stat()
         if refitted < statistic - NEW_MINIMUM_TOLERANCE:
             for par in pars:
                 flags[par.name].add(FLAG_NEW_MINIMUM)
@@ -671,7 +777,7 @@ def _parameter_errors(session, model, statistic: float, dof: int, settings: dict
             ):
                 if bound is not None and math.isfinite(bound):
                     store[par.name] = par.val + bound
-                elif _profile_reaches(session, model, par, limit, statistic + delta_stat):
+                elif _profile_reaches(fitter, model, par, limit, statistic + delta_stat):
                     store[par.name] = limit  # XSPEC reports the hard limit with flag 4/5
                     flags[par.name].add(hard)
                 else:
@@ -697,7 +803,7 @@ def _parameter_entries(model, lower: dict, upper: dict, flags: dict) -> dict:
     }
 
 
-def _profile_reaches(session, model, par, limit: float, threshold: float) -> bool:
+def _profile_reaches(fitter: SourceFit, model, par, limit: float, threshold: float) -> bool:
     """Whether the statistic, minimised over the other parameters with ``par`` held at its
     hard ``limit``, stays within ``threshold``: the interval then ends at the hard limit
     (XSPEC flags 4/5) rather than its search failing (flags 7/8)."""
@@ -707,9 +813,8 @@ def _profile_reaches(session, model, par, limit: float, threshold: float) -> boo
         par.val = limit
         par.freeze()
         if any(not p.frozen for p in model.pars):
-            session.set_method("neldermead")
-            session.fit(1)
-        return float(session.calc_stat(1)) <= threshold
+            fitter.fit("neldermead")
+        return fitter.calc_stat() <= threshold
     finally:
         par.thaw()
         for p, (val, low, high) in zip(model.pars, saved, strict=True):
@@ -728,14 +833,20 @@ def _absorption_settings(settings: dict) -> dict:
 
 
 def _profile_fluxes(
-    session, model, name: str, statistic: float, dof: int, settings: dict, groups: _Groups
+    fitter: SourceFit,
+    model,
+    name: str,
+    statistic: float,
+    dof: int,
+    settings: dict,
+    groups: _Groups,
 ):
     """Energy flux per band at the best fit with its profile-likelihood interval: the model
     refitted as ``BandFluxModel`` (norm -> lg10Flux, the same likelihood maximum) and
     ``conf`` on lg10Flux at the delta-stat of ``flux_confidence``. The value is the flux
     of the ordinary fit; bounds that are not found, or refused as XSPEC's error refuses
     them (reduced statistic > 2), are None. An absorbed model has its absorbed and its
-    unabsorbed flux. The session's source is ``model`` again after."""
+    unabsorbed flux. The fitter's source is ``model`` again after."""
     confidence = float(settings["flux_confidence"])
     best = [float(par.val) for par in model.pars]
     refused = dof > 0 and statistic / dof > XSPEC_ERROR_MAX_RSTAT
@@ -748,40 +859,32 @@ def _profile_fluxes(
                 lower = upper = None
                 if value > 0 and math.isfinite(value) and not refused:
                     lower, upper = _flux_bounds(
-                        session, model, (lo, hi), best, value, confidence, groups, unabsorbed
+                        fitter, model, (lo, hi), best, value, confidence, groups, unabsorbed
                     )
                 fluxes[band_key(lo, hi, unabsorbed)] = FluxResult.profile(
                     value, lower, upper, confidence
                 )
     finally:
-        groups.use(session, model)
+        groups.use(fitter, model)
         for par, val in zip(model.pars, best, strict=True):
             par.val = val
     return fluxes
 
 
-def _flux_bounds(session, model, band, best, value, confidence, groups, unabsorbed=False):
+def _flux_bounds(fitter, model, band, best, value, confidence, groups, unabsorbed=False):
     """(lower, upper) flux bounds (erg/cm^2/s, None when not found) from conf on lg10Flux."""
     lg10flux = math.log10(value)
     for par, val in zip(model.pars, best, strict=True):
         par.val = val
+    # The ordinary best fit in the flux parametrisation (the same likelihood maximum): the
+    # interval is that of this fit, whose flux is reported, so conf starts from it.
     flux_model = BandFluxModel(model, band, lg10flux, unabsorbed)
-    groups.use(session, flux_model)
-    session.set_method("levmar")
-    session.fit(1)  # the same maximum as the ordinary fit: a polish, not a new search
-    # the interval is that of the ordinary best fit, whose flux is reported
-    for par, val in zip(model.pars, best, strict=True):
-        if par.name != "norm":
-            getattr(flux_model, par.name).val = val
-    flux_model.lg10Flux.val = lg10flux
-    session.set_conf_opt("sigma", math.sqrt(delta_stat_for_confidence(confidence)))
-    session.set_conf_opt("max_rstat", XSPEC_ERROR_MAX_RSTAT)
-    session.set_conf_opt("parallel", False)
+    groups.use(fitter, flux_model)
+    sigma = math.sqrt(delta_stat_for_confidence(confidence))
     try:
-        session.conf(1, flux_model.lg10Flux)
+        conf = fitter.conf(sigma, flux_model.lg10Flux, method="levmar")
     except SherpaErr:
         return None, None
-    conf = session.get_conf_results()
     centre = lg10flux if conf.parvals is None else float(conf.parvals[0])
     bounds = []
     for bound in (conf.parmins[0], conf.parmaxes[0]):
@@ -798,11 +901,11 @@ def _source_seed(seed: int, source_id: str) -> list[int]:
     return [int(seed), int.from_bytes(digest[:8], "little")]
 
 
-def _draw_fluxes(session, model, name: str, settings: dict, source_id: str) -> dict:
+def _draw_fluxes(fitter: SourceFit, model, name: str, settings: dict, source_id: str) -> dict:
     """Energy flux per band at the best fit, with the central ``flux_confidence`` % range of
     fluxes from parameter draws from the covariance matrix (as XSPEC's calcFlux err)."""
     best = np.array([par.val for par in model.pars])
-    draws = _parameter_draws(session, model, best, settings, source_id)
+    draws = _parameter_draws(fitter, model, best, settings, source_id)
     confidence = float(settings["flux_confidence"])
     absorption = _absorption_settings(settings)
     fluxes = {}
@@ -821,17 +924,16 @@ def _draw_fluxes(session, model, name: str, settings: dict, source_id: str) -> d
     return fluxes
 
 
-def _parameter_draws(session, model, best, settings, source_id):
+def _parameter_draws(fitter: SourceFit, model, best, settings, source_id):
     """Parameter sets drawn from the fit's covariance (of the free parameters; a fixed nH
     keeps its value), kept inside the hard limits (models are undefined beyond them); None
     when the covariance is unusable."""
     free = np.array([not par.frozen for par in model.pars])
-    session.set_covar_opt("sigma", 1.0)
     try:
-        session.covar(1)
+        covar = fitter.covar(sigma=1.0)
     except SherpaErr:
         return None
-    covariance = np.asarray(session.get_covar_results().extra_output, dtype=float)
+    covariance = np.asarray(covar.extra_output, dtype=float)
     n_free = int(free.sum())
     if covariance.shape != (n_free, n_free) or not np.all(np.isfinite(covariance)):
         return None

@@ -382,18 +382,17 @@ def _profile_statistic(paths, responses, name, band, lg10flux):
     source, background = paths
     data = sherpa_backend.read_spectrum(source)
     rmf, arf = read_rmf(str(responses[0])), read_arf(str(responses[1]))
-    session = sherpa_backend.make_session(data, rmf, arf, sherpa_backend.read_spectrum(background))
+    fitter = sherpa_backend.SourceFit(data, rmf, arf, sherpa_backend.read_spectrum(background))
     data.mask = sherpa_backend.notice_groups(
         data.grouping, data.quality, rmf.e_min, rmf.e_max, (0.11, 2.02)
     )
     template = sherpa_backend.make_model(name, {})
     getattr(template, models.shape_parameter(name)).val = TRUTH[name][models.shape_parameter(name)]
     model = sherpa_backend.BandFluxModel(template, band, lg10flux)
-    session.set_source(1, model)
+    fitter.set_source(model)
     model.lg10Flux.freeze()
-    session.set_method("neldermead")
-    session.fit(1)
-    return float(session.calc_stat(1))
+    fitter.fit("neldermead")
+    return fitter.calc_stat()
 
 
 @pytest.mark.parametrize("model", ["bbody", "powerlaw"])
@@ -437,7 +436,7 @@ def test_fits_start_at_the_best_point_of_the_shared_scan(bright, responses, monk
 
     def recording(*args, **kwargs):
         grid, statistics, norms = original(*args, **kwargs)
-        scans.append((args[3], grid, statistics, norms))
+        scans.append((args[2], grid, statistics, norms))
         return grid, statistics, norms
 
     monkeypatch.setattr(sherpa_backend, "scan_statistics", recording)
@@ -628,12 +627,13 @@ def test_chi2_of_powerlaw_on_real_pspc_spectrum_matches_xspec():
     if not (spectrum.exists() and rsp.exists()):
         pytest.skip(f"reference PSPC spectrum and response not found in {REFERENCE}")
     from sherpa.astro.io import read_rmf
+    from sherpa.stats import Chi2
 
-    # the fitter's own reader, session and model, with chi2 on the file's STAT_ERR, all
+    # the fitter's own reader, fitter and model, with chi2 on the file's STAT_ERR, all
     # channels noticed, the parameters fixed as in the XSPEC session
     data = sherpa_backend.read_spectrum(spectrum, use_errors=True)
-    session = sherpa_backend.make_session(data, read_rmf(str(rsp)), statistic="chi2")
+    fitter = sherpa_backend.SourceFit(data, read_rmf(str(rsp)), stat=Chi2())
     model = sherpa_backend.MODEL_CLASSES["powerlaw"]("powerlaw")
     model.PhoIndex.val, model.norm.val = 1.7, 2e-6
-    session.set_source(1, model)
-    assert session.calc_stat(1) == pytest.approx(973.23, abs=0.01)  # XSPEC 12.9.1p
+    fitter.set_source(model)
+    assert fitter.calc_stat() == pytest.approx(973.23, abs=0.01)  # XSPEC 12.9.1p

@@ -357,21 +357,21 @@ def test_same_keys_as_the_sherpa_fitter(fake_xs, files):
 # ---------------------------------------------------------------- the same setup as Sherpa
 
 
-def _sherpa_session(files):
-    """A Sherpa session on the files with the groups the Sherpa fitter notices."""
+def _sherpa_fitter(files):
+    """The Sherpa fitter on the files with the groups the Sherpa fitter notices."""
     from sherpa.astro.io import read_arf, read_rmf
 
     from rassflow.fitting import sherpa as sherpa_fitter
 
     data = sherpa_fitter.read_spectrum(files["spectrum"])
     rmf, arf = read_rmf(str(files["rmf"])), read_arf(str(files["arf"]))
-    session = sherpa_fitter.make_session(
+    fitter = sherpa_fitter.SourceFit(
         data, rmf, arf, sherpa_fitter.read_spectrum(files["background"])
     )
     data.mask = sherpa_fitter.notice_groups(
         data.grouping, data.quality, rmf.e_min, rmf.e_max, (0.11, 2.02)
     )
-    return session, data
+    return fitter, data
 
 
 def _profile(files, name):
@@ -379,19 +379,18 @@ def _profile(files, name):
     same files: the W-stat with the shape frozen at ``value`` and the norm fitted."""
     from rassflow.fitting import sherpa as sherpa_fitter
 
-    session, data = _sherpa_session(files)
+    fitter, data = _sherpa_fitter(files)
     model = sherpa_fitter.MODEL_CLASSES[name](name)
-    session.set_source(1, model)
+    fitter.set_source(model)
     shape = getattr(model, models.shape_parameter(name))
     shape.freeze()
-    session.set_method("levmar")
 
     def at(value):
         shape.val, model.norm.val = value, 1.0
-        predicted = float(np.sum(data.eval_model_to_fit(session.get_model(1))))
+        predicted = float(np.sum(fitter.folded()))
         model.norm.val = float(np.sum(data.get_dep(filter=True))) / predicted
-        session.fit(1)
-        return float(session.calc_stat(1)), float(model.norm.val)
+        fitter.fit("levmar")
+        return fitter.calc_stat(), float(model.norm.val)
 
     return at
 
@@ -405,8 +404,8 @@ def test_both_fitters_start_at_the_same_point(fake_xs, files, monkeypatch):
     scans = {}
     original = sherpa_fitter.scan_statistics
 
-    def recording(session, data, model, name, groups, settings):
-        grid, statistics, norms = original(session, data, model, name, groups, settings)
+    def recording(fitter, model, name, groups, settings):
+        grid, statistics, norms = original(fitter, model, name, groups, settings)
         scans[name] = (grid, statistics, norms)
         return grid, statistics, norms
 
