@@ -260,6 +260,10 @@ def main():
         simulation_s = time.perf_counter() - start
         print(f"simulated in {simulation_s:.0f} s; running the workflow ...", flush=True)
         parts = execute(workdir, args.cores, args.plan_only)
+        # the timings first, so that --report-only can redo the checks if they fail
+        (workdir / "catalog_scale.json").write_text(
+            json.dumps({"timing": parts, "simulation_wall_s": simulation_s}, indent=2, default=str)
+        )
         if args.plan_only:
             report = {
                 "positions": args.positions,

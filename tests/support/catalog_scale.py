@@ -258,27 +258,33 @@ def one_sided_upper(k: int, n: int, level: float) -> float:
     return 1.0 if k == n else float(beta.ppf(level, k + 1, n - k))
 
 
-def null_detection_rate(counts_src, counts_bkg, ratio, p_threshold: float, chunk=100_000):
+def null_detection_rate(counts_src, counts_bkg, ratio, p_threshold: float):
     """Per position, the probability that the detection test fires when the true rate is 0:
     with c = 0 the test (rassflow.photometry.onoff: P(X >= N) = I_rho(N, M + 1), rho =
     ratio / (1 + ratio)) is the conditional binomial test, so given the total t = N + M, N is
     Binomial(t, rho) under the null and the test fires with probability
     max{I_rho(n, t - n + 1) <= p_threshold}: at most p_threshold, less by the discreteness
-    of few counts."""
+    of few counts. The tail falls with n, so the smallest n that fires is found by bisection
+    (a position beside a bright neighbour's wing can have 10^4 background counts)."""
     from scipy import special
 
     t = np.asarray(counts_src, float) + np.asarray(counts_bkg, float)
     rho = np.asarray(ratio, float) / (1.0 + np.asarray(ratio, float))
-    out = np.zeros(len(t))
-    for start in range(0, len(t), chunk):
-        tt, rr = t[start : start + chunk], rho[start : start + chunk]
-        n = np.arange(1, int(tt.max(initial=0)) + 1, dtype=float)[None, :]
-        valid = n <= tt[:, None]
+
+    def tail(n):
         with np.errstate(invalid="ignore"):
-            tail = special.betainc(n, np.maximum(tt[:, None] - n + 1.0, 1.0), rr[:, None])
-        tail = np.where(valid & (tail <= p_threshold), tail, 0.0)
-        out[start : start + chunk] = tail.max(axis=1, initial=0.0)
-    return out
+            return special.betainc(n, np.maximum(t - n + 1.0, 1.0), rho)
+
+    lo, hi = np.ones(len(t)), np.maximum(t, 1.0)  # the smallest firing n lies in [lo, hi]
+    fires = (t >= 1) & (tail(hi) <= p_threshold)
+    for _ in range(64):
+        mid = np.floor(0.5 * (lo + hi))
+        below = tail(mid) <= p_threshold
+        hi = np.where(below, mid, hi)
+        lo = np.where(below, lo, mid + 1.0)
+        if np.all(lo >= hi):
+            break
+    return np.where(fires, tail(hi), 0.0)
 
 
 def science(table, truth: pd.DataFrame, first_blank: int) -> dict:
