@@ -174,12 +174,12 @@ def _span(centre, dy2, r2, strict: bool):
     with np.errstate(invalid="ignore"):
         half = np.sqrt(np.maximum(r2 - dy2, 0.0))
     lo, hi = np.ceil(centre - half), np.floor(centre + half)
-    for _ in range(3):  # widen while the next pixel is inside, narrow while the end is not
-        lo = np.where(inside(lo - 1.0), lo - 1.0, lo)
-        hi = np.where(inside(hi + 1.0), hi + 1.0, hi)
-    for _ in range(3):
-        lo = np.where(~inside(lo) & (lo <= hi), lo + 1.0, lo)
-        hi = np.where(~inside(hi) & (lo <= hi), hi - 1.0, hi)
+    # the rounded square root puts each end within a pixel of the true one (off only where
+    # a pixel lies on the circle to rounding): one step out, then one step in, settles it
+    lo = np.where(inside(lo - 1.0), lo - 1.0, lo)
+    hi = np.where(inside(hi + 1.0), hi + 1.0, hi)
+    lo = np.where(~inside(lo) & (lo <= hi), lo + 1.0, lo)
+    hi = np.where(~inside(hi) & (lo <= hi), hi - 1.0, hi)
     empty = ~inside(lo) | (lo > hi)
     return np.where(empty, 1.0, lo), np.where(empty, 0.0, hi)
 
