@@ -104,11 +104,12 @@ sys.modules.update(dict.fromkeys(_HIDDEN))
 try:
     with _sherpa_log_level(logging.ERROR):
         from sherpa.astro.data import DataPHA
+        from sherpa.astro.instrument import rmf_to_matrix
         from sherpa.astro.io import read_arf, read_rmf
         from sherpa.data import DataSimulFit
         from sherpa.estmethods import Confidence, Covariance
         from sherpa.fit import Fit
-        from sherpa.models.model import ArithmeticModel, RegriddableModel1D
+        from sherpa.models.model import ArithmeticModel, CompositeModel, RegriddableModel1D
         from sherpa.models.parameter import Parameter
         from sherpa.optmethods import LevMar, NelderMead
         from sherpa.stats import WStat, truncation_value
@@ -312,7 +313,8 @@ def _column_or_keyword(hdu, name: str, default: float):
 
 
 def read_spectrum(path: str | os.PathLike, use_errors: bool = False) -> DataPHA:
-    """A type-I OGIP spectrum (COUNTS, or RATE times EXPOSURE) as a Sherpa DataPHA.
+    """A type-I OGIP spectrum (COUNTS, or RATE times EXPOSURE) as a Sherpa DataPHA (a
+    FoldingPHA, which SourceFit folds models for by a matrix).
 
     Only the SPECTRUM extension is read: RESPFILE/ANCRFILE/BACKFILE keywords are ignored,
     responses and backgrounds are attached by the caller. ``use_errors`` keeps STAT_ERR.
@@ -334,7 +336,7 @@ def read_spectrum(path: str | os.PathLike, use_errors: bool = False) -> DataPHA:
             staterror = np.asarray(hdu.data["STAT_ERR"], dtype=float) * per_count
         grouping = hdu.data["GROUPING"].astype(np.int16) if "GROUPING" in names else None
         quality = hdu.data["QUALITY"].astype(np.int16) if "QUALITY" in names else None
-        return DataPHA(
+        return FoldingPHA(
             str(path),
             np.asarray(hdu.data["CHANNEL"], dtype=float),
             counts,
@@ -358,6 +360,13 @@ def shared_rmf(path: str | os.PathLike):
 @functools.lru_cache(maxsize=2)
 def _read_rmf(path: str, mtime_ns: int, size: int):
     return read_rmf(path)
+
+
+@functools.lru_cache(maxsize=2)
+def _dense_rmf(rmf) -> np.ndarray:
+    """The RMF as a dense (energy, channel) matrix, by Sherpa's own expansion of the OGIP
+    groups (F_CHAN, N_CHAN, OFFSET): rmf_to_matrix. Once per RMF object (shared_rmf)."""
+    return rmf_to_matrix(rmf).matrix
 
 
 # ---------------------------------------------------------------- groups and the mask
@@ -452,6 +461,91 @@ class FixedDataWStat(WStat):
         )
 
 
+class Folding:
+    """The data set's response as one dense matrix from the source model's values per
+    energy bin to the counts per noticed group, for the data set's mask at creation.
+
+    Sherpa folds ``exposure * model`` (get_full_response) through the ARF then the RMF
+    (RSPModelPHA.calc: ``apply_rmf(apply_arf(src))``), multiplies the channels by AREASCAL
+    (apply_areascal), and DataPHA.eval_model_to_fit sums the channels of each group (the
+    channel with GROUPING != -1 starts one) and keeps the noticed groups. All of that is
+    linear in the model's values, so it is one matrix, computed once per data set: a
+    statistic is then a matrix product instead of those steps with their Python overhead.
+    The model is evaluated on the energy bins that reach a noticed group, as Sherpa's
+    filtered response (_notice_resp) evaluates it on those reaching a noticed channel."""
+
+    def __init__(self, data: DataPHA, arf, rmf):
+        per_channel = (data.exposure * arf.specresp)[:, None] * _dense_rmf(rmf)
+        if data.areascal is not None:
+            per_channel = per_channel * data.areascal
+        self.mask = data.mask
+        self.starts, _ = group_edges(data.grouping)
+        matrix = np.add.reduceat(per_channel, self.starts, axis=1)[:, self.mask]
+        rows = matrix.any(axis=1)
+        self.matrix = matrix[rows]
+        self.elo, self.ehi = arf.energ_lo[rows], arf.energ_hi[rows]
+
+    @staticmethod
+    def applies(data: DataPHA, arf, rmf) -> bool:
+        """Whether the matrix reproduces Sherpa's folding: an ARF on the RMF's energy grid,
+        grouped data in energy units, a mask per group and no quality filter (else
+        Sherpa's own response is used)."""
+        return (
+            arf is not None
+            and len(arf.energ_lo) == len(rmf.energ_lo)
+            and data.grouped
+            and data.units == "energy"
+            and data.quality_filter is None
+            and np.iterable(data.mask)
+        )
+
+    def group(self, counts) -> np.ndarray:
+        """Counts per channel summed per group, noticed groups only."""
+        return np.add.reduceat(counts, self.starts)[self.mask]
+
+
+class FoldedModel(CompositeModel, ArithmeticModel):
+    """``model`` folded by a ``Folding`` (counts per noticed group), plus ``added``, a model
+    of counts per channel (NeighbourCounts), when given: the values of Sherpa's
+    ``response(model) + added`` for ``FoldingPHA.eval_model_to_fit``."""
+
+    def __init__(self, folding: Folding, model, added=None):
+        self.folding, self.model, self.added = folding, model, added
+        self._pars = ()  # as Sherpa's response models, for ArithmeticModel.__init__
+        parts = (model,) if added is None else (model, added)
+        CompositeModel.__init__(self, f"fold({model.name})", parts)
+
+    def startup(self, cache=False):
+        for part in self.parts:
+            part.startup(cache)
+        CompositeModel.startup(self, cache)
+
+    def teardown(self):
+        for part in self.parts:
+            part.teardown()
+        CompositeModel.teardown(self)
+
+    def calc(self, p, *args, **kwargs):
+        n = len(self.model.pars)
+        counts = self.model.calc(p[:n], self.folding.elo, self.folding.ehi) @ self.folding.matrix
+        if self.added is not None:
+            counts = counts + self.folding.group(self.added.calc(p[n:], None))
+        return counts
+
+
+class FoldingPHA(DataPHA):
+    """A DataPHA whose eval_model_to_fit takes a FoldedModel's counts per noticed group as
+    they are (any other model as DataPHA does); used by Sherpa's Fit, the statistic and the
+    fit results alike."""
+
+    def eval_model_to_fit(self, modelfunc):
+        if isinstance(modelfunc, FoldedModel):
+            if modelfunc.folding.mask is not self.mask:
+                raise ValueError("the data set's mask changed after its folding was made")
+            return modelfunc.calc([par.val for par in modelfunc.pars])
+        return super().eval_model_to_fit(modelfunc)
+
+
 class SourceFit:
     """One source's data set with its responses and background, fitted with Sherpa's
     objects (sherpa.fit.Fit, its optimisers and confidence methods) as sherpa.astro.ui's
@@ -479,10 +573,20 @@ class SourceFit:
         self.confidence.parallel = False  # no worker processes inside pipeline jobs
         self.covariance = Covariance()
         self.model = None  # the full model (folded counts per channel)
+        self._folding = None
 
     def set_source(self, model, added=None) -> None:
-        """Fit ``model`` folded by the response, plus ``added`` counts when given."""
-        full = self.data.get_full_response()(model)
+        """Fit ``model`` folded by the response, plus ``added`` counts when given: by the
+        data set's folding matrix (Folding) when it reproduces Sherpa's response, which
+        needs a FoldingPHA, else by Sherpa's response."""
+        data = self.data
+        arf, rmf = data.get_response()
+        if isinstance(data, FoldingPHA) and Folding.applies(data, arf, rmf):
+            if self._folding is None or self._folding.mask is not data.mask:
+                self._folding = Folding(data, arf, rmf)
+            self.model = FoldedModel(self._folding, model, added)
+            return
+        full = data.get_full_response()(model)
         self.model = full if added is None else full + added
 
     def _fit(self, method: str = "levmar", estmethod=None) -> Fit:

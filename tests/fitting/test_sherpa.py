@@ -395,6 +395,28 @@ def _profile_statistic(paths, responses, name, band, lg10flux):
     return fitter.calc_stat()
 
 
+@pytest.mark.parametrize("name", ["bbody", "powerlaw"])
+def test_folding_matrix_gives_sherpas_folded_counts(bright, responses, name):
+    """The dense folding (Folding, FoldedModel) against Sherpa's own response, grouping and
+    filter (get_full_response, DataPHA.eval_model_to_fit), with per-channel counts added."""
+    from sherpa.astro.data import DataPHA
+    from sherpa.astro.io import read_arf, read_rmf
+
+    _, source, background = bright[name]
+    data = sherpa_backend.read_spectrum(source)
+    rmf, arf = read_rmf(str(responses[0])), read_arf(str(responses[1]))
+    fitter = sherpa_backend.SourceFit(data, rmf, arf, sherpa_backend.read_spectrum(background))
+    data.mask = sherpa_backend.notice_groups(
+        data.grouping, data.quality, rmf.e_min, rmf.e_max, (0.11, 2.02)
+    )
+    model = sherpa_backend.make_model(name, {})
+    added = sherpa_backend.NeighbourCounts(np.linspace(0.0, 2.0, len(data.channel)))
+    fitter.set_source(model, added)
+    assert isinstance(fitter.model, sherpa_backend.FoldedModel)
+    sherpas = DataPHA.eval_model_to_fit(data, data.get_full_response()(model) + added)
+    np.testing.assert_allclose(fitter.folded(), sherpas, rtol=1e-12)
+
+
 @pytest.mark.parametrize("model", ["bbody", "powerlaw"])
 def test_flux_bounds_are_where_the_profile_rises_by_the_delta_stat(bright, responses, model):
     result, source, background = bright[model]
