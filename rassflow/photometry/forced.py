@@ -42,6 +42,7 @@ from rassflow import pspc
 from rassflow.errors import DATA_ERRORS
 from rassflow.photometry import aperture
 from rassflow.photometry.aperture import HARDNESS_RATIOS, SETTING_KEYS, band_label, result_keys
+from rassflow.photometry.bayes import deblended_background
 from rassflow.plan import forced_settings  # noqa: F401 - the settings forced_photometry takes
 from rassflow.products.contamination import deblending_sigma, widen_for_deblending
 from rassflow.products.responses import ANALYSIS_PSF
@@ -462,8 +463,6 @@ def posterior_inputs(n, n_bkg, ratio, contamination, sigma=0.0):
     the circle) lowers the background instead, with the deblending error ``sigma`` in its
     variance (:func:`rassflow.photometry.bayes.deblended_background`, as
     :func:`rassflow.photometry.aperture._onoff` uses it)."""
-    from rassflow.photometry.bayes import deblended_background
-
     n = np.asarray(n, float)
     return (n, *deblended_background(n_bkg, ratio, contamination, sigma))
 

@@ -48,8 +48,7 @@ def _ring_densities(reach_arcmin: float) -> tuple[np.ndarray, np.ndarray]:
     """Ring edges (arcmin) and the survey PSF's mean surface density in each ring (fraction
     of the source per arcmin^2) at ENERGIES_KEV: shape (n_energies, n_rings), out to at least
     ``reach_arcmin`` (the table of the next whole arcminute, computed once per process)."""
-    edges, densities = _ring_table(int(np.ceil(reach_arcmin)))
-    return edges, densities
+    return _ring_table(int(np.ceil(reach_arcmin)))
 
 
 @functools.lru_cache(maxsize=8)

@@ -28,7 +28,12 @@ import pytest
 from astropy.io import fits
 
 from rassflow.fitting import absorption, models
-from tests.fitting.test_coverage import synthetic_response, write_response, write_spectrum
+from tests.fitting.test_coverage import (
+    coverage_table,
+    synthetic_response,
+    write_response,
+    write_spectrum,
+)
 
 pytestmark = pytest.mark.skipif(not absorption.installed(), reason=absorption.INSTALL_HINT)
 
@@ -144,14 +149,10 @@ def measure_coverage(directory, n_spectra=N_SPECTRA, workers=None):
     with ProcessPoolExecutor(max_workers=workers) as pool:
         results = list(pool.map(simulate_and_fit, jobs, chunksize=5))
     quantities = ["nH", "shape", "flux", "unabsorbed flux"]
-    coverage = {q: float(np.mean([covered[q] for _, covered in results])) for q in quantities}
-    lines = [f"{n_spectra} spectra ({which}), {workers} workers, {time.time() - start:.0f} s"]
-    for model in SHAPES:
-        own = [covered for name, covered in results if name == model]
-        per_model = {q: np.mean([covered[q] for covered in own]) for q in quantities}
-        lines.append(f"  {model} ({len(own)}): " + ", ".join(
-            f"{q} {100 * v:.1f} %" for q, v in per_model.items()))  # fmt: skip
-    lines.append("  all: " + ", ".join(f"{q} {100 * v:.1f} %" for q, v in coverage.items()))
+    coverage, lines = coverage_table(results, quantities, SHAPES)
+    lines.insert(
+        0, f"{n_spectra} spectra ({which}), {workers} workers, {time.time() - start:.0f} s"
+    )
     return coverage, "\n".join(["90 % interval coverage, nH free:", *lines])
 
 

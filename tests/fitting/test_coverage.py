@@ -161,6 +161,20 @@ def simulate_and_fit(job):
     return model, covered
 
 
+def coverage_table(results, quantities, models):
+    """({quantity: fraction covered}, report lines per model and for all) of ``results``, a
+    list of (model name, {quantity: covered})."""
+    coverage = {q: float(np.mean([covered[q] for _, covered in results])) for q in quantities}
+    lines = []
+    for model in models:
+        own = [covered for name, covered in results if name == model]
+        per_model = {q: np.mean([covered[q] for covered in own]) for q in quantities}
+        lines.append(f"  {model} ({len(own)}): " + ", ".join(
+            f"{q} {100 * v:.1f} %" for q, v in per_model.items()))  # fmt: skip
+    lines.append("  all: " + ", ".join(f"{q} {100 * v:.1f} %" for q, v in coverage.items()))
+    return coverage, lines
+
+
 @pytest.mark.slow
 def test_profile_intervals_cover_the_truth_at_their_confidence(tmp_path):
     start = time.time()
@@ -171,15 +185,8 @@ def test_profile_intervals_cover_the_truth_at_their_confidence(tmp_path):
     workers = max(1, min(2, os.cpu_count() or 1))
     with ProcessPoolExecutor(max_workers=workers) as pool:
         results = list(pool.map(simulate_and_fit, jobs, chunksize=10))
-    quantities = ["shape", *BANDS]
-    coverage = {q: float(np.mean([covered[q] for _, covered in results])) for q in quantities}
-    lines = [f"{N_SPECTRA} spectra, {workers} workers, {time.time() - start:.0f} s"]
-    for model in TRUTH:
-        own = [covered for name, covered in results if name == model]
-        per_model = {q: np.mean([covered[q] for covered in own]) for q in quantities}
-        lines.append(f"  {model} ({len(own)}): " + ", ".join(
-            f"{q} {100 * v:.1f} %" for q, v in per_model.items()))  # fmt: skip
-    lines.append("  all: " + ", ".join(f"{q} {100 * v:.1f} %" for q, v in coverage.items()))
+    coverage, lines = coverage_table(results, ["shape", *BANDS], TRUTH)
+    lines.insert(0, f"{N_SPECTRA} spectra, {workers} workers, {time.time() - start:.0f} s")
     report = "\n".join(["90 % profile-interval coverage:", *lines])
     print(report)
     for quantity, value in coverage.items():

@@ -375,8 +375,8 @@ def test_draws_are_kept_for_notebook_parity(bright, responses):
         assert flux["lower"] < flux["upper"]
 
 
-def _profile_statistic(paths, responses, name, band, lg10flux):
-    """The W-stat minimised over the shape with lg10Flux fixed: an independent profile."""
+def _source_fit(paths, responses):
+    """(data, SourceFit) of a (source, background) spectrum pair, noticed over 0.11-2.02 keV."""
     from sherpa.astro.io import read_arf, read_rmf
 
     source, background = paths
@@ -386,6 +386,12 @@ def _profile_statistic(paths, responses, name, band, lg10flux):
     data.mask = sherpa_backend.notice_groups(
         data.grouping, data.quality, rmf.e_min, rmf.e_max, (0.11, 2.02)
     )
+    return data, fitter
+
+
+def _profile_statistic(paths, responses, name, band, lg10flux):
+    """The W-stat minimised over the shape with lg10Flux fixed: an independent profile."""
+    _, fitter = _source_fit(paths, responses)
     template = sherpa_backend.make_model(name, {})
     getattr(template, models.shape_parameter(name)).val = TRUTH[name][models.shape_parameter(name)]
     model = sherpa_backend.BandFluxModel(template, band, lg10flux)
@@ -400,15 +406,8 @@ def test_folding_matrix_gives_sherpas_folded_counts(bright, responses, name):
     """The dense folding (Folding, FoldedModel) against Sherpa's own response, grouping and
     filter (get_full_response, DataPHA.eval_model_to_fit), with per-channel counts added."""
     from sherpa.astro.data import DataPHA
-    from sherpa.astro.io import read_arf, read_rmf
 
-    _, source, background = bright[name]
-    data = sherpa_backend.read_spectrum(source)
-    rmf, arf = read_rmf(str(responses[0])), read_arf(str(responses[1]))
-    fitter = sherpa_backend.SourceFit(data, rmf, arf, sherpa_backend.read_spectrum(background))
-    data.mask = sherpa_backend.notice_groups(
-        data.grouping, data.quality, rmf.e_min, rmf.e_max, (0.11, 2.02)
-    )
+    data, fitter = _source_fit(bright[name][1:], responses)
     model = sherpa_backend.make_model(name, {})
     added = sherpa_backend.NeighbourCounts(np.linspace(0.0, 2.0, len(data.channel)))
     fitter.set_source(model, added)
