@@ -164,18 +164,25 @@ def _u_quantile(a, b, tail, head=None) -> np.ndarray:
     a, b, tail, head = np.broadcast_arrays(
         np.asarray(a, float), np.asarray(b, float), np.asarray(tail, float), np.asarray(head, float)
     )
+    # no counts (a = 1): Q(1, u) = exp(-u), so u = B - log(tail) in closed form -- most blank
+    # positions' bands, and several times cheaper than the inverse of Q
+    empty = a == 1.0
+    u = np.empty(a.shape)
+    with np.errstate(divide="ignore"):
+        u[empty] = b[empty] + np.where(
+            tail[empty] <= 0.5, -np.log(tail[empty]), -np.log1p(-head[empty])
+        )
     qb = special.gammaincc(a, b)
     target = tail * qb
     # complement P(a, u) = P(a, B) + (1 - tail) Q(a, B), computed without cancellation
     complement = special.gammainc(a, b) + head * qb
+    # each inverse only where it is used (they cost ~20-30 ns per element)
+    low, high = ~empty & (target <= 0.5), ~empty & ~(target <= 0.5)
     with np.errstate(invalid="ignore", over="ignore"):
-        u = np.where(
-            target <= 0.5,
-            special.gammainccinv(a, target),
-            special.gammaincinv(a, np.minimum(complement, 1.0)),
-        )
-    u = np.maximum(u, b)
-    bad = (qb < _Q_UNDERFLOW) | (target < _Q_UNDERFLOW) | ~np.isfinite(u)
+        u[low] = special.gammainccinv(a[low], target[low])
+        u[high] = special.gammaincinv(a[high], np.minimum(complement[high], 1.0))
+    u = np.where(empty, u, np.maximum(u, b))
+    bad = ((qb < _Q_UNDERFLOW) | (target < _Q_UNDERFLOW) | ~np.isfinite(u)) & ~empty
     if np.any(bad):
         u = np.array(u, dtype=float)
         for i in np.flatnonzero(bad):
