@@ -81,8 +81,8 @@ COUNT_COLUMNS = ("counts_src", "counts_bkg") + tuple(
 )
 TEXT_COLUMNS = ("id_name", "arf_method", "psf_model", "status", "reason")
 FLAG_COLUMNS = ("psf_corrected", "detected")
-MAX_PAIRS = 4_000_000  # (position, event) pairs per chunk: ~100 MB of temporaries
-MAX_ROWS = 2_000_000  # (position, pixel row) elements per chunk of the BACKSCAL count
+MAX_PAIRS = 200_000  # (position, event) pairs per chunk: cache-sized temporaries
+MAX_ROWS = 50_000  # (position, pixel row) elements per chunk of the BACKSCAL count: cache-sized
 
 
 def table_columns(bands_keV) -> list[str]:
@@ -236,26 +236,28 @@ def _union_length(lo, hi):
 def _lattice_counts(regions: _Regions, field) -> tuple[np.ndarray, np.ndarray]:
     """Integer sky pixels of each circle and cleaned annulus inside the field (what
     SourceRegions.lattice returns), counted row by row."""
-    n_src, n_bkg = np.zeros(regions.n, int), np.zeros(regions.n, int)
-    # exclusion circles cost a span per circle and row: only the positions that have them
+    everyone = np.arange(regions.n)
+    n_src = _disc_pixels(regions, everyone, regions.radius, regions.r2, False, field)
+    # an annulus without exclusion circles: the outer disc less the inner one (the inner
+    # disc's rows lie inside the outer's, also where the field clips them)
     with_cuts = (regions.er2 >= 0).any(axis=1)
-    for which, reach, group in (
-        ("src", regions.radius, np.arange(regions.n)),
-        ("bkg", regions.outer, np.flatnonzero(~with_cuts)),
-        ("bkg", regions.outer, np.flatnonzero(with_cuts)),
-    ):
-        rows = 2 * math.ceil(reach) + 3
-        step = max(1, MAX_ROWS // rows)
-        out = n_src if which == "src" else n_bkg
-        for start in range(0, len(group), step):
-            part = group[start : start + step]
-            out[part] = _rows_inside(regions, which, part, reach, rows, field)
+    plain = np.flatnonzero(~with_cuts)
+    n_bkg = np.zeros(regions.n, int)
+    n_bkg[plain] = _disc_pixels(regions, plain, regions.outer, regions.o2, False, field)
+    n_bkg[plain] -= _disc_pixels(regions, plain, regions.inner, regions.i2, True, field)
+    # with exclusion circles: a span per circle and row (only these positions pay for it)
+    cut = np.flatnonzero(with_cuts)
+    rows = 2 * math.ceil(regions.outer) + 3
+    step = max(1, MAX_ROWS // rows)
+    for start in range(0, len(cut), step):
+        part = cut[start : start + step]
+        n_bkg[part] = _annulus_rows(regions, part, rows, field)
     return n_src, n_bkg
 
 
-def _rows_inside(regions: _Regions, which: str, part, reach: float, rows: int, field):
-    """Pixels of the circle (``which`` src) or cleaned annulus (bkg) of positions ``part``
-    inside the field, summed over their ``rows`` pixel rows."""
+def _row_grid(regions: _Regions, part, reach: float, rows: int, field):
+    """(x0, x1, y, valid) of the pixel rows of positions ``part`` within ``reach``, clipped
+    to the field: x limits (n, 1), row y (n, rows) and which rows lie inside."""
     (xmin, xmax), (ymin, ymax) = field
     cx, cy = regions.x[part, None], regions.y[part, None]
     x0 = np.maximum(np.floor(cx - reach), xmin)
@@ -263,12 +265,32 @@ def _rows_inside(regions: _Regions, which: str, part, reach: float, rows: int, f
     y0 = np.maximum(np.floor(cy - reach), ymin)
     y1 = np.minimum(np.ceil(cy + reach), ymax)
     y = y0 + np.arange(rows)[None, :]
-    valid = y <= y1
-    dy2 = (y - cy) ** 2
-    if which == "src":
-        lo, hi = _span(cx, dy2, regions.r2, strict=False)
+    return x0, x1, y, y <= y1
+
+
+def _disc_pixels(regions: _Regions, group, reach: float, r2: float, strict: bool, field):
+    """Integer pixels of the disc of radius ``reach`` (``r2`` its square; boundary excluded
+    when ``strict``) about each position of ``group`` inside the field."""
+    out = np.zeros(len(group), int)
+    if reach <= 0 and strict:
+        return out
+    rows = 2 * math.ceil(reach) + 3
+    step = max(1, MAX_ROWS // rows)
+    for start in range(0, len(group), step):
+        part = group[start : start + step]
+        x0, x1, y, valid = _row_grid(regions, part, reach, rows, field)
+        lo, hi = _span(regions.x[part, None], (y - regions.y[part, None]) ** 2, r2, strict)
         count = _length(np.maximum(lo, x0), np.minimum(hi, x1))
-        return np.where(valid, count, 0.0).sum(axis=1).astype(int)
+        out[start : start + len(part)] = np.where(valid, count, 0.0).sum(axis=1).astype(int)
+    return out
+
+
+def _annulus_rows(regions: _Regions, part, rows: int, field):
+    """Pixels of the cleaned annulus (less its exclusion circles) of positions ``part``
+    inside the field, summed over their pixel rows."""
+    x0, x1, y, valid = _row_grid(regions, part, regions.outer, rows, field)
+    cx = regions.x[part, None]
+    dy2 = (y - regions.y[part, None]) ** 2
     olo, ohi = _span(cx, dy2, regions.o2, strict=False)
     ilo, ihi = _span(cx, dy2, regions.i2, strict=True)
     hole = ilo <= ihi
@@ -277,15 +299,13 @@ def _rows_inside(regions: _Regions, which: str, part, reach: float, rows: int, f
         (np.where(hole, np.maximum(olo, ihi + 1.0), 1.0), np.where(hole, ohi, 0.0)),
     ]
     ex, ey, er2 = (a[part][:, None, :] for a in (regions.ex, regions.ey, regions.er2))
-    cuts = ex.shape[-1] and (er2 >= 0).any()
-    if cuts:
-        elo, ehi = _span(ex, (y[..., None] - ey) ** 2, er2, strict=False)
+    elo, ehi = _span(ex, (y[..., None] - ey) ** 2, er2, strict=False)
     total = np.zeros(dy2.shape)
     for lo, hi in pieces:
         lo, hi = np.maximum(lo, x0), np.minimum(hi, x1)
-        total += _length(lo, hi)
-        if cuts:
-            total -= _union_length(np.maximum(elo, lo[..., None]), np.minimum(ehi, hi[..., None]))
+        total += _length(lo, hi) - _union_length(
+            np.maximum(elo, lo[..., None]), np.minimum(ehi, hi[..., None])
+        )
     return np.where(valid, total, 0.0).sum(axis=1).astype(int)
 
 

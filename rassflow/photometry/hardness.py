@@ -137,6 +137,8 @@ def _log_ratio_quantiles(p: np.ndarray, soft: _Band, hard: _Band) -> np.ndarray:
 
 
 def _single(n_soft, b_soft, n_hard, b_hard, confidence):
+    if n_soft == 0 and n_hard == 0:  # both intensities Exp(1): HR uniform on [-1, 1]
+        return 0.0, -float(confidence), float(confidence)
     soft, hard = _Band(n_soft, b_soft), _Band(n_hard, b_hard)
     tail = 0.5 * (1.0 - confidence)
     y = _log_ratio_quantiles(np.array([0.5, tail, 1.0 - tail]), soft, hard)
@@ -289,6 +291,17 @@ def hardness_ratios(n_soft, b_soft, n_hard, b_hard, confidence=0.6827, chunk=102
         return tuple(np.concatenate([part[q] for part in parts]) for q in range(3))
     if ns.size == 0:
         return np.zeros(0), np.zeros(0), np.zeros(0)
+    # no counts in either band: both intensities are Exp(1) a posteriori whatever the
+    # backgrounds, so HR is uniform on [-1, 1] (as _single); most blank positions' HR2
+    empty = (ns == 0) & (nh == 0)
+    if empty.any():
+        hr, lo, hi = np.zeros(ns.size), np.full(ns.size, -cl), np.full(ns.size, cl)
+        if not empty.all():
+            rest = ~empty
+            hr[rest], lo[rest], hi[rest] = hardness_ratios(
+                ns[rest], bs[rest], nh[rest], bh[rest], cl, chunk
+            )
+        return hr, lo, hi
     soft, hard = _Bands(ns, bs), _Bands(nh, bh)
     tail = 0.5 * (1.0 - cl)
     p = np.broadcast_to(np.array([0.5, tail, 1.0 - tail]), (ns.size, 3))
