@@ -272,7 +272,7 @@ def _cdf_and_slope_many(y: np.ndarray, soft: _Bands, hard: _Bands, rows: np.ndar
     return np.clip(g, 0.0, 1.0), dg
 
 
-def hardness_ratios(n_soft, b_soft, n_hard, b_hard, confidence=0.6827, chunk=1024):
+def hardness_ratios(n_soft, b_soft, n_hard, b_hard, confidence=0.6827, chunk=512):
     """:func:`hardness_ratio` of many members at once (1-d arrays, one confidence): the same
     posterior median and equal-tail interval, from the same quadrature and safeguarded
     Newton iteration run element by element in arrays (each member stops where it would

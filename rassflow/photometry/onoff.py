@@ -306,7 +306,7 @@ def _detection(n, m, alpha, c):
     return out
 
 
-def onoff_summary(n, m, alpha, c, confidence: float, ul_confidence: float, chunk: int = 512):
+def onoff_summary(n, m, alpha, c, confidence: float, ul_confidence: float, chunk: int = 4096):
     """(mode, lo, hi, upper limit, detection p-value) of the on/off posterior of each member,
     as OnOff(n, m, alpha, c).mode(), .interval(confidence), .quantile(ul_confidence) and
     onoff_detection_probability give them (confidences as fractions; c >= 0 as OnOff takes
