@@ -222,16 +222,18 @@ class _Bands:
         self.log_qb = _log_q(self.a, self.b)
         self.qb = np.exp(self.log_qb)
         self.log_norm = -special.gammaln(self.a) - self.log_qb
-        self.nodes = np.maximum(
-            _u_quantile(self.a[:, None], self.b[:, None], _TAIL_NODES, _HEAD_NODES)
-            - self.b[:, None],
-            1e-300,
-        )
+        self.nodes = np.full((len(self.n), len(_TAIL_NODES)), np.nan)
         q = np.array([_EPS, 0.5, 1.0 - _EPS, 0.158655, 0.841345])
         quantiles = posterior_quantile(q[None, :], self.n[:, None], self.b[:, None])
         quantiles = np.asarray(quantiles, float).reshape(len(self.n), len(q))
         self.lo, self.median, self.hi = (np.maximum(quantiles[:, k], 1e-300) for k in range(3))
         self.spread = (quantiles[:, 4] - quantiles[:, 3]) / np.maximum(quantiles[:, 1], 1e-300)
+
+    def set_nodes(self, rows: np.ndarray) -> None:
+        """The quadrature nodes of the members ``rows``: only those whose quadrature runs over
+        this band need them (see _cdf_and_slope_many)."""
+        a, b = self.a[rows, None], self.b[rows, None]
+        self.nodes[rows] = np.maximum(_u_quantile(a, b, _TAIL_NODES, _HEAD_NODES) - b, 1e-300)
 
     def cdf(self, x: np.ndarray, rows: np.ndarray) -> np.ndarray:
         """F(x) of the members ``rows`` (x: rows x ... x nodes)."""
@@ -303,6 +305,9 @@ def hardness_ratios(n_soft, b_soft, n_hard, b_hard, confidence=0.6827, chunk=512
             )
         return hr, lo, hi
     soft, hard = _Bands(ns, bs), _Bands(nh, bh)
+    over_soft = hard.spread >= soft.spread  # the band each member's quadrature runs over
+    soft.set_nodes(np.flatnonzero(over_soft))
+    hard.set_nodes(np.flatnonzero(~over_soft))
     tail = 0.5 * (1.0 - cl)
     p = np.broadcast_to(np.array([0.5, tail, 1.0 - tail]), (ns.size, 3))
     left = np.repeat((np.log(hard.lo) - np.log(soft.hi))[:, None], 3, axis=1)
