@@ -45,7 +45,7 @@ def read_table(path: str | Path, fmt: str = "auto") -> pd.DataFrame:
         }.get(suffix, "csv")
     try:
         if fmt == "csv":
-            return pd.read_csv(path)
+            return pd.read_csv(path, low_memory=False)
         if fmt == "parquet":
             return pd.read_parquet(path)
         from astropy.table import Table
@@ -133,7 +133,8 @@ def write_sample(table: pd.DataFrame, path) -> None:
 def read_sample(path, required=("id_name", "seq_id")) -> pd.DataFrame:
     """The matched sample table; CatalogError naming the file if a column is missing or an
     id_name repeats."""
-    sample = pd.read_csv(path, dtype={"id_name": str, "seq_id": str})
+    # one type per column over the whole file (chunked guessing can mix types in a column)
+    sample = pd.read_csv(path, dtype={"id_name": str, "seq_id": str}, low_memory=False)
     absent = [column for column in required if column not in sample.columns]
     if absent:
         raise CatalogError(f"sample table {path} lacks column(s): {', '.join(absent)}")

@@ -228,7 +228,7 @@ def plot_cutouts(
     from astropy.nddata import Cutout2D, NoOverlapError
     from astropy.visualization.wcsaxes import SphericalCircle
 
-    sample = pd.read_csv(sample_csv, dtype={"seq_id": str})
+    sample = pd.read_csv(sample_csv, dtype={"seq_id": str}, low_memory=False)
     absent = [c for c in ("id_name", "ra", "dec", "seq_id") if c not in sample.columns]
     if absent:
         raise ValueError(f"sample table {sample_csv} lacks column(s): {', '.join(absent)}")
