@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 
 from rassflow.catalog.sample import natural_key, read_sample
-from rassflow.files import atomic_path, stamp, write_fits
+from rassflow.files import atomic_path, stamp, write_fits_table
 from rassflow.photometry.aperture import band_label, result_keys
 from rassflow.pspc import BROAD_BAND, HR_BANDS
 from rassflow.report import columns as colspec
@@ -48,6 +48,7 @@ __all__ = [
     "column_description",
     "photometry_columns",
     "photometry_hdu",
+    "photometry_header",
     "write_photometry",
 ]
 
@@ -523,15 +524,20 @@ def _fits_column_values(series: pd.Series, column: str) -> np.ndarray:
     return np.array(text.tolist(), dtype=str).astype(bytes)
 
 
-def _described_records(table: pd.DataFrame, describe, extname: str):
-    """:func:`rassflow.report.columns.described_hdu` of the table (the same cards), made
-    straight into the FITS record array and filled column by column: astropy's Table route
-    first copies every column into one structured array, and converting every column before
-    the records exist would hold a second copy (~0.5 GB each for 10^6 members)."""
+FITS_CHUNK_ROWS = 50_000  # records made at a time: ~40 MB at 80 columns
+
+
+def _chunks(table, rows: int):
+    for start in range(0, len(table), rows):
+        yield table.iloc[start : start + rows]
+
+
+def _fits_columns(table: pd.DataFrame, describe, chunk_rows: int) -> tuple[list, list[str]]:
+    """The FITS columns of the table (L, D or ASCII text as wide as its longest value, with
+    units) and their descriptions."""
     import astropy.units as u
     from astropy.io import fits
 
-    texts = {}
     columns, comments = [], []
     for name in table.columns:
         series = table[name]
@@ -539,32 +545,38 @@ def _described_records(table: pd.DataFrame, describe, extname: str):
             form = "L"
         elif pd.api.types.is_numeric_dtype(series):
             form = "D"
-        else:  # text is small: converted now, for its width
-            texts[name] = _fits_column_values(series, name)
-            form = f"{max(texts[name].dtype.itemsize, 1)}A"
+        else:  # converted a chunk at a time, for the width only
+            width = max(
+                (
+                    _fits_column_values(part, name).dtype.itemsize
+                    for part in _chunks(series, chunk_rows)
+                ),
+                default=0,
+            )
+            form = f"{max(width, 1)}A"
         unit, comment = describe(name)
         unit = u.Unit(unit).to_string(format="fits") if unit else None
         columns.append(fits.Column(name=name, format=form, unit=unit))
         comments.append(comment)
-    hdu = fits.BinTableHDU.from_columns(columns, nrows=len(table))
-    for name in table.columns:
-        values = texts.pop(name) if name in texts else _fits_column_values(table[name], name)
-        hdu.data[name] = values
-    hdu.name = extname
-    for number, comment in enumerate(comments, start=1):
-        if comment:
-            hdu.header[f"TCOMM{number}"] = comment
-    return hdu
+    return columns, comments
 
 
-def photometry_hdu(table: pd.DataFrame, provenance: dict | None = None):
-    """The table as a FITS BinTable HDU (EXTNAME PHOTOMETRY) with units and descriptions."""
+def _photometry_hdu(table: pd.DataFrame, provenance, rows: int, chunk_rows: int):
+    """The PHOTOMETRY HDU of the table with all its cards and ``rows`` empty records."""
+    from astropy.io import fits
+
     bands = table.attrs.get("flux_bands_keV", [])
     settings = table.attrs.get("settings", {})
     extra = table.attrs.get("extra_columns", [])
     describe = lambda name: column_description(name, bands, extra)  # noqa: E731
-    hdu = _described_records(table, describe, "PHOTOMETRY")
+    # the cards of rassflow.report.columns.described_hdu
+    columns, comments = _fits_columns(table, describe, chunk_rows)
+    hdu = fits.BinTableHDU.from_columns(columns, nrows=rows)
+    hdu.name = "PHOTOMETRY"
     header = hdu.header
+    for number, comment in enumerate(comments, start=1):
+        if comment:
+            header[f"TCOMM{number}"] = comment
     status = table["status"] if "status" in table else pd.Series([], dtype=str)
     header["NMEMBERS"] = (len(table), "rows (sample members) in this table")
     header["NMEASURD"] = (int((status == "ok").sum()), "members measured (status ok)")
@@ -593,6 +605,45 @@ def photometry_hdu(table: pd.DataFrame, provenance: dict | None = None):
     header["METHOD"] = ("KBN 1991", "Kraft, Burrows & Nousek 1991, ApJ 374, 344")
     stamp(header, **(provenance or {}))
     return hdu
+
+
+def photometry_hdu(table: pd.DataFrame, provenance: dict | None = None):
+    """The table as a FITS BinTable HDU (EXTNAME PHOTOMETRY) with units and descriptions,
+    every record in memory (:func:`write_photometry` writes the same bytes a chunk at a
+    time)."""
+    hdu = _photometry_hdu(table, provenance, len(table), FITS_CHUNK_ROWS)
+    for name in table.columns:
+        hdu.data[name] = _fits_column_values(table[name], name)
+    return hdu
+
+
+def photometry_header(table: pd.DataFrame, provenance=None, chunk_rows: int = FITS_CHUNK_ROWS):
+    """The header of :func:`photometry_hdu`, made without its records."""
+    header = _photometry_hdu(table, provenance, 0, chunk_rows).header
+    header["NAXIS2"] = len(table)
+    return header
+
+
+def fits_records(table: pd.DataFrame, header, chunk_rows: int = FITS_CHUNK_ROWS):
+    """The FITS records of the table under ``header`` (:func:`photometry_header`),
+    ``chunk_rows`` at a time: big-endian numbers, L as T or F, ASCII text NUL-padded with
+    its trailing blanks as NULs, as astropy writes them."""
+    from astropy.io.fits.util import _rstrip_inplace
+
+    forms = [header[f"TFORM{k}"] for k in range(1, header["TFIELDS"] + 1)]
+    numpy_forms = {"L": "u1", "D": ">f8"}
+    dtype = np.dtype([(f"c{k}", numpy_forms.get(f, f"S{f[:-1]}")) for k, f in enumerate(forms)])
+    for chunk in _chunks(table, chunk_rows):
+        records = np.zeros(len(chunk), dtype=dtype)
+        for k, name in enumerate(chunk.columns):
+            values = _fits_column_values(chunk[name], name)
+            if forms[k] == "L":
+                records[f"c{k}"] = np.where(values, ord("T"), ord("F"))
+            elif values.dtype.kind == "S":
+                records[f"c{k}"] = _rstrip_inplace(values)  # astropy's own blanks-to-NULs
+            else:
+                records[f"c{k}"] = values
+        yield records
 
 
 CSV_CHUNK_ROWS = 20_000  # rows formatted at a time: ~100 MB of cells at 80 columns
@@ -631,12 +682,21 @@ def write_csv(table: pd.DataFrame, path) -> None:
             writer.writerows(zip(*(_csv_cells(chunk[c]) for c in chunk.columns), strict=True))
 
 
-def write_photometry(table: pd.DataFrame, csv_path, fits_path, provenance: dict | None = None):
-    """Write the table as CSV (same table -> same bytes) and as FITS, each atomically."""
+def write_photometry(
+    table: pd.DataFrame,
+    csv_path,
+    fits_path,
+    provenance: dict | None = None,
+    chunk_rows: int = FITS_CHUNK_ROWS,
+):
+    """Write the table as CSV (same table -> same bytes) and as FITS, each atomically, the
+    FITS records ``chunk_rows`` at a time."""
     from astropy.io import fits
 
     with atomic_path(csv_path) as tmp:
         write_csv(table, tmp)
-    hdus = fits.HDUList([fits.PrimaryHDU(), photometry_hdu(table, provenance)])
-    stamp(hdus[0].header, **(provenance or {}))
-    write_fits(hdus, Path(fits_path))
+    primary = fits.PrimaryHDU()
+    stamp(primary.header, **(provenance or {}))
+    header = photometry_header(table, provenance, chunk_rows)
+    records = fits_records(table, header, chunk_rows)
+    write_fits_table(primary, header, records, Path(fits_path))
