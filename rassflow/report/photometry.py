@@ -129,8 +129,12 @@ def _as_bool(value) -> bool:
     raise ValueError(f"not a boolean: {value!r}")
 
 
-def _texts(series: pd.Series) -> np.ndarray:
-    """Text of each value, "" for a missing one (str(v) as a row-by-row conversion gives)."""
+def _texts(series: pd.Series):
+    """Text of each value, "" for a missing one (str(v) as a row-by-row conversion gives);
+    a pandas str column stays one (Arrow's strings: 10^6 names as Python objects take
+    ~60 MB more)."""
+    if isinstance(series.dtype, pd.StringDtype):
+        return series.fillna("")
     values = series.to_numpy(dtype=object, copy=True)
     missing = pd.isna(values)
     if pd.api.types.infer_dtype(series, skipna=True) != "string":  # numbers as names: rare
@@ -231,67 +235,118 @@ def _read_batch(path, wanted: list[str]) -> tuple[dict, dict]:
     return columns, _settings_of(table.meta, path)
 
 
-def _read_batches(tables, bands) -> tuple[dict, np.ndarray, dict]:
-    """The rows of every batch table stacked ({column: array}), the index in ``tables`` of
-    each row's table, and the shared settings (ValueError if two tables differ)."""
+def measured_columns(bands) -> list[str]:
+    """The columns the batch tables give: the measurements and every band's fluxes."""
     measured = list(MEASURED_COLUMNS)
     for lo, hi in bands:
         measured += band_columns(lo, hi)
-    wanted = ["id_name", "seq_id", "status", "reason", *measured]
-    parts, settings, first = [], {}, {}
-    for path in tables:
-        columns, found = _read_batch(path, wanted)
-        for key, value in found.items():
-            known = settings.setdefault(key, value)
-            first.setdefault(key, path)
+    return measured
+
+
+def _unset(column: str, count: int) -> np.ndarray:
+    if column in BOOL_COLUMNS:
+        return np.zeros(count, dtype=bool)
+    if column in STRING_COLUMNS:
+        return np.full(count, "", dtype=object)
+    return np.full(count, np.nan)
+
+
+class _BatchRows:
+    """The batch tables' rows put in their members' places, one table at a time (stacking
+    every table first would hold all the rows twice over), and the first inconsistency of
+    each kind, reported as the whole stack of rows would show it."""
+
+    def __init__(self, members: pd.DataFrame, measured: list[str], tables: list[Path]):
+        count = len(members)
+        self.tables = tables
+        self.ids = pd.Index(members["id_name"])
+        # codes, not a Python str per member
+        self.seq_code, seq_names = pd.factorize(members["seq_id"])
+        self.seq_names = np.asarray(seq_names, dtype=object)
+        self.covered = (members["status"] == "covered").to_numpy()
+        self.values = {column: _unset(column, count) for column in measured}
+        self.ok = np.zeros(count, dtype=bool)  # covered and measured
+        self.reason = np.full(count, "", dtype=object)  # why a covered member failed
+        self.table_of = np.full(count, -1)  # the first table that holds each member
+        self.settings, self.first = {}, {}
+        self.absent, self.absent_count, self.twice, self.elsewhere = None, 0, None, None
+
+    def add(self, number: int, path, columns: dict, settings: dict) -> None:
+        for key, value in settings.items():
+            known = self.settings.setdefault(key, value)
+            self.first.setdefault(key, path)
             if known != value:
                 raise ValueError(
                     f"photometry table {path}: {key} = {value!r} differs from {known!r} in "
-                    f"{first[key]}; one table needs one photometry setup"
+                    f"{self.first[key]}; one table needs one photometry setup"
                 )
-        parts.append(columns)
-    stacked = {
-        name: np.concatenate([part[name] for part in parts]) if parts else np.zeros(0)
-        for name in wanted
-    }
-    source = np.repeat(np.arange(len(parts)), [len(part["id_name"]) for part in parts])
-    return stacked, source, settings
+        ids = columns["id_name"]
+        rows = self.ids.get_indexer(ids.astype(str))
+        held = rows >= 0
+        if not held.all():
+            self.absent_count += int((~held).sum())
+            if self.absent is None:
+                self.absent = (path, ids[np.flatnonzero(~held)[0]])
+        local = np.flatnonzero(held)
+        rows = rows[held]
+        repeated = (self.table_of[rows] >= 0) | pd.Index(rows).duplicated()
+        if repeated.any() and self.twice is None:
+            k = int(np.flatnonzero(repeated)[0])
+            earlier = self.table_of[rows[k]]
+            self.twice = (ids[local[k]], self.tables[earlier] if earlier >= 0 else path, path)
+        new = self.table_of[rows] < 0
+        self.table_of[rows[new]] = number
+        seq = columns["seq_id"].astype(object)[local]
+        placed = self.seq_names[self.seq_code[rows]]
+        moved = self.covered[rows] & (placed != seq)
+        if moved.any() and self.elsewhere is None:
+            k = int(np.flatnonzero(moved)[0])
+            self.elsewhere = (path, ids[local[k]], seq[k], placed[k])
+        status_ok = columns["status"][local] == "ok"
+        take = self.covered[rows] & status_ok
+        failed = self.covered[rows] & ~status_ok
+        self.reason[rows[failed]] = columns["reason"][local[failed]].astype(object)
+        self.ok[rows[take]] = True
+        for column, values in self.values.items():
+            taken = columns[column][local[take]]
+            if column in STRING_COLUMNS:  # one str object per distinct value
+                distinct, index = np.unique(taken, return_inverse=True)
+                taken = distinct.astype(object)[index]
+            values[rows[take]] = taken
+
+    def check(self, members_csv) -> None:
+        """ValueError for the first inconsistency: a row whose member the members table
+        lacks, a member measured twice, or measured in another skyfield."""
+        if self.absent is not None:
+            path, name = self.absent
+            more = self.absent_count - 1
+            raise ValueError(
+                f"photometry table {path} holds {name}"
+                + (f" (and {more} more)" if more else "")
+                + f", which the members table {members_csv} lacks"
+            )
+        if self.twice is not None:
+            name, first, second = self.twice
+            raise ValueError(f"{name} is measured twice: in {first} and in {second}")
+        if self.elsewhere is not None:
+            path, name, seq, placed = self.elsewhere
+            raise ValueError(
+                f"photometry table {path} measured {name} in {seq}, but the members table "
+                f"{members_csv} places it in {placed}"
+            )
 
 
-def _match_rows(members, batch: dict, source, tables, members_csv) -> np.ndarray:
-    """Per member, the row of ``batch`` that measured it (-1: none); ValueError for a row
-    whose member the members table lacks, a member measured twice or in another skyfield."""
-    ids = pd.Index(members["id_name"])
-    rows = ids.get_indexer(batch["id_name"].astype(str))
-    if (rows < 0).any():
-        k = int(np.flatnonzero(rows < 0)[0])
-        count = int((rows < 0).sum())
-        raise ValueError(
-            f"photometry table {tables[source[k]]} holds {batch['id_name'][k]}"
-            + (f" (and {count - 1} more)" if count > 1 else "")
-            + f", which the members table {members_csv} lacks"
-        )
-    twice = pd.Index(rows).duplicated()
-    if twice.any():
-        k = int(np.flatnonzero(twice)[0])
-        other = int(np.flatnonzero(rows == rows[k])[0])
-        raise ValueError(
-            f"{batch['id_name'][k]} is measured twice: in {tables[source[other]]} and in "
-            f"{tables[source[k]]}"
-        )
-    member_row = np.full(len(members), -1)
-    member_row[rows] = np.arange(len(rows))
-    seq = members["seq_id"].to_numpy(dtype=object)
-    covered = (members["status"] == "covered").to_numpy()
-    elsewhere = covered[rows] & (seq[rows] != batch["seq_id"].astype(object))
-    if elsewhere.any():
-        k = int(np.flatnonzero(elsewhere)[0])
-        raise ValueError(
-            f"photometry table {tables[source[k]]} measured {batch['id_name'][k]} in "
-            f"{batch['seq_id'][k]}, but the members table {members_csv} places it in "
-            f"{seq[rows[k]]}"
-        )
-    return member_row
+def _read_batches(tables, bands, members: pd.DataFrame, members_csv) -> _BatchRows:
+    """Every batch table's rows in their members' places (:class:`_BatchRows`); ValueError
+    if two tables' settings differ or a row has no place."""
+    measured = measured_columns(bands)
+    wanted = ["id_name", "seq_id", "status", "reason", *measured]
+    batch = _BatchRows(members, measured, tables)
+    for number, path in enumerate(tables):
+        columns, settings = _read_batch(path, wanted)
+        batch.add(number, path, columns, settings)
+    batch.check(members_csv)
+    return batch
 
 
 NATURAL_PARTS = r"^(?P<text>[^0-9]*)(?P<digits>[0-9]{0,18})$"  # text, then an int64's digits
@@ -308,6 +363,8 @@ def natural_order(ids) -> np.ndarray:
 
     if isinstance(ids, pd.Series):
         array = pa.array(ids.astype("str"))
+        if isinstance(array, pa.ChunkedArray):  # a column of Arrow strings already
+            array = array.combine_chunks()
     else:
         array = pa.array([str(v) for v in ids], type=pa.string())
     if len(array) and array.null_count == 0 and pc.all(pc.string_is_ascii(array)).as_py():
@@ -353,59 +410,37 @@ def build_photometry_table(
     tables = [Path(path) for path in tables]
     members = _read_members(members_csv, extra_columns)
     bands = [(float(lo), float(hi)) for lo, hi in bands_keV]
-    batch, source, settings = _read_batches(tables, bands)
-    member_row = _match_rows(members, batch, source, tables, members_csv)
+    # the natural order of id_name, in which the batch rows are placed
+    members = members.iloc[natural_order(members["id_name"])].reset_index(drop=True)
+    batch = _read_batches(tables, bands, members, members_csv)
     distances = _distances(members, parallax_column, distance_column, members_csv)
     columns = photometry_columns(bands, distances is not None, extra_columns)
 
-    # the natural order of id_name
-    order = natural_order(members["id_name"])
-    members = members.iloc[order].reset_index(drop=True)
-    member_row = member_row[order]
-    covered = (members["status"] == "covered").to_numpy()
-    found = member_row >= 0
-    # index -1 (no row) picks the appended False
-    batch_ok = np.append(batch["status"].astype(object) == "ok", False)
-    ok = covered & batch_ok[member_row]
-
     count = len(members)
-    status = np.where(ok, "ok", np.where(covered, "failed", "not_covered")).astype(object)
-    reason = np.full(count, "", dtype=object)
+    covered, ok = batch.covered, batch.ok
+    found = batch.table_of >= 0
+    labels = np.array(["ok", "failed", "not_covered"], dtype=object)  # one str object each
+    status = labels[np.where(ok, 0, np.where(covered, 1, 2))]
+    reason = batch.reason
     reason[~covered] = NOT_COVERED_REASON
     reason[covered & ~found] = NO_TABLE_REASON
-    failed_in_table = covered & found & ~ok
-    if failed_in_table.any():
-        reason[failed_in_table] = batch["reason"].astype(object)[member_row[failed_in_table]]
 
     data: dict = {}
     for column in MEMBER_COLUMNS:
         if column in ("id_name", "name", "seq_id"):
-            data[column] = members[column].to_numpy(dtype=object)
+            data[column] = members[column].array  # str or object, as _texts left it
         elif column == "matched_2rxs":
             data[column] = members[column].to_numpy(dtype=bool)
         elif column in members.columns:
             data[column] = _floats(members[column])
         else:
             data[column] = np.full(count, np.nan)
-    rows = member_row[ok]
-    measured = list(MEASURED_COLUMNS)
-    for lo, hi in bands:
-        measured += band_columns(lo, hi)
-    for column in measured:
-        values = batch.pop(column)  # freed column by column: 10^6 rows hold ~0.5 GB
+    for column, values in batch.values.items():
         if column in BOOL_COLUMNS:
-            full = np.zeros(count, dtype=bool)
-            full[ok] = values[rows].astype(bool)
-            out = pd.arrays.BooleanArray(full, mask=~ok)
-        elif column in STRING_COLUMNS:
-            out = np.full(count, "", dtype=object)
-            out[ok] = values[rows].astype(object)
-        else:
-            out = np.full(count, np.nan)
-            out[ok] = values[rows]
-        data[column] = out
+            values = pd.arrays.BooleanArray(values, mask=~ok)
+        data[column] = values
     if distances is not None:
-        distance = distances.to_numpy(dtype=float)[order]
+        distance = distances.to_numpy(dtype=float)
         data[DISTANCE_COLUMN] = distance
         factor = 4.0 * math.pi * (distance * PARSEC_CM) ** 2
         for lo, hi in bands:
@@ -415,11 +450,10 @@ def build_photometry_table(
     data["reason"] = reason
     for column in extra_columns:
         data[column] = members[column].to_numpy()
-    batch.clear()
     table = pd.DataFrame(data, columns=columns, copy=False)  # columns not copied into blocks
     table.attrs = {
         "flux_bands_keV": bands,
-        "settings": settings,
+        "settings": batch.settings,
         "distance_source": colspec.distance_source(parallax_column, distance_column),
         "extra_columns": list(extra_columns),
     }
