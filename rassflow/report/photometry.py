@@ -159,8 +159,12 @@ def _floats(series: pd.Series) -> np.ndarray:
     return np.array([_number(v) for v in series], dtype=float)
 
 
-def _read_members(members_csv, extra_columns) -> pd.DataFrame:
-    members = read_sample(members_csv, REQUIRED_COLUMNS + tuple(extra_columns))
+def _read_members(members_csv, extra_columns, distance_columns=()) -> pd.DataFrame:
+    """The members table's columns that the photometry table uses (a catalogue's other
+    columns can be most of the file)."""
+    required = REQUIRED_COLUMNS + tuple(extra_columns)
+    used = (*MEMBER_COLUMNS, *required, *distance_columns)
+    members = read_sample(members_csv, required, columns=used)
     for column in ("id_name", "name", "seq_id", "status"):
         members[column] = _texts(members[column])
     try:
@@ -408,7 +412,8 @@ def build_photometry_table(
     if clash:
         raise ValueError(f"extra_columns {clash} are columns of the photometry table already")
     tables = [Path(path) for path in tables]
-    members = _read_members(members_csv, extra_columns)
+    distance_columns = [c for c in (parallax_column, distance_column) if c]
+    members = _read_members(members_csv, extra_columns, distance_columns)
     bands = [(float(lo), float(hi)) for lo, hi in bands_keV]
     # the natural order of id_name, in which the batch rows are placed
     members = members.iloc[natural_order(members["id_name"])].reset_index(drop=True)
