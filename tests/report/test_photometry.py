@@ -476,7 +476,7 @@ def test_csv_has_the_bytes_of_pandas_to_csv(inputs, tmp_path):
     odd = pd.DataFrame(
         {
             "f": [1.0, np.nan, -0.0, np.inf, 1e-300, 123456789012.0],
-            "s": ["a,b", 'q"x', "line\nbreak", None, "", " sp"],
+            "s": ["a,b", 'q"x', "line\nbreak", None, "", "cr\rlf"],
             "o": [1, "x", None, 2.5, np.nan, True],
             "i": [1, 2, 3, 4, 5, 6],
             "b": [True, False] * 3,
@@ -486,7 +486,9 @@ def test_csv_has_the_bytes_of_pandas_to_csv(inputs, tmp_path):
             "f32": np.array([0.1, 2, 3, 4, 5, np.nan], dtype=np.float32),
         }
     )
-    for number, frame in enumerate((table, odd)):
+    lone = pd.DataFrame({"s": ["", "x", None, "a,b"]})  # a row of one empty cell is quoted
+    frames = (table, odd, lone, lone.iloc[:0], pd.DataFrame({"s": [" sp", "t\tb"], "n": [1, 2]}))
+    for number, frame in enumerate(frames):
         ours, theirs = tmp_path / f"ours{number}.csv", tmp_path / f"theirs{number}.csv"
         write_csv(frame, ours)
         frame.to_csv(theirs, index=False, float_format=CSV_FLOAT_FORMAT, lineterminator="\n")
