@@ -588,20 +588,22 @@ def _fits_columns(table: pd.DataFrame, describe, chunk_rows: int) -> tuple[list,
             form = "L"
         elif pd.api.types.is_numeric_dtype(series):
             form = "D"
-        else:  # converted a chunk at a time, for the width only
-            width = max(
-                (
-                    _fits_column_values(part, name).dtype.itemsize
-                    for part in _chunks(series, chunk_rows)
-                ),
-                default=0,
-            )
-            form = f"{max(width, 1)}A"
+        else:
+            form = f"{max(_text_width(series, name, chunk_rows), 1)}A"
         unit, comment = describe(name)
         unit = u.Unit(unit).to_string(format="fits") if unit else None
         columns.append(fits.Column(name=name, format=form, unit=unit))
         comments.append(comment)
     return columns, comments
+
+
+def _text_width(series: pd.Series, name: str, chunk_rows: int) -> int:
+    """Characters in the longest text of a column (:func:`_fits_column_values`)."""
+    if isinstance(series.dtype, pd.StringDtype):  # str or missing: their lengths at once
+        return int(series.str.len().max()) if series.notna().any() else 0
+    # other values as str(v): converted a chunk at a time, for the width only
+    parts = _chunks(series, chunk_rows)
+    return max((_fits_column_values(part, name).dtype.itemsize for part in parts), default=0)
 
 
 def _photometry_hdu(table: pd.DataFrame, provenance, rows: int, chunk_rows: int):
