@@ -691,7 +691,7 @@ def fits_records(table: pd.DataFrame, header, chunk_rows: int = FITS_CHUNK_ROWS)
         yield records
 
 
-CSV_CHUNK_ROWS = 20_000  # rows formatted at a time: ~100 MB of cells at 80 columns
+CSV_CHUNK_ROWS = 10_000  # rows formatted at a time: ~50 MB of cells and lines at 80 columns
 
 
 CSV_SPECIAL = (",", '"', "\r", "\n")  # cells the csv module may quote (QUOTE_MINIMAL)
