@@ -24,9 +24,8 @@ The CSV is byte-stable (floats as ``%.10g``, fixed column order, ``\\n`` line en
 pandas' ``to_csv``, written faster); the FITS table (EXTNAME PHOTOMETRY) has a unit and a
 description (TCOMMn) for every column and the shared measurement settings and provenance as
 keywords. Neither is held whole in memory: the CSV is formatted and the FITS records made a
-chunk of rows at a time. 10^6 members: the build takes ~8 CPU-s and 0.95 GB at its peak, the
-CSV + FITS ~55 CPU-s (45 of them the CSV) and little more memory
-(benchmarks/photometry_table.py).
+chunk of rows at a time. 10^6 members: the build takes ~9 CPU-s and 0.94 GB at its peak, the
+CSV + FITS ~44 CPU-s (~35 of them the CSV) and 0.98 GB (benchmarks/photometry_table.py).
 """
 
 from __future__ import annotations
