@@ -101,6 +101,72 @@ def write_fits(hdul, path: str | os.PathLike) -> None:
                 handle.write(text)
 
 
+FITS_BLOCK = 2880
+
+
+def _fill_checksums(header, datasum) -> None:
+    """Set DATASUM and CHECKSUM of an HDU whose data sum to ``datasum``, as
+    ``add_checksum(when=CHECKSUM_COMMENT)`` does, with astropy's own ones'-complement sum and
+    encoding (FITS checksum convention)."""
+    import numpy as np
+    from astropy.io import fits
+
+    arithmetic = fits.PrimaryHDU()
+    header["DATASUM"] = (str(datasum), CHECKSUM_COMMENT)
+    header["CHECKSUM"] = ("0" * 16, CHECKSUM_COMMENT)
+    text = np.frombuffer(header.tostring().encode("ascii"), dtype=np.uint8)
+    total = arithmetic._compute_checksum(text, datasum)
+    header["CHECKSUM"] = (arithmetic._char_encode(~total), CHECKSUM_COMMENT)
+
+
+def write_fits_table(primary, header, chunks, path: str | os.PathLike) -> None:
+    """:func:`write_fits` of ``primary`` and one binary table HDU whose data come in pieces:
+    ``header`` (NAXIS2 the table's rows) and ``chunks``, arrays of its big-endian records
+    in order. The same bytes as write_fits of the whole table, without holding it: a
+    table's records, and astropy's copies of them, can be most of a job's memory."""
+    import numpy as np
+    from astropy.io import fits
+
+    for card_header in (primary.header, header):
+        mark_long_strings(card_header)
+        card_header["CHECKSUM"] = ("0" * 16, CHECKSUM_COMMENT)
+        card_header["DATASUM"] = ("0", CHECKSUM_COMMENT)
+    if primary.data is not None:
+        raise ValueError(f"{path}: the primary HDU of a streamed table holds no data")
+    arithmetic = fits.PrimaryHDU()
+    expected = header["NAXIS1"] * header["NAXIS2"]
+    with atomic_path(path) as tmp:
+        with open(tmp, "w+b") as handle:
+            fits.HDUList([primary]).writeto(handle, checksum=False)
+            table_start = handle.tell()
+            handle.write(header.tostring().encode("ascii"))
+            datasum, written, carry = 0, 0, np.zeros(0, dtype=np.uint8)
+            for chunk in chunks:
+                data = np.ascontiguousarray(chunk).view(np.uint8).reshape(-1)
+                handle.write(data)
+                written += data.nbytes
+                data = np.concatenate([carry, data]) if carry.size else data
+                whole = data.nbytes - data.nbytes % 4  # the sum runs over 4-byte words
+                datasum = arithmetic._compute_checksum(data[:whole], datasum)
+                carry = data[whole:].copy()
+            if written != expected:
+                raise ValueError(f"{path}: {written} bytes of records, the header says {expected}")
+            padding = np.zeros(-written % FITS_BLOCK, dtype=np.uint8)
+            datasum = arithmetic._compute_checksum(np.concatenate([carry, padding]), datasum)
+            handle.write(padding)
+            # the headers, their sums filled in at the same size, written back in place
+            handle.seek(0)
+            primary_header = fits.Header.fromstring(handle.read(table_start).decode("ascii"))
+            _fill_checksums(primary_header, 0)
+            _fill_checksums(header, datasum)
+            texts = [primary_header.tostring().encode("ascii"), header.tostring().encode("ascii")]
+            if len(texts[0]) != table_start:
+                raise RuntimeError(f"{path}: the primary header changed size while checksumming")
+            handle.seek(0)
+            handle.write(texts[0])
+            handle.write(texts[1])
+
+
 def write_text(text: str, path: str | os.PathLike) -> None:
     with atomic_path(path) as tmp:
         Path(tmp).write_text(text)

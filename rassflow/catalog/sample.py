@@ -130,11 +130,14 @@ def write_sample(table: pd.DataFrame, path) -> None:
         table.to_csv(tmp, index=False)
 
 
-def read_sample(path, required=("id_name", "seq_id")) -> pd.DataFrame:
-    """The matched sample table; CatalogError naming the file if a column is missing or an
-    id_name repeats."""
+def read_sample(path, required=("id_name", "seq_id"), columns=None) -> pd.DataFrame:
+    """The matched sample table (only ``columns`` of it, those it has, if given); CatalogError
+    naming the file if a column is missing or an id_name repeats."""
+    usecols = None if columns is None else set(columns).__contains__
     # one type per column over the whole file (chunked guessing can mix types in a column)
-    sample = pd.read_csv(path, dtype={"id_name": str, "seq_id": str}, low_memory=False)
+    sample = pd.read_csv(
+        path, dtype={"id_name": str, "seq_id": str}, usecols=usecols, low_memory=False
+    )
     absent = [column for column in required if column not in sample.columns]
     if absent:
         raise CatalogError(f"sample table {path} lacks column(s): {', '.join(absent)}")

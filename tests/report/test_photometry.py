@@ -12,11 +12,13 @@ import pytest
 from astropy.io import fits
 from astropy.table import MaskedColumn, Table
 
+from rassflow.files import stamp, write_fits
 from rassflow.photometry.aperture import band_label
 from rassflow.photometry.forced import COUNT_COLUMNS, TABLE_UNITS, table_columns, write_table
 from rassflow.report.photometry import (
     build_photometry_table,
     photometry_columns,
+    photometry_hdu,
     write_photometry,
 )
 
@@ -274,6 +276,31 @@ def test_fits_units_descriptions_and_provenance(inputs, tmp_path):
     np.testing.assert_array_equal(back["flux_0.1-2.4keV"], table["flux_0.1-2.4keV"])
 
 
+@pytest.mark.parametrize("chunk_rows", [1, 2, 3, 5, 50_000])
+def test_fits_written_in_chunks_has_the_bytes_of_the_whole_table(inputs, tmp_path, chunk_rows):
+    """The streamed FITS (records a chunk at a time, checksums summed on the way) against
+    astropy writing the whole table at once."""
+    members, tables = inputs
+    table = build_photometry_table(
+        members, tables, BANDS, parallax_column="plx", extra_columns=["Vmag"]
+    )
+    table.loc[1, "name"] = "GJ 3  "  # trailing blanks: NULs in FITS, as astropy writes them
+    streamed, whole = tmp_path / "streamed.fits", tmp_path / "whole.fits"
+    write_photometry(table, tmp_path / "phot.csv", streamed, PROVENANCE, chunk_rows=chunk_rows)
+    primary = fits.PrimaryHDU()
+    stamp(primary.header, **PROVENANCE)
+    write_fits(fits.HDUList([primary, photometry_hdu(table, PROVENANCE)]), whole)
+    assert streamed.read_bytes() == whole.read_bytes()
+    with fits.open(streamed) as hdul:
+        assert [hdu.verify_checksum() for hdu in hdul] == [1, 1]
+        assert hdul["PHOTOMETRY"].verify_datasum() == 1
+        hdu = hdul["PHOTOMETRY"]
+        assert hdu.header["NAXIS2"] == len(table) and len(hdu.data) == len(table)
+        assert hdu.header["TUNIT" + str(table.columns.get_loc("net_rate") + 1)] == "count s-1"
+        assert list(hdu.data["name"]) == ["GJ 2", "GJ 3", "GJ 4", "GJ 10", "GJ 11"]
+        np.testing.assert_array_equal(hdu.data["lx_0.1-2.4keV"], table["lx_0.1-2.4keV"])
+
+
 def test_csv_is_byte_stable_and_reads_back(inputs, tmp_path):
     members, tables = inputs
     first, second = tmp_path / "a.csv", tmp_path / "b.csv"
@@ -449,7 +476,7 @@ def test_csv_has_the_bytes_of_pandas_to_csv(inputs, tmp_path):
     odd = pd.DataFrame(
         {
             "f": [1.0, np.nan, -0.0, np.inf, 1e-300, 123456789012.0],
-            "s": ["a,b", 'q"x', "line\nbreak", None, "", " sp"],
+            "s": ["a,b", 'q"x', "line\nbreak", None, "", "cr\rlf"],
             "o": [1, "x", None, 2.5, np.nan, True],
             "i": [1, 2, 3, 4, 5, 6],
             "b": [True, False] * 3,
@@ -459,7 +486,9 @@ def test_csv_has_the_bytes_of_pandas_to_csv(inputs, tmp_path):
             "f32": np.array([0.1, 2, 3, 4, 5, np.nan], dtype=np.float32),
         }
     )
-    for number, frame in enumerate((table, odd)):
+    lone = pd.DataFrame({"s": ["", "x", None, "a,b"]})  # a row of one empty cell is quoted
+    frames = (table, odd, lone, lone.iloc[:0], pd.DataFrame({"s": [" sp", "t\tb"], "n": [1, 2]}))
+    for number, frame in enumerate(frames):
         ours, theirs = tmp_path / f"ours{number}.csv", tmp_path / f"theirs{number}.csv"
         write_csv(frame, ours)
         frame.to_csv(theirs, index=False, float_format=CSV_FLOAT_FORMAT, lineterminator="\n")

@@ -171,6 +171,39 @@ def test_write_fits_marks_long_strings_and_passes_fitsverify(tmp_path):
     assert fitsverify(path)[:2] == (0, 0)
 
 
+def test_write_fits_table_streams_the_bytes_of_write_fits(tmp_path):
+    """Records in uneven chunks of 3-byte rows (the checksum runs over 4-byte words) and a
+    long string card: the bytes of write_fits of the whole table, valid for fitsverify."""
+    require("fitsverify")
+    import numpy as np
+    from astropy.io import fits
+
+    from rassflow.files import write_fits, write_fits_table
+
+    names = np.array([b"ab", b"c", b"", b"def", b"g", b"hi", b"j"], dtype="S3")
+    columns = [fits.Column("NAME", "3A", array=names)]
+
+    def hdus():
+        table = fits.BinTableHDU.from_columns(columns)
+        table.header["BACKFILE"] = "rosat-pspc-" + "x" * 120 + "-background.fits"
+        primary = fits.PrimaryHDU()
+        primary.header["OBJECT"] = "streamed"
+        return primary, table
+
+    whole, streamed = tmp_path / "whole.fits", tmp_path / "streamed.fits"
+    write_fits(fits.HDUList(list(hdus())), whole)
+    primary, table = hdus()
+    records = np.array(table.data)  # big-endian records, as FITS stores them
+    chunks = [records[:1], records[1:3], records[3:3], records[3:]]
+    write_fits_table(primary, table.header, chunks, streamed)
+    assert streamed.read_bytes() == whole.read_bytes()
+    assert fitsverify(streamed)[:2] == (0, 0)
+    primary, table = hdus()
+    with pytest.raises(ValueError, match="bytes of records"):  # rows short of NAXIS2
+        write_fits_table(primary, table.header, chunks[:2], tmp_path / "short.fits")
+    assert not (tmp_path / "short.fits").exists()
+
+
 # --- funcnts --------------------------------------------------------------------------------
 
 
