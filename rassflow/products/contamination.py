@@ -19,6 +19,17 @@ the neighbours' expected net counts in the target's circle, sum_{k>0} M_0k F_k, 
 contamination. It is unbiased (a linear estimator) and carries the neighbours' Poisson
 noise; it needs no spectral model of the neighbours.
 
+The fractions a_ik(E) are the survey PSF (its encircled-energy table in rings of
+RING_ARCMIN about source k, a mean surface density per ring) integrated over the region in
+polar coordinates about the source: per ring, the area of the region in it is the integral
+of r theta(r) dr, theta(r) the angle of the circle of radius r that lies in the region, which
+for circles, the annulus less its exclusion circles and the field's edges is a sum of arcs
+(:func:`_ring_areas`). This is the continuous region, not its pixels: against the PSF summed
+pixel by pixel the fractions differ by <= 5e-4 relative (1e-3 in a sliver the field edge
+leaves of an aperture) and the deblended counts and their variance by <= 1.6e-3, what a
+circle's pixels differ from its area. The pixel counts n are counted exactly (the
+BACKSCAL ratios), row by row.
+
 The contamination goes into the background spectrum as an extra binary table
 ``CONTAMINATION`` (CHANNEL, COUNTS): expected counts in the source circle from the
 neighbours, net of what the background subtraction already removes. XSPEC and Sherpa read
@@ -61,84 +72,203 @@ def _ring_table(reach_arcmin: int) -> tuple[np.ndarray, np.ndarray]:
     return edges, np.diff(eef, axis=1) / areas
 
 
-# The PSF sums run over a region's pixels in blocks: a block of BLOCK_PIXELS^2 pixels wholly
-# inside the region and farther than NEAR_ARCMIN from every source centre counts as its
-# centre with weight BLOCK_PIXELS^2 (the PSF varies by < 1e-4 across 4" that far out); blocks
-# cut by the region's edges or near a centre keep their single pixels. The pixel counts (the
-# BACKSCAL ratios) stay exact, and an annulus costs ~10^4 points instead of ~2 x 10^6.
-BLOCK_PIXELS = 8
-NEAR_ARCMIN = 1.5
+# The PSF fractions are integrals in polar coordinates about each source centre c: the area of
+# region R inside a ring is the integral of r theta_R(r) dr over the ring, theta_R(r) the angle
+# of the circle of radius r about c that lies in R. A region is a disc to keep minus "holes"
+# (the annulus's inner disc, the exclusion circles, the half-planes outside the field): on the
+# circle each is one arc, so theta_R = (kept arc) - (kept arc within the union of the holes).
+# theta_R has square-root kinks where the circle touches a disc's edge (r = |d -+ a|) or
+# reaches a field edge, and a step where a disc is concentric with c (the annulus about the
+# target). The radial grid is cut there as well as at the ring edges, and each piece is
+# integrated by Gauss-Legendre: the kinks left inside pieces (where two holes' arcs start to
+# overlap) cost O(h^1.5) in a few pieces. Against GAUSS_NODES = 8, 2 nodes move the
+# fractions by < 4e-5 relative and the deblended counts by 1e-4 (1 node: 4e-4 and 8e-4).
+GAUSS_NODES = 2
+_GAUSS_T, _GAUSS_W = np.polynomial.legendre.leggauss(GAUSS_NODES)
+_GAUSS_T, _GAUSS_W = 0.5 * (_GAUSS_T + 1.0), 0.5 * _GAUSS_W  # on [0, 1]
 
 
-def _span_distances(x0, x1, y0, y1, cx, cy):
-    """Nearest and farthest distance from (cx, cy) to the integer points of the blocks
-    [x0, x1] x [y0, y1] (inclusive; arrays)."""
-    dx_near = np.maximum(np.maximum(x0 - cx, cx - x1), 0.0)
-    dy_near = np.maximum(np.maximum(y0 - cy, cy - y1), 0.0)
-    dx_far = np.maximum(np.abs(x0 - cx), np.abs(x1 - cx))
-    dy_far = np.maximum(np.abs(y0 - cy), np.abs(y1 - cy))
-    return np.hypot(dx_near, dy_near), np.hypot(dx_far, dy_far)
+def _covered(starts, ends) -> np.ndarray:
+    """Length of the union of intervals [start, end) along the last axis (empty ones have
+    end <= start): taken by start (one complex sort keeps each end with its start), each
+    interval adds what reaches past the ends of those before it."""
+    ordered = np.sort(starts + 1j * ends, axis=-1)
+    starts, ends = ordered.real, ordered.imag
+    reached = np.maximum.accumulate(ends[..., :-1], axis=-1)
+    first = np.clip(ends[..., 0] - starts[..., 0], 0.0, None)
+    return first + np.clip(ends[..., 1:] - np.maximum(starts[..., 1:], reached), 0.0, None).sum(-1)
 
 
-def _blocks_inside(regions: SourceRegions, which: str, x0, x1, y0, y1):
-    """(all inside, all outside) for each block, from the same inequalities as
-    SourceRegions.contains applied to its nearest and farthest integer points."""
-    near, far = _span_distances(x0, x1, y0, y1, regions.x, regions.y)
-    if which == "src":
-        return far <= regions.radius, near > regions.radius
-    inside = (near >= regions.inner) & (far <= regions.outer)
-    outside = (far < regions.inner) | (near > regions.outer)
-    for ex, ey, er in regions.exclusions:
-        ex_near, ex_far = _span_distances(x0, x1, y0, y1, ex, ey)
-        inside &= ex_near > er
-        outside |= ex_far <= er
-    return inside, outside
+def _half_angle(r, d, a):
+    """Half-width of the arc of a circle of radius r (about c) inside a disc of radius a at
+    distance d from c (law of cosines); all or nothing when the two are concentric."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cosine = (r * r + d * d - a * a) / (2.0 * r * d)
+    cosine = np.where(r * d > 0, cosine, np.where(r <= a, -1.0, 1.0))
+    return np.arccos(np.clip(cosine, -1.0, 1.0))
 
 
-def _weighted_pixels(regions: SourceRegions, which: str, field, centres, near_pix: float):
-    """(x, y, weight) of a region's integer sky pixels inside the field, the same set as
-    ``regions.lattice(which, *field)``, with whole blocks far from every centre merged into
-    one weighted point (see BLOCK_PIXELS)."""
+def _field_holes(field, keep_reach):
+    """The half-planes outside the field that a region reaching ``keep_reach`` = (xmin, xmax,
+    ymin, ymax) cuts into, as (edge, sign, axis): outside is sign * (coordinate - edge) > 0.
+    The field's continuous edges lie half a pixel beyond its outer pixel centres."""
+    (fx0, fx1), (fy0, fy1) = field
+    x0, x1, y0, y1 = keep_reach
+    candidates = (
+        (fx0 - 0.5, -1.0, 0, x0 < fx0 - 0.5),
+        (fx1 + 0.5, 1.0, 0, x1 > fx1 + 0.5),
+        (fy0 - 0.5, -1.0, 1, y0 < fy0 - 0.5),
+        (fy1 + 0.5, 1.0, 1, y1 > fy1 + 0.5),
+    )
+    return [(edge, sign, axis) for edge, sign, axis, cuts in candidates if cuts]
+
+
+def _ring_areas(keep, holes, field_holes, centres, step, n_rings: int) -> np.ndarray:
+    """Area (pixels^2) of each region inside each ring of width ``step`` about each centre:
+    (regions, centres, rings). ``keep``: (regions, 3) discs (x, y, radius); ``holes``:
+    (regions, n_holes, 3) discs cut out of them; ``field_holes`` from :func:`_field_holes`,
+    common to all regions; ``n_rings`` rings must reach past every region."""
+    centres = np.asarray(centres, float)
+    n_regions, n_centres = len(keep), len(centres)
+    # every (region, centre) pair: its radial range and the radii where theta_R has a kink
+    pair_region = np.repeat(np.arange(n_regions), n_centres)
+    cx, cy = np.tile(centres[:, 0], n_regions), np.tile(centres[:, 1], n_regions)
+    kx, ky, ka = keep[pair_region].T
+    kd = np.hypot(kx - cx, ky - cy)
+    first = np.floor(np.maximum(kd - ka, 0.0) / step).astype(int)
+    last = np.ceil((kd + ka) / step).astype(int)
+    n_edges = last - first + 1
+    pair_of_edge = np.repeat(np.arange(len(kd)), n_edges)
+    offset = np.arange(n_edges.sum()) - np.repeat(np.cumsum(n_edges) - n_edges, n_edges)
+    radii = [(first[pair_of_edge] + offset) * step]
+    pairs = [pair_of_edge]
+    # each hole's distance (discs), radius and direction from each pair's centre
+    hd, ha = np.zeros((len(kd), 0)), np.zeros((len(kd), 0))
+    hole_direction = [np.zeros((len(kd), 0))]
+    if holes.size:
+        hx, hy, ha = np.moveaxis(holes[pair_region], -1, 0)
+        hd = np.hypot(hx - cx[:, None], hy - cy[:, None])
+        hole_direction = [np.arctan2(hy - cy[:, None], hx - cx[:, None])]
+    inward = np.array([sign * (edge - (cx, cy)[axis]) for edge, sign, axis in field_holes]).T
+    inward = inward.reshape(len(kd), len(field_holes))  # the centre's distance inside the edge
+    hole_direction += [
+        np.full((len(kd), 1), np.arctan2(s * a, s * (1 - a))) for _, s, a in field_holes
+    ]
+    hole_direction = np.concatenate(hole_direction, axis=1) - np.arctan2(ky - cy, kx - cx)[:, None]
+    kinks = [kd - ka, kd + ka, *(hd - ha).T, *(hd + ha).T, *np.abs(inward).T]
+    kinks = np.vstack(kinks)
+    inside = (kinks > first * step) & (kinks < last * step)
+    radii.append(kinks[inside])
+    pairs.append(np.broadcast_to(np.arange(len(kd)), kinks.shape)[inside])
+    radii, pairs = np.concatenate(radii), np.concatenate(pairs)
+    order = np.lexsort((radii, pairs))
+    radii, pairs = radii[order], pairs[order]
+    piece = (pairs[1:] == pairs[:-1]) & (radii[1:] > radii[:-1])
+    lo, width, pair = radii[:-1][piece], np.diff(radii)[piece], pairs[:-1][piece]
+    ring = ((lo + 0.5 * width) / step).astype(int)
+
+    # theta_R at the Gauss nodes of every piece
+    r = (lo[:, None] + width[:, None] * _GAUSS_T).ravel()
+    node_pair = np.repeat(pair, GAUSS_NODES)
+    kept = 2.0 * _half_angle(r, kd[node_pair], ka[node_pair])
+    if hole_direction.size:
+        half = np.concatenate(
+            [
+                _half_angle(r[:, None], hd[node_pair], ha[node_pair]),
+                np.arccos(np.clip(inward[node_pair] / r[:, None], -1.0, 1.0)),
+            ],
+            axis=1,
+        )
+        kept = np.where((half >= np.pi).any(axis=1), 0.0, kept)
+        cut = (kept > 0) & (half > 0).any(axis=1)  # nodes some hole cuts into
+        half, length = half[cut], kept[cut, None]
+        # rotate each node's kept arc to [0, kept]; a hole's arc wraps into <= 2 intervals
+        start = np.mod(hole_direction[node_pair[cut]] + 0.5 * length - half, 2 * np.pi)
+        end = start + 2.0 * half
+        starts = np.concatenate([np.minimum(start, length), np.zeros_like(start)], axis=1)
+        ends = np.concatenate(
+            [np.minimum(end, length), np.clip(end - 2 * np.pi, 0.0, length)], axis=1
+        )
+        covered = np.clip(ends - starts, 0.0, None).sum(axis=1)
+        overlapping = (half > 0).sum(axis=1) > 1  # only there can the arcs overlap
+        covered[overlapping] = _covered(starts[overlapping], ends[overlapping])
+        kept[cut] -= covered
+    weights = (width[:, None] * _GAUSS_W).ravel() * r * kept
+    index = node_pair * n_rings + np.repeat(ring, GAUSS_NODES)
+    areas = np.bincount(index, weights, len(kd) * n_rings)
+    return areas.reshape(n_regions, n_centres, n_rings)
+
+
+def _row_spans(cx, cy, radius, rows, strict: bool):
+    """First and last integer x of each row y inside a disc, d^2 <= radius^2 (d^2 < radius^2
+    when ``strict``), decided by the same float expressions as SourceRegions.contains: the
+    square-root estimate is moved by one pixel where rounding put it across the edge. A row
+    that misses the disc has last < first."""
+    dy2 = (rows - cy) ** 2
+    half = np.sqrt(np.clip(radius**2 - dy2, 0.0, None))
+    first, last = np.ceil(cx - half), np.floor(cx + half)
+
+    def inside(x):
+        d2 = (x - cx) ** 2 + dy2
+        return d2 < radius**2 if strict else d2 <= radius**2
+
+    first = np.where(inside(first - 1), first - 1, np.where(inside(first), first, first + 1))
+    last = np.where(inside(last + 1), last + 1, np.where(inside(last), last, last - 1))
+    return first, last
+
+
+def _pixel_count(regions: SourceRegions, which: str, field) -> int:
+    """Number of integer sky pixels of a region inside the field, the same set as
+    ``regions.lattice(which, *field)`` (the BACKSCAL ratios stay exact), counted row by row:
+    the disc's span less the union of the holes' spans."""
     (fx0, fx1), (fy0, fy1) = field
     reach = regions.radius if which == "src" else regions.outer
-    x0 = max(int(np.floor(regions.x - reach)), fx0)
-    x1 = min(int(np.ceil(regions.x + reach)), fx1)
-    y0 = max(int(np.floor(regions.y - reach)), fy0)
-    y1 = min(int(np.ceil(regions.y + reach)), fy1)
-    if x1 < x0 or y1 < y0:
-        return np.zeros(0), np.zeros(0), np.zeros(0)
-    size = BLOCK_PIXELS
-    bx, by = np.meshgrid(np.arange(x0, x1 + 1, size), np.arange(y0, y1 + 1, size))
-    bx, by = bx.ravel().astype(float), by.ravel().astype(float)
-    ex, ey = np.minimum(bx + size - 1, x1), np.minimum(by + size - 1, y1)
-    inside, outside = _blocks_inside(regions, which, bx, ex, by, ey)
-    whole = inside & (ex - bx == size - 1) & (ey - by == size - 1)
-    for cx, cy in centres:
-        whole &= _span_distances(bx, ex, by, ey, cx, cy)[0] > near_pix
-    split = ~whole & ~outside
-    oy, ox = np.divmod(np.arange(size * size, dtype=float), size)
-    px, py = (bx[split, None] + ox).ravel(), (by[split, None] + oy).ravel()
-    keep = (px <= np.repeat(ex[split], size * size)) & (py <= np.repeat(ey[split], size * size))
-    px, py = px[keep], py[keep]
-    keep = regions.contains(px, py, which)
-    half = 0.5 * (size - 1)
-    x = np.concatenate([bx[whole] + half, px[keep]])
-    y = np.concatenate([by[whole] + half, py[keep]])
-    weight = np.concatenate([np.full(int(whole.sum()), size * size, float), np.ones(keep.sum())])
-    return x, y, weight
+    rows = np.arange(
+        max(np.floor(regions.y - reach), fy0), min(np.ceil(regions.y + reach), fy1) + 1
+    )
+    first, last = _row_spans(regions.x, regions.y, reach, rows, strict=False)
+    first, end = np.maximum(first, fx0), np.minimum(last, fx1) + 1  # [first, end)
+    end = np.maximum(end, first)
+    if which == "src":
+        return int((end - first).sum())
+    holes = [(regions.x, regions.y, regions.inner, True)]
+    holes += [(ex, ey, er, False) for ex, ey, er in regions.exclusions]
+    starts, ends = [], []
+    for hx, hy, hr, strict in holes:
+        hole_first, hole_last = _row_spans(hx, hy, hr, rows, strict)
+        starts.append(np.clip(hole_first, first, end))
+        ends.append(np.clip(hole_last + 1, first, end))
+    return int((end - first).sum() - _covered(np.stack(starts, -1), np.stack(ends, -1)).sum())
 
 
-def _psf_fractions(points, centres, step_pix, densities, pixel_area_arcmin2) -> np.ndarray:
-    """a(E, k): the fraction of each source k (centre in pixels) inside a set of weighted
-    pixels (x, y, weight) from :func:`_weighted_pixels`; rings of ``step_pix`` pixels."""
-    px, py, weight = points
-    out = np.zeros((len(ENERGIES_KEV), len(centres)))
+def _psf_fractions(regions: SourceRegions, apertures, centres, field, pixel_arcmin: float):
+    """a(E, i, k): the fraction of each source k's survey PSF (centres in pixels) inside each
+    aperture i (circles, clipped to the field) and, as the last i, inside the cleaned
+    background region, at ENERGIES_KEV: the ring table's densities times the region's area in
+    each ring (:func:`_ring_areas`)."""
+    # the farthest any region reaches from any centre, so that the ring table covers it
+    discs = [(a.x, a.y, a.radius) for a in apertures] + [(regions.x, regions.y, regions.outer)]
+    reach = max(np.hypot(x - cx, y - cy) + radius for x, y, radius in discs for cx, cy in centres)
+    _, densities = _ring_densities(reach * pixel_arcmin + 2 * RING_ARCMIN)
+    step = RING_ARCMIN / pixel_arcmin
     n_rings = densities.shape[1]
-    for k, (cx, cy) in enumerate(centres):
-        ring = (np.hypot(px - cx, py - cy) / step_pix).astype(int)
-        per_ring = np.bincount(ring, weights=weight, minlength=n_rings)
-        out[:, k] = densities @ per_ring * pixel_area_arcmin2
-    return out
+    keep = np.array([(a.x, a.y, a.radius) for a in apertures])
+    box = (
+        (keep[:, 0] - keep[:, 2]).min(),
+        (keep[:, 0] + keep[:, 2]).max(),
+        (keep[:, 1] - keep[:, 2]).min(),
+        (keep[:, 1] + keep[:, 2]).max(),
+    )
+    in_apertures = _ring_areas(
+        keep, np.zeros((len(keep), 0, 3)), _field_holes(field, box), centres, step, n_rings
+    )
+    outer = regions.outer
+    box = (regions.x - outer, regions.x + outer, regions.y - outer, regions.y + outer)
+    holes = np.array([[(regions.x, regions.y, regions.inner), *regions.exclusions]], float)
+    annulus = np.array([(regions.x, regions.y, outer)])
+    in_background = _ring_areas(annulus, holes, _field_holes(field, box), centres, step, n_rings)
+    areas = np.concatenate([in_apertures, in_background])  # (regions, sources, rings)
+    return np.einsum("ikr,er->eik", areas, densities) * pixel_arcmin**2
 
 
 def _aperture(regions: SourceRegions, x: float, y: float) -> SourceRegions:
@@ -173,32 +303,20 @@ def neighbour_contamination(events, regions: SourceRegions, neighbours_pix, pixe
 
     field = (events.axis_range("X"), events.axis_range("Y"))
     apertures = [regions] + [_aperture(regions, x, y) for x, y in centres[1:]]
-    pixel_arcmin = pixel_deg * 60.0
-    near = NEAR_ARCMIN / pixel_arcmin
-    pixels = [_weighted_pixels(a, "src", field, centres, near) for a in apertures]
-    background = _weighted_pixels(regions, "bkg", field, centres, near)
-    n_bkg = background[2].sum()
-    # the farthest any region reaches from any centre, so that the ring table covers it
-    reach = max(
-        np.hypot(a.x - cx, a.y - cy) + (a.radius if a is not regions else a.outer)
-        for a in apertures
-        for cx, cy in centres
-    )
-    edges, densities = _ring_densities(reach * pixel_arcmin + 2 * RING_ARCMIN)
-    step = RING_ARCMIN / pixel_arcmin
-    area = pixel_arcmin**2
-    in_bkg = _psf_fractions(background, centres, step, densities, area)
+    fractions = _psf_fractions(regions, apertures, centres, field, pixel_deg * 60.0)
+    n_bkg = _pixel_count(regions, "bkg", field)
+    in_bkg = fractions[:, -1]
 
     in_range = (events.pi >= ch_lo) & (events.pi <= ch_hi)
     bkg_counts = _channel_counts(events, regions, "bkg", in_range, ch_lo, len(channels))
     net, matrix, raw, scales = [], [], [], []
-    for aperture, points in zip(apertures, pixels, strict=True):
-        scale = points[2].sum() / n_bkg if n_bkg else 0.0
+    for i, aperture in enumerate(apertures):
+        scale = _pixel_count(aperture, "src", field) / n_bkg if n_bkg else 0.0
         counts = _channel_counts(events, aperture, "src", in_range, ch_lo, len(channels))
         raw.append(counts)
         scales.append(scale)
         net.append(counts - scale * bkg_counts)
-        matrix.append(_psf_fractions(points, centres, step, densities, area) - scale * in_bkg)
+        matrix.append(fractions[:, i] - scale * in_bkg)
     net = np.array(net)  # (apertures, channels)
     matrix = np.stack(matrix, axis=1)  # (energies, apertures, sources)
 
@@ -206,7 +324,7 @@ def neighbour_contamination(events, regions: SourceRegions, neighbours_pix, pixe
     keep = np.ones(len(centres), bool)
     for k in range(1, len(centres)):
         pair = np.ix_([0, k], [0, k])
-        keep[k] = max(np.linalg.cond(m[pair]) for m in matrix) <= MAX_CONDITION
+        keep[k] = np.linalg.cond(matrix[(slice(None), *pair)]).max() <= MAX_CONDITION
     info["unresolved"] = int((~keep[1:]).sum())
     if keep.sum() == 1:
         info["variance"] = np.zeros(len(channels))
