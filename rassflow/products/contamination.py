@@ -172,73 +172,149 @@ def _ring_areas(keep, holes, field_holes, centres, step, n_rings: int) -> np.nda
     node_pair = np.repeat(pair, GAUSS_NODES)
     kept = 2.0 * _half_angle(r, kd[node_pair], ka[node_pair])
     if hole_direction.size:
-        half = np.concatenate(
-            [
-                _half_angle(r[:, None], hd[node_pair], ha[node_pair]),
-                np.arccos(np.clip(inward[node_pair] / r[:, None], -1.0, 1.0)),
-            ],
-            axis=1,
-        )
-        kept = np.where((half >= np.pi).any(axis=1), 0.0, kept)
-        cut = (kept > 0) & (half > 0).any(axis=1)  # nodes some hole cuts into
-        half, length = half[cut], kept[cut, None]
-        # rotate each node's kept arc to [0, kept]; a hole's arc wraps into <= 2 intervals
-        start = np.mod(hole_direction[node_pair[cut]] + 0.5 * length - half, 2 * np.pi)
-        end = start + 2.0 * half
-        starts = np.concatenate([np.minimum(start, length), np.zeros_like(start)], axis=1)
-        ends = np.concatenate(
-            [np.minimum(end, length), np.clip(end - 2 * np.pi, 0.0, length)], axis=1
-        )
-        covered = np.clip(ends - starts, 0.0, None).sum(axis=1)
-        overlapping = (half > 0).sum(axis=1) > 1  # only there can the arcs overlap
-        covered[overlapping] = _covered(starts[overlapping], ends[overlapping])
-        kept[cut] -= covered
+        kept = _less_holes(kept, r, node_pair, hd, ha, inward, hole_direction)
     weights = (width[:, None] * _GAUSS_W).ravel() * r * kept
     index = node_pair * n_rings + np.repeat(ring, GAUSS_NODES)
     areas = np.bincount(index, weights, len(kd) * n_rings)
     return areas.reshape(n_regions, n_centres, n_rings)
 
 
-def _row_spans(cx, cy, radius, rows, strict: bool):
+def _less_holes(kept, r, node_pair, hd, ha, inward, direction):
+    """The kept arcs' lengths ``kept`` at radii r (ordered by pair, then radius) less the
+    holes' arcs: discs at distances hd of radii ha and half-planes whose edge lies ``inward``
+    of the centre, (pairs, holes) each, ``direction`` (pairs, all holes) their arcs' centres
+    from the kept arc's. A hole's arc is partial only at |d - a| < r < d + a (a disc) or
+    r > |inward|, and whole below a - d or -inward: one run of each pair's radii, so only
+    those (radius, hole) entries are evaluated, and only radii two holes cut into need the
+    union of intervals."""
+    n_holes = direction.shape[1]
+    pair = np.repeat(np.arange(len(direction)), n_holes)  # of each (pair, hole), flattened
+    first = np.concatenate([np.abs(hd - ha), np.abs(inward)], axis=1).ravel()
+    last = np.concatenate([hd + ha, np.full_like(inward, np.inf)], axis=1).ravel()
+    whole = np.concatenate([ha - hd, -inward], axis=1).ravel()
+    distance = np.concatenate([hd, np.zeros_like(inward)], axis=1).ravel()
+    radius = np.concatenate([ha, inward], axis=1).ravel()  # a half-plane's: its edge
+    is_disc = np.arange(len(pair)) % n_holes < hd.shape[1]
+    span = 2.0 * float(r.max()) + 1.0
+    key = node_pair * span + r  # increasing
+
+    def position(radii):  # each (pair, hole)'s first node at or beyond a radius
+        return np.searchsorted(key, pair * span + np.clip(radii, 0.0, span))
+
+    lo = position(first)
+    counts = np.maximum(position(last) - lo, 0)
+    # radii a hole covers whole: their pair's first node up to the hole's whole radius
+    marks = np.bincount(position(0.0), minlength=len(r) + 1)
+    inside_hole = np.cumsum(marks - np.bincount(position(whole), minlength=len(r) + 1))[:-1] > 0
+
+    entry = np.repeat(np.arange(len(lo)), counts)
+    node = np.arange(counts.sum()) + np.repeat(lo - (np.cumsum(counts) - counts), counts)
+    at, d, a = r[node], distance[entry], radius[entry]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cosine = np.where(is_disc[entry], (at * at + d * d - a * a) / (2.0 * at * d), a / at)
+    half = np.arccos(np.clip(cosine, -1.0, 1.0))
+    # rotate each node's kept arc to [0, kept]; a hole's arc wraps into <= 2 intervals
+    length = kept[node]
+    start = np.mod(direction.ravel()[entry] + 0.5 * length - half, 2 * np.pi)
+    end = start + 2.0 * half
+    start, end, wrapped = np.minimum(start, length), np.minimum(end, length), end - 2 * np.pi
+    wrapped = np.clip(wrapped, 0.0, length)
+    overlap = np.clip(end - start, 0.0, None) + wrapped
+    holes_at = np.bincount(node, minlength=len(r))
+    covered = np.bincount(node, weights=overlap, minlength=len(r))
+    several = np.flatnonzero(holes_at[node] > 1)  # entries whose arcs may overlap
+    if several.size:
+        order = several[np.argsort(node[several], kind="stable")]
+        rows, row_start, per_row = np.unique(node[order], return_index=True, return_counts=True)
+        row = np.repeat(np.arange(len(rows)), per_row)
+        rank = np.arange(len(order)) - row_start[row]
+        columns = int(per_row.max())
+        starts, ends = np.zeros((len(rows), 2 * columns)), np.zeros((len(rows), 2 * columns))
+        starts[row, rank], ends[row, rank] = start[order], end[order]
+        ends[row, columns + rank] = wrapped[order]
+        covered[rows] = _covered(starts, ends)
+    return np.where(inside_hole, 0.0, kept - covered)
+
+
+def _lens_area(r, d, a):
+    """Area of the intersection of discs of radii r and a whose centres are d apart."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cos_r = np.clip((d * d + r * r - a * a) / (2.0 * d * r), -1.0, 1.0)
+        cos_a = np.clip((d * d + a * a - r * r) / (2.0 * d * a), -1.0, 1.0)
+        kite = np.sqrt(np.clip((-d + r + a) * (d + r - a) * (d - r + a) * (d + r + a), 0.0, None))
+        lens = r * r * np.arccos(cos_r) + a * a * np.arccos(cos_a) - 0.5 * kite
+    lens = np.where(d <= np.abs(r - a), np.pi * np.minimum(r, a) ** 2, lens)
+    return np.where(d >= r + a, 0.0, lens)
+
+
+def _disc_ring_areas(keep, centres, step, n_rings: int) -> np.ndarray:
+    """:func:`_ring_areas` of whole discs (no holes, inside the field), in closed form: the
+    area in a ring is the difference of the lens areas at its edges."""
+    centres = np.asarray(centres, float)
+    n_regions, n_centres = len(keep), len(centres)
+    kx, ky, ka = np.repeat(keep, n_centres, axis=0).T
+    kd = np.hypot(kx - np.tile(centres[:, 0], n_regions), ky - np.tile(centres[:, 1], n_regions))
+    first = np.floor(np.maximum(kd - ka, 0.0) / step).astype(int)
+    n_rings_in = np.ceil((kd + ka) / step).astype(int) - first
+    pair = np.repeat(np.arange(len(kd)), n_rings_in)
+    ring = (
+        first[pair]
+        + np.arange(n_rings_in.sum())
+        - np.repeat(np.cumsum(n_rings_in) - n_rings_in, n_rings_in)
+    )
+    inner = _lens_area(ring * step, kd[pair], ka[pair])
+    outer = _lens_area((ring + 1) * step, kd[pair], ka[pair])
+    areas = np.zeros((len(kd), n_rings))
+    areas[pair, ring] = outer - inner
+    return areas.reshape(n_regions, n_centres, n_rings)
+
+
+def _row_spans(cx, cy, radius, rows, strict):
     """First and last integer x of each row y inside a disc, d^2 <= radius^2 (d^2 < radius^2
-    when ``strict``), decided by the same float expressions as SourceRegions.contains: the
+    where ``strict``), decided by the same float expressions as SourceRegions.contains: the
     square-root estimate is moved by one pixel where rounding put it across the edge. A row
-    that misses the disc has last < first."""
+    that misses the disc has last < first. Arrays broadcast (discs, rows)."""
     dy2 = (rows - cy) ** 2
-    half = np.sqrt(np.clip(radius**2 - dy2, 0.0, None))
+    squared = radius**2
+    half = np.sqrt(np.clip(squared - dy2, 0.0, None))
     first, last = np.ceil(cx - half), np.floor(cx + half)
 
     def inside(x):
         d2 = (x - cx) ** 2 + dy2
-        return d2 < radius**2 if strict else d2 <= radius**2
+        return np.where(strict, d2 < squared, d2 <= squared)
 
     first = np.where(inside(first - 1), first - 1, np.where(inside(first), first, first + 1))
     last = np.where(inside(last + 1), last + 1, np.where(inside(last), last, last - 1))
     return first, last
 
 
-def _pixel_count(regions: SourceRegions, which: str, field) -> int:
-    """Number of integer sky pixels of a region inside the field, the same set as
-    ``regions.lattice(which, *field)`` (the BACKSCAL ratios stay exact), counted row by row:
-    the disc's span less the union of the holes' spans."""
+def _pixel_counts(regions: SourceRegions, apertures, field):
+    """Integer sky pixels inside the field of each aperture (circles) and of the cleaned
+    background region: the sets of ``lattice('src', *field)`` and ``regions.lattice('bkg',
+    *field)`` (the BACKSCAL ratios stay exact), counted row by row, a disc's span less the
+    union of the holes' spans. Returns (counts per aperture, background count)."""
     (fx0, fx1), (fy0, fy1) = field
-    reach = regions.radius if which == "src" else regions.outer
-    rows = np.arange(
-        max(np.floor(regions.y - reach), fy0), min(np.ceil(regions.y + reach), fy1) + 1
-    )
-    first, last = _row_spans(regions.x, regions.y, reach, rows, strict=False)
-    first, end = np.maximum(first, fx0), np.minimum(last, fx1) + 1  # [first, end)
-    end = np.maximum(end, first)
-    if which == "src":
-        return int((end - first).sum())
-    holes = [(regions.x, regions.y, regions.inner, True)]
-    holes += [(ex, ey, er, False) for ex, ey, er in regions.exclusions]
-    starts, ends = [], []
-    for hx, hy, hr, strict in holes:
-        hole_first, hole_last = _row_spans(hx, hy, hr, rows, strict)
-        starts.append(np.clip(hole_first, first, end))
-        ends.append(np.clip(hole_last + 1, first, end))
-    return int((end - first).sum() - _covered(np.stack(starts, -1), np.stack(ends, -1)).sum())
+
+    def spans(x, y, radius, rows):  # [first, end) of each row, inside the field
+        first, last = _row_spans(x, y, radius, rows, strict=False)
+        first = np.maximum(first, fx0)
+        end = np.maximum(np.minimum(last, fx1) + 1, first)
+        return first, np.where((rows >= fy0) & (rows <= fy1), end, first)
+
+    circles = np.array([(a.x, a.y, a.radius) for a in apertures])
+    x, y, radius = circles[:, :1], circles[:, 1:2], circles[:, 2:]
+    rows = np.floor(y - radius) + np.arange(2 * int(np.ceil(radius.max())) + 3)
+    first, end = spans(x, y, radius, rows)
+    in_apertures = (end - first).sum(axis=1)
+
+    rows = np.arange(np.floor(regions.y - regions.outer), np.ceil(regions.y + regions.outer) + 1)
+    first, end = spans(regions.x, regions.y, regions.outer, rows)
+    holes = np.array([(regions.x, regions.y, regions.inner), *regions.exclusions], float)
+    strict = (np.arange(len(holes)) == 0)[:, None]  # the inner disc is open: d >= inner is kept
+    hole_first, hole_last = _row_spans(holes[:, :1], holes[:, 1:2], holes[:, 2:], rows, strict)
+    starts, ends = np.clip(hole_first, first, end), np.clip(hole_last + 1, first, end)
+    in_background = (end - first).sum() - _covered(starts.T, ends.T).sum()
+    return in_apertures, int(in_background)
 
 
 def _psf_fractions(regions: SourceRegions, apertures, centres, field, pixel_arcmin: float):
@@ -259,16 +335,20 @@ def _psf_fractions(regions: SourceRegions, apertures, centres, field, pixel_arcm
         (keep[:, 1] - keep[:, 2]).min(),
         (keep[:, 1] + keep[:, 2]).max(),
     )
-    in_apertures = _ring_areas(
-        keep, np.zeros((len(keep), 0, 3)), _field_holes(field, box), centres, step, n_rings
-    )
+    field_holes = _field_holes(field, box)
+    if field_holes:
+        no_holes = np.zeros((len(keep), 0, 3))
+        in_apertures = _ring_areas(keep, no_holes, field_holes, centres, step, n_rings)
+    else:
+        in_apertures = _disc_ring_areas(keep, centres, step, n_rings)
     outer = regions.outer
     box = (regions.x - outer, regions.x + outer, regions.y - outer, regions.y + outer)
     holes = np.array([[(regions.x, regions.y, regions.inner), *regions.exclusions]], float)
     annulus = np.array([(regions.x, regions.y, outer)])
     in_background = _ring_areas(annulus, holes, _field_holes(field, box), centres, step, n_rings)
     areas = np.concatenate([in_apertures, in_background])  # (regions, sources, rings)
-    return np.einsum("ikr,er->eik", areas, densities) * pixel_arcmin**2
+    fractions = areas @ (densities.T * pixel_arcmin**2)  # (regions, sources, energies)
+    return np.moveaxis(fractions, -1, 0)
 
 
 def _aperture(regions: SourceRegions, x: float, y: float) -> SourceRegions:
@@ -304,15 +384,18 @@ def neighbour_contamination(events, regions: SourceRegions, neighbours_pix, pixe
     field = (events.axis_range("X"), events.axis_range("Y"))
     apertures = [regions] + [_aperture(regions, x, y) for x, y in centres[1:]]
     fractions = _psf_fractions(regions, apertures, centres, field, pixel_deg * 60.0)
-    n_bkg = _pixel_count(regions, "bkg", field)
+    in_apertures, n_bkg = _pixel_counts(regions, apertures, field)
     in_bkg = fractions[:, -1]
 
     in_range = (events.pi >= ch_lo) & (events.pi <= ch_hi)
-    bkg_counts = _channel_counts(events, regions, "bkg", in_range, ch_lo, len(channels))
+    # the events in the channel range, as floats once for the five or more region tests
+    event_x, event_y = events.x[in_range].astype(float), events.y[in_range].astype(float)
+    channel = events.pi[in_range] - ch_lo
+    bkg_counts = _channel_counts(event_x, event_y, channel, regions, "bkg", len(channels))
     net, matrix, raw, scales = [], [], [], []
     for i, aperture in enumerate(apertures):
-        scale = _pixel_count(aperture, "src", field) / n_bkg if n_bkg else 0.0
-        counts = _channel_counts(events, aperture, "src", in_range, ch_lo, len(channels))
+        scale = in_apertures[i] / n_bkg if n_bkg else 0.0
+        counts = _channel_counts(event_x, event_y, channel, aperture, "src", len(channels))
         raw.append(counts)
         scales.append(scale)
         net.append(counts - scale * bkg_counts)
@@ -399,9 +482,10 @@ def deblending_sigma(channels, variance, pi_range) -> float:
     return float(np.sqrt(np.clip(np.asarray(variance, float)[inside], 0.0, None).sum()))
 
 
-def _channel_counts(events, regions: SourceRegions, which, in_range, ch_lo, n_channels):
-    selected = regions.contains(events.x, events.y, which) & in_range
-    return np.bincount(events.pi[selected] - ch_lo, minlength=n_channels).astype(float)
+def _channel_counts(x, y, channel, regions: SourceRegions, which, n_channels):
+    """Counts per channel (0-based ``channel``) of the events (x, y) inside a region."""
+    selected = regions.contains(x, y, which)
+    return np.bincount(channel[selected], minlength=n_channels).astype(float)
 
 
 def contamination_hdu(channels, counts, info: dict):
