@@ -229,9 +229,12 @@ def _less_holes(kept, r, node_pair, hd, ha, inward, direction):
         row = np.repeat(np.arange(len(rows)), per_row)
         rank = np.arange(len(order)) - row_start[row]
         columns = int(per_row.max())
-        starts, ends = np.zeros((len(rows), 2 * columns)), np.zeros((len(rows), 2 * columns))
+        wraps = bool(wrapped[order].any())  # else the second intervals are all empty
+        starts = np.zeros((len(rows), (1 + wraps) * columns))
+        ends = np.zeros_like(starts)
         starts[row, rank], ends[row, rank] = start[order], end[order]
-        ends[row, columns + rank] = wrapped[order]
+        if wraps:
+            ends[row, columns + rank] = wrapped[order]
         covered[rows] = _covered(starts, ends)
     return np.where(inside_hole, 0.0, kept - covered)
 
@@ -255,17 +258,13 @@ def _disc_ring_areas(keep, centres, step, n_rings: int) -> np.ndarray:
     kx, ky, ka = np.repeat(keep, n_centres, axis=0).T
     kd = np.hypot(kx - np.tile(centres[:, 0], n_regions), ky - np.tile(centres[:, 1], n_regions))
     first = np.floor(np.maximum(kd - ka, 0.0) / step).astype(int)
-    n_rings_in = np.ceil((kd + ka) / step).astype(int) - first
-    pair = np.repeat(np.arange(len(kd)), n_rings_in)
-    ring = (
-        first[pair]
-        + np.arange(n_rings_in.sum())
-        - np.repeat(np.cumsum(n_rings_in) - n_rings_in, n_rings_in)
-    )
-    inner = _lens_area(ring * step, kd[pair], ka[pair])
-    outer = _lens_area((ring + 1) * step, kd[pair], ka[pair])
+    n_edges = np.ceil((kd + ka) / step).astype(int) - first + 1
+    pair = np.repeat(np.arange(len(kd)), n_edges)
+    edge = first[pair] + np.arange(n_edges.sum()) - np.repeat(np.cumsum(n_edges) - n_edges, n_edges)
+    within = _lens_area(edge * step, kd[pair], ka[pair])
+    inner = np.flatnonzero(pair[1:] == pair[:-1])  # each ring's inner edge
     areas = np.zeros((len(kd), n_rings))
-    areas[pair, ring] = outer - inner
+    areas[pair[inner], edge[inner]] = within[inner + 1] - within[inner]
     return areas.reshape(n_regions, n_centres, n_rings)
 
 
@@ -278,10 +277,10 @@ def _row_spans(cx, cy, radius, rows, strict):
     squared = radius**2
     half = np.sqrt(np.clip(squared - dy2, 0.0, None))
     first, last = np.ceil(cx - half), np.floor(cx + half)
+    bound = np.where(strict, squared, np.nextafter(squared, np.inf))  # d2 <= s: d2 < next(s)
 
     def inside(x):
-        d2 = (x - cx) ** 2 + dy2
-        return np.where(strict, d2 < squared, d2 <= squared)
+        return (x - cx) ** 2 + dy2 < bound
 
     first = np.where(inside(first - 1), first - 1, np.where(inside(first), first, first + 1))
     last = np.where(inside(last + 1), last + 1, np.where(inside(last), last, last - 1))
@@ -313,7 +312,11 @@ def _pixel_counts(regions: SourceRegions, apertures, field):
     strict = (np.arange(len(holes)) == 0)[:, None]  # the inner disc is open: d >= inner is kept
     hole_first, hole_last = _row_spans(holes[:, :1], holes[:, 1:2], holes[:, 2:], rows, strict)
     starts, ends = np.clip(hole_first, first, end), np.clip(hole_last + 1, first, end)
-    in_background = (end - first).sum() - _covered(starts.T, ends.T).sum()
+    starts, ends = starts.T, ends.T
+    covered = np.clip(ends - starts, 0.0, None).sum(axis=1)
+    several = (ends > starts).sum(axis=1) > 1  # rows where the holes' spans may overlap
+    covered[several] = _covered(starts[several], ends[several])
+    in_background = (end - first).sum() - covered.sum()
     return in_apertures, int(in_background)
 
 
