@@ -24,11 +24,12 @@ RING_ARCMIN about source k, a mean surface density per ring) integrated over the
 polar coordinates about the source: per ring, the area of the region in it is the integral
 of r theta(r) dr, theta(r) the angle of the circle of radius r that lies in the region, which
 for circles, the annulus less its exclusion circles and the field's edges is a sum of arcs
-(:func:`_ring_areas`). This is the continuous region, not its pixels: against the PSF summed
-pixel by pixel the fractions differ by <= 5e-4 relative (1e-3 in a sliver the field edge
-leaves of an aperture) and the deblended counts and their variance by <= 1.6e-3, what a
-circle's pixels differ from its area. The pixel counts n are counted exactly (the
-BACKSCAL ratios), row by row.
+(:func:`_ring_areas`; whole circles in closed form). This is the continuous region, not its
+pixels: against the PSF summed pixel by pixel the fractions differ by <= 5e-4 relative
+(1.2e-3 in a sliver of an aperture the field edge leaves) and the deblended counts and their
+variance by <= 1.5e-3, which is what a circle's pixels differ from its area (most for
+circles centred on a pixel). The pixel counts n (the BACKSCAL ratios) are counted exactly,
+row by row.
 
 The contamination goes into the background spectrum as an extra binary table
 ``CONTAMINATION`` (CHANNEL, COUNTS): expected counts in the source circle from the
@@ -55,11 +56,17 @@ MAX_CONDITION = 100.0
 tell the sources apart: such a neighbour is left unresolved (the target is then flagged)."""
 
 
+TABLE_ARCMIN = 20
+"""The ring table reaches the next multiple of this: the default regions with neighbours up
+to 10' away need < 20', and one table per process serves every call (a table per whole
+arcminute of reach made calls at varying reaches rebuild it, ~2 ms each)."""
+
+
 def _ring_densities(reach_arcmin: float) -> tuple[np.ndarray, np.ndarray]:
     """Ring edges (arcmin) and the survey PSF's mean surface density in each ring (fraction
     of the source per arcmin^2) at ENERGIES_KEV: shape (n_energies, n_rings), out to at least
-    ``reach_arcmin`` (the table of the next whole arcminute, computed once per process)."""
-    return _ring_table(int(np.ceil(reach_arcmin)))
+    ``reach_arcmin`` (a table per multiple of TABLE_ARCMIN, computed once per process)."""
+    return _ring_table(TABLE_ARCMIN * int(np.ceil(reach_arcmin / TABLE_ARCMIN)))
 
 
 @functools.lru_cache(maxsize=8)
@@ -125,9 +132,10 @@ def _field_holes(field, keep_reach):
 
 def _ring_areas(keep, holes, field_holes, centres, step, n_rings: int) -> np.ndarray:
     """Area (pixels^2) of each region inside each ring of width ``step`` about each centre:
-    (regions, centres, rings). ``keep``: (regions, 3) discs (x, y, radius); ``holes``:
-    (regions, n_holes, 3) discs cut out of them; ``field_holes`` from :func:`_field_holes`,
-    common to all regions; ``n_rings`` rings must reach past every region."""
+    (regions, centres, rings), by the polar integral above. ``keep``: (regions, 3) discs
+    (x, y, radius); ``holes``: (regions, n_holes, 3) discs cut out of them; ``field_holes``
+    from :func:`_field_holes`, common to all regions; ``n_rings`` rings must reach past every
+    region."""
     centres = np.asarray(centres, float)
     n_regions, n_centres = len(keep), len(centres)
     # every (region, centre) pair: its radial range and the radii where theta_R has a kink
