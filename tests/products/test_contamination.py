@@ -241,8 +241,8 @@ def pixel_exact_counts(regions, apertures, field):
 def annulus_case(factors, separations_arcmin, field_corner=None):
     """Regions with exclusions as source_regions cuts them (neighbours whose 2' circle
     reaches the annulus), neighbours at the given separations (arcmin) in three directions,
-    and the field rectangle: its upper-left corner at ``field_corner`` (pixels from the
-    target; None: the whole sky-pixel range)."""
+    and the field rectangle: its right and lower edges ``field_corner`` (x, y) pixels from the
+    target (None: the whole sky-pixel range)."""
     angles = np.radians([10.0, 130.0, 250.0])
     neighbours = [
         (CENTRE[0] + 120.0 * s * np.cos(a), CENTRE[1] + 120.0 * s * np.sin(a))
@@ -265,7 +265,7 @@ POLAR_CASES = {
     # 3', 5', 8': every exclusion circle crosses an edge of the 4'-8' annulus
     "default annulus": ((2.0, 4.0), (3.0, 5.0, 8.0), None),
     # field edges 3.75' right of and 5.8' below the target: they cut the annulus (the corner
-    # lies inside it), its inner disc, the 3' and 5' neighbours' circles and exclusions
+    # lies inside it), its inner disc, the 3' and 8' neighbours' circles and exclusions
     "field edge": ((2.0, 4.0), (3.0, 5.0, 8.0), (450, -700)),
     # the notebook's 2'/2.1'-3' regions, neighbours at 2.5' and 4.5'
     "notebook annulus": ((1.05, 1.5), (2.5, 4.5), None),
