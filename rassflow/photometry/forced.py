@@ -320,9 +320,22 @@ class _EventIndex:
         cx = np.clip((x - self.xmin) // cell, 0, self.ncx - 1)
         cy = np.clip((y - self.ymin) // cell, 0, self.ncy - 1)
         key = cy * self.ncx + cx
-        order = np.argsort(key, kind="stable")
-        self.x, self.y, self.pi = x[order].astype(float), y[order].astype(float), pi[order]
-        self.starts = np.searchsorted(key[order], np.arange(self.ncx * self.ncy + 1))
+        self.order = np.argsort(key, kind="stable")
+        self.x, self.y = x[self.order].astype(float), y[self.order].astype(float)
+        self.pi = pi[self.order]
+        self.starts = np.searchsorted(key[self.order], np.arange(self.ncx * self.ncy + 1))
+
+    def box(self, x0: float, x1: float, y0: float, y1: float) -> np.ndarray:
+        """Indices (into the event list) of the events with x0 <= x < x1, y0 <= y <= y1,
+        from the cells that the box touches."""
+        c0, c1 = (int(np.clip((v - self.xmin) // self.cell, 0, self.ncx - 1)) for v in (x0, x1))
+        r0, r1 = (int(np.clip((v - self.ymin) // self.cell, 0, self.ncy - 1)) for v in (y0, y1))
+        rows = np.arange(r0, r1 + 1) * self.ncx
+        found = np.concatenate(
+            [np.arange(self.starts[r + c0], self.starts[r + c1 + 1]) for r in rows]
+        )
+        x, y = self.x[found], self.y[found]
+        return self.order[found[(x >= x0) & (x < x1) & (y >= y0) & (y <= y1)]]
 
     def slices(self, cx, cy, reach):
         """(position, first, stop) of the event slices in each position's box of cells."""
@@ -483,7 +496,7 @@ def _psf_systematic(regions_cfg: dict, ratio, npix_bkg) -> np.ndarray:
     return np.array([low, high])
 
 
-def _contamination(events, index_x, regions: _Regions, k: int, channels):
+def _contamination(events, index: _EventIndex, regions: _Regions, k: int, channels):
     """(channels, counts, variance) of the neighbours' deblended counts in position k's
     circle, from the events near its apertures only (the same numbers as on the whole
     list); variance: their Poisson variance per channel (None when nothing was solved)."""
@@ -497,10 +510,7 @@ def _contamination(events, index_x, regions: _Regions, k: int, channels):
     xe = np.concatenate([[source.x + source.outer + 2.0], pixels[:, 0] + margin])
     ys = np.concatenate([[source.y - source.outer - 2.0], pixels[:, 1] - margin])
     ye = np.concatenate([[source.y + source.outer + 2.0], pixels[:, 1] + margin])
-    order, x_sorted = index_x
-    lo, hi = np.searchsorted(x_sorted, [xs.min(), xe.max()], side="left")
-    near = order[lo:hi]
-    near = near[(events.y[near] >= ys.min()) & (events.y[near] <= ye.max())]
+    near = index.box(xs.min(), xe.max(), ys.min(), ye.max())
     subset = EventList(
         x=events.x[near], y=events.y[near], pi=events.pi[near], time=events.time[near],
         header=events.header, primary_header=events.primary_header, gti=events.gti,
@@ -706,10 +716,8 @@ def forced_photometry(events, expmap, rmf, specresp, members, settings: dict, ne
     deblend = np.zeros(count)  # the deblending's 1-sigma error, broad-band counts
     with_neighbours = [k for k in range(count) if ok[k] and regions.neighbour_pixels[k] is not None]
     if with_neighbours:
-        order = np.argsort(events.x, kind="stable")
-        index_x = (order, events.x[order])
         for k in with_neighbours:
-            found, per_channel, variance = _contamination(events, index_x, regions, k, channels)
+            found, per_channel, variance = _contamination(events, index, regions, k, channels)
             for band, (lo, hi) in BANDS.items():
                 contamination[band][k] = float(per_channel[(found >= lo) & (found <= hi)].sum())
             if variance is not None:
