@@ -104,19 +104,58 @@ def write_fits(hdul, path: str | os.PathLike) -> None:
 FITS_BLOCK = 2880
 
 
-def _fill_checksums(header, datasum) -> None:
-    """Set DATASUM and CHECKSUM of an HDU whose data sum to ``datasum``, as
-    ``add_checksum(when=CHECKSUM_COMMENT)`` does, with astropy's own ones'-complement sum and
-    encoding (FITS checksum convention)."""
-    import numpy as np
-    from astropy.io import fits
+# The FITS checksum convention (Seaman, Pence & Rots 2012, "FITS Checksum Proposal", the
+# standard's appendix J): DATASUM is the 32-bit ones'-complement sum of an HDU's data as
+# big-endian words; CHECKSUM encodes the complement of the sum over header and data as 16
+# ASCII characters (sec. A.7.2), so that the whole HDU then sums to -0.
+_CHECKSUM_EXCLUDED = frozenset(range(0x3A, 0x41)) | frozenset(range(0x5B, 0x61))  # :;<=>?@ [\]^_`
 
-    arithmetic = fits.PrimaryHDU()
+
+def ones_complement_sum(data, initial: int = 0) -> int:
+    """32-bit ones'-complement sum of ``data`` (bytes) as big-endian words, continuing from
+    ``initial``; a trailing partial word is padded with zero bytes."""
+    import numpy as np
+
+    data = np.ascontiguousarray(data).view(np.uint8).reshape(-1)
+    total = int(initial) & 0xFFFFFFFF
+    whole = data.size - data.size % 4
+    block = 1 << 30  # 2^28 words: their uint64 sum cannot overflow
+    for start in range(0, whole, block):
+        total += int(data[start : min(start + block, whole)].view(">u4").sum(dtype=np.uint64))
+    if whole < data.size:
+        total += int.from_bytes(bytes(data[whole:]).ljust(4, b"\0"), "big")
+    while total >> 32:  # end-around carry
+        total = (total & 0xFFFFFFFF) + (total >> 32)
+    return total
+
+
+def checksum_text(value: int) -> str:
+    """The 16-character ASCII encoding of a 32-bit checksum (the convention's sec. A.7.2):
+    each byte spread over four characters from '0', avoiding punctuation, rotated by one."""
+    chars = [0] * 16
+    for i in range(4):
+        byte = (value >> (24 - 8 * i)) & 0xFF
+        quotient, remainder = byte // 4 + 0x30, byte % 4
+        four = [quotient + remainder, quotient, quotient, quotient]
+        moved = True
+        while moved:  # shift pairs off the excluded characters, keeping their sum
+            moved = False
+            for j in (0, 2):
+                if four[j] in _CHECKSUM_EXCLUDED or four[j + 1] in _CHECKSUM_EXCLUDED:
+                    four[j], four[j + 1] = four[j] + 1, four[j + 1] - 1
+                    moved = True
+        for j in range(4):
+            chars[4 * j + i] = four[j]
+    return "".join(map(chr, chars[15:] + chars[:15]))
+
+
+def _fill_checksums(header, datasum: int) -> None:
+    """Set DATASUM and CHECKSUM of an HDU whose data sum to ``datasum``, as
+    ``add_checksum(when=CHECKSUM_COMMENT)`` does."""
     header["DATASUM"] = (str(datasum), CHECKSUM_COMMENT)
     header["CHECKSUM"] = ("0" * 16, CHECKSUM_COMMENT)
-    text = np.frombuffer(header.tostring().encode("ascii"), dtype=np.uint8)
-    total = arithmetic._compute_checksum(text, datasum)
-    header["CHECKSUM"] = (arithmetic._char_encode(~total), CHECKSUM_COMMENT)
+    total = ones_complement_sum(header.tostring().encode("ascii"), datasum)
+    header["CHECKSUM"] = (checksum_text(~total & 0xFFFFFFFF), CHECKSUM_COMMENT)
 
 
 def write_fits_table(primary, header, chunks, path: str | os.PathLike) -> None:
@@ -133,7 +172,6 @@ def write_fits_table(primary, header, chunks, path: str | os.PathLike) -> None:
         card_header["DATASUM"] = ("0", CHECKSUM_COMMENT)
     if primary.data is not None:
         raise ValueError(f"{path}: the primary HDU of a streamed table holds no data")
-    arithmetic = fits.PrimaryHDU()
     expected = header["NAXIS1"] * header["NAXIS2"]
     with atomic_path(path) as tmp:
         with open(tmp, "w+b") as handle:
@@ -147,12 +185,12 @@ def write_fits_table(primary, header, chunks, path: str | os.PathLike) -> None:
                 written += data.nbytes
                 data = np.concatenate([carry, data]) if carry.size else data
                 whole = data.nbytes - data.nbytes % 4  # the sum runs over 4-byte words
-                datasum = arithmetic._compute_checksum(data[:whole], datasum)
+                datasum = ones_complement_sum(data[:whole], datasum)
                 carry = data[whole:].copy()
             if written != expected:
                 raise ValueError(f"{path}: {written} bytes of records, the header says {expected}")
             padding = np.zeros(-written % FITS_BLOCK, dtype=np.uint8)
-            datasum = arithmetic._compute_checksum(np.concatenate([carry, padding]), datasum)
+            datasum = ones_complement_sum(np.concatenate([carry, padding]), datasum)
             handle.write(padding)
             # the headers, their sums filled in at the same size, written back in place
             handle.seek(0)

@@ -187,9 +187,7 @@ def _span(centre, dy2, r2, strict: bool):
     empty = (lo > hi) | (gap < 0)
     lo, hi = np.where(empty, 1.0, lo), np.where(empty, 0.0, hi)
     if unsure.any():
-        lo[unsure], hi[unsure] = _span_by_predicate(
-            centre[unsure], dy2[unsure], r2[unsure], strict
-        )
+        lo[unsure], hi[unsure] = _span_by_predicate(centre[unsure], dy2[unsure], r2[unsure], strict)
     return lo, hi
 
 

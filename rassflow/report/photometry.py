@@ -672,8 +672,6 @@ def fits_records(table: pd.DataFrame, header, chunk_rows: int = FITS_CHUNK_ROWS)
     """The FITS records of the table under ``header`` (:func:`photometry_header`),
     ``chunk_rows`` at a time: big-endian numbers, L as T or F, ASCII text NUL-padded with
     its trailing blanks as NULs, as astropy writes them."""
-    from astropy.io.fits.util import _rstrip_inplace
-
     forms = [header[f"TFORM{k}"] for k in range(1, header["TFIELDS"] + 1)]
     numpy_forms = {"L": "u1", "D": ">f8"}
     dtype = np.dtype([(f"c{k}", numpy_forms.get(f, f"S{f[:-1]}")) for k, f in enumerate(forms)])
@@ -684,7 +682,8 @@ def fits_records(table: pd.DataFrame, header, chunk_rows: int = FITS_CHUNK_ROWS)
             if forms[k] == "L":
                 records[f"c{k}"] = np.where(values, ord("T"), ord("F"))
             elif values.dtype.kind == "S":
-                records[f"c{k}"] = _rstrip_inplace(values)  # astropy's own blanks-to-NULs
+                # trailing blanks become NULs (the fixed-width field pads), as astropy writes
+                records[f"c{k}"] = np.char.rstrip(values, b" ")
             else:
                 records[f"c{k}"] = values
         yield records

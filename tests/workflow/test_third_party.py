@@ -204,6 +204,33 @@ def test_write_fits_table_streams_the_bytes_of_write_fits(tmp_path):
     assert not (tmp_path / "short.fits").exists()
 
 
+def test_checksum_arithmetic_matches_astropys_checksums(tmp_path):
+    """DATASUM and CHECKSUM from the convention's arithmetic (files.ones_complement_sum,
+    checksum_text) equal the cards astropy writes, for data of odd lengths and random bytes."""
+    import numpy as np
+    from astropy.io import fits
+
+    from rassflow.files import checksum_text, ones_complement_sum
+
+    rng = np.random.default_rng(7)
+    for rows in (1, 5, 333):
+        records = rng.integers(0, 256, (rows, 7)).astype(np.uint8)
+        table = fits.BinTableHDU.from_columns([fits.Column("RAW", "7B", array=records)])
+        path = tmp_path / f"sums{rows}.fits"
+        table.writeto(path, checksum=True)
+        raw = path.read_bytes()
+        header = fits.getheader(path, 1)
+        start = 2880 + len(header.tostring())
+        data = np.frombuffer(raw[start:], dtype=np.uint8)
+        assert ones_complement_sum(data) == int(header["DATASUM"])
+        # the whole HDU, CHECKSUM included, sums to -0 (all ones)
+        assert ones_complement_sum(np.frombuffer(raw[2880:], dtype=np.uint8)) == 0xFFFFFFFF
+        blank = header.copy()
+        blank["CHECKSUM"] = "0" * 16
+        total = ones_complement_sum(blank.tostring().encode("ascii"), int(header["DATASUM"]))
+        assert checksum_text(~total & 0xFFFFFFFF) == header["CHECKSUM"]
+
+
 # --- funcnts --------------------------------------------------------------------------------
 
 
