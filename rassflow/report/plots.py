@@ -978,6 +978,15 @@ def _flux_bands(columns) -> list[str]:
     ]
 
 
+def _percent(value: float) -> str:
+    """A percentage with the digits it needs: 50 %, 3.2 %, 0.068 % (not 0 %)."""
+    if not math.isfinite(value):
+        return "n/a"
+    if value == 0 or value >= 10:
+        return f"{value:.0f} %"
+    return f"{value:.2g} %" if value < 1 else f"{value:.1f} %"
+
+
 def plot_sample_fluxes(photometry_csv, out_png) -> dict:
     """The sample's X-ray luminosities against distance (when the photometry table has
     ``distance_pc`` and ``lx_{band}``), else its fluxes against exposure: detections with
@@ -1080,8 +1089,8 @@ def plot_sample_fluxes(photometry_csv, out_png) -> dict:
         if luminosity and (~usable).any():
             left_out.append(f"{int((~usable).sum())} without a distance")
         ax.set_title(
-            f"{summary[band]['detected']} of {n_measured} members detected ({fraction:.0f} %)"
-            + (f"\nnot shown: {', '.join(left_out)}" if left_out else ""),
+            f"{summary[band]['detected']} of {n_measured} members detected "
+            f"({_percent(fraction)})" + (f"\nnot shown: {', '.join(left_out)}" if left_out else ""),
             fontsize=9,
         )
     _save(fig, out_png)
