@@ -96,7 +96,8 @@ def with_systematics(result, spectrum, background, arf, settings):
         from rassflow.pspc import pi_limits
 
         limits = pi_limits(*settings["energy_range_keV"])
-        sigma_c = deblending_sigma(*variance, limits)
+        channels, per_channel, psf_shift = variance
+        sigma_c = deblending_sigma(channels, per_channel, limits, psf_shift)
         n_src, n_bkg, ratio = _band_counts(spectrum, background, limits)
         stat_var = n_src + ratio**2 * n_bkg
         inflation = float(np.sqrt(1.0 + sigma_c**2 / stat_var)) if stat_var > 0 else 1.0

@@ -238,7 +238,10 @@ def _read_contamination(path):
 def _deblending_sigma(background) -> float:
     """1-sigma deblending error (counts) of the broad band's contamination, 0 without one."""
     variance = read_contamination_variance(background)
-    return 0.0 if variance is None else deblending_sigma(*variance, BROAD_BAND)
+    if variance is None:
+        return 0.0
+    channels, per_channel, psf_shift = variance
+    return deblending_sigma(channels, per_channel, BROAD_BAND, psf_shift)
 
 
 def _contamination_sum(contamination, pi_range) -> float:
