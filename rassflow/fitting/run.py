@@ -61,8 +61,10 @@ def with_systematics(result, spectrum, background, arf, settings):
     """The fit result with the two errors the statistic does not see in its intervals.
 
     - Deblending: the neighbours' counts are a fixed model component, but they are
-      estimated from the counts around the neighbours (the CONTAMINATION table's VARIANCE,
-      rassflow.products.contamination). Their 1-sigma error ``sigma_c`` over the fit range
+      estimated from the counts around the neighbours (the CONTAMINATION table's VARIANCE)
+      with a model of their PSF wing (its PSFSHIFT: the estimate under the other PSF
+      description less this one; rassflow.products.contamination.deblending_sigma). Their
+      1-sigma error ``sigma_c`` over the fit range
       is like extra noise on the net counts, whose own statistical variance is about
       ``N_src + alpha^2 N_bkg``; every parameter and flux interval is widened on each side
       by ``sqrt(1 + sigma_c^2 / (N_src + alpha^2 N_bkg))``, the quadrature sum

@@ -36,7 +36,8 @@ Every covered member, detected by 2RXS or not, gets the same measurement from th
   Gaussian-equivalent significance, and ``detected`` at ``detection_sigma``;
 - the deblending noise: the neighbours' counts are estimated from the counts around them,
   with the 1-sigma error ``deblending_sigma_counts`` (the CONTAMINATION table's VARIANCE
-  summed over the band); the counts interval and upper limit are widened by it in
+  summed over the band and, in quadrature, its PSFSHIFT: the estimate under the other PSF
+  description less this one, summed over the band); the counts interval and upper limit are widened by it in
   quadrature (:func:`rassflow.products.contamination.widen_for_deblending`);
 - the PSF systematic: the ARF's aperture correction uses PSFOFF; under the ROSAT GOF FAQ's
   description rates and fluxes would be (``psf_sys_lo``, ``psf_sys_hi``) times these

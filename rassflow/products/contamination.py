@@ -31,9 +31,14 @@ variance by <= 1.5e-3, which is what a circle's pixels differ from its area (mos
 circles centred on a pixel). The pixel counts n (the BACKSCAL ratios) are counted exactly,
 row by row.
 
+The PSF wing is a model (the survey PSF of Boese 2000 with pcrpsf's scattering wing, PSFOFF);
+the same counts solved with the fractions of the ROSAT GOF FAQ's description give another
+estimate, and their difference per channel (``psf_shift``) is the wing model's systematic,
+one error common to all channels (:func:`deblending_sigma` adds its band sum in quadrature).
+
 The contamination goes into the background spectrum as an extra binary table
-``CONTAMINATION`` (CHANNEL, COUNTS): expected counts in the source circle from the
-neighbours, net of what the background subtraction already removes. XSPEC and Sherpa read
+``CONTAMINATION`` (CHANNEL, COUNTS, VARIANCE, PSFSHIFT): expected counts in the source circle
+from the neighbours, net of what the background subtraction already removes. XSPEC and Sherpa read
 the SPECTRUM extension and ignore it; the photometry subtracts it, and both fitters add it
 to the folded model as a fixed component in counts (:func:`fixed_counts`), so that the
 fitted shape and flux are the target's own.
