@@ -61,8 +61,10 @@ def with_systematics(result, spectrum, background, arf, settings):
     """The fit result with the two errors the statistic does not see in its intervals.
 
     - Deblending: the neighbours' counts are a fixed model component, but they are
-      estimated from the counts around the neighbours (the CONTAMINATION table's VARIANCE,
-      rassflow.products.contamination). Their 1-sigma error ``sigma_c`` over the fit range
+      estimated from the counts around the neighbours (the CONTAMINATION table's VARIANCE)
+      with a model of their PSF wing (its PSFSHIFT: the estimate under the other PSF
+      description less this one; rassflow.products.contamination.deblending_sigma). Their
+      1-sigma error ``sigma_c`` over the fit range
       is like extra noise on the net counts, whose own statistical variance is about
       ``N_src + alpha^2 N_bkg``; every parameter and flux interval is widened on each side
       by ``sqrt(1 + sigma_c^2 / (N_src + alpha^2 N_bkg))``, the quadrature sum
@@ -96,7 +98,8 @@ def with_systematics(result, spectrum, background, arf, settings):
         from rassflow.pspc import pi_limits
 
         limits = pi_limits(*settings["energy_range_keV"])
-        sigma_c = deblending_sigma(*variance, limits)
+        channels, per_channel, psf_shift = variance
+        sigma_c = deblending_sigma(channels, per_channel, limits, psf_shift)
         n_src, n_bkg, ratio = _band_counts(spectrum, background, limits)
         stat_var = n_src + ratio**2 * n_bkg
         inflation = float(np.sqrt(1.0 + sigma_c**2 / stat_var)) if stat_var > 0 else 1.0

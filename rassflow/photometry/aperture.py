@@ -36,7 +36,8 @@ Every covered member, detected by 2RXS or not, gets the same measurement from th
   Gaussian-equivalent significance, and ``detected`` at ``detection_sigma``;
 - the deblending noise: the neighbours' counts are estimated from the counts around them,
   with the 1-sigma error ``deblending_sigma_counts`` (the CONTAMINATION table's VARIANCE
-  summed over the band); the counts interval and upper limit are widened by it in
+  summed over the band and, in quadrature, its PSFSHIFT: the estimate under the other PSF
+  description less this one, summed over the band); the counts interval and upper limit are widened by it in
   quadrature (:func:`rassflow.products.contamination.widen_for_deblending`);
 - the PSF systematic: the ARF's aperture correction uses PSFOFF; under the ROSAT GOF FAQ's
   description rates and fluxes would be (``psf_sys_lo``, ``psf_sys_hi``) times these
@@ -238,7 +239,10 @@ def _read_contamination(path):
 def _deblending_sigma(background) -> float:
     """1-sigma deblending error (counts) of the broad band's contamination, 0 without one."""
     variance = read_contamination_variance(background)
-    return 0.0 if variance is None else deblending_sigma(*variance, BROAD_BAND)
+    if variance is None:
+        return 0.0
+    channels, per_channel, psf_shift = variance
+    return deblending_sigma(channels, per_channel, BROAD_BAND, psf_shift)
 
 
 def _contamination_sum(contamination, pi_range) -> float:

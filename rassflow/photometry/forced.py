@@ -495,9 +495,9 @@ def _psf_systematic(regions_cfg: dict, ratio, npix_bkg) -> np.ndarray:
 
 
 def _contamination(events, index: _EventIndex, regions: _Regions, k: int, channels):
-    """(channels, counts, variance) of the neighbours' deblended counts in position k's
-    circle, from the events near its apertures only (the same numbers as on the whole
-    list); variance: their Poisson variance per channel (None when nothing was solved)."""
+    """(channels, counts, info) of the neighbours' deblended counts in position k's circle
+    (:func:`rassflow.products.contamination.neighbour_contamination`), from the events near
+    its apertures only (the same numbers as on the whole list)."""
     from rassflow.archive.skyfield import EventList
     from rassflow.products.contamination import neighbour_contamination
 
@@ -514,8 +514,7 @@ def _contamination(events, index: _EventIndex, regions: _Regions, k: int, channe
         header=events.header, primary_header=events.primary_header, gti=events.gti,
         path=events.path, xy_columns=events.xy_columns, pi_column=events.pi_column,
     )  # fmt: skip
-    found, counts, info = neighbour_contamination(subset, source, pixels, events.pixel_scale_deg)
-    return found, counts, info.get("variance")
+    return neighbour_contamination(subset, source, pixels, events.pixel_scale_deg)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -715,11 +714,13 @@ def forced_photometry(events, expmap, rmf, specresp, members, settings: dict, ne
     with_neighbours = [k for k in range(count) if ok[k] and regions.neighbour_pixels[k] is not None]
     if with_neighbours:
         for k in with_neighbours:
-            found, per_channel, variance = _contamination(events, index, regions, k, channels)
+            found, per_channel, info = _contamination(events, index, regions, k, channels)
             for band, (lo, hi) in BANDS.items():
                 contamination[band][k] = float(per_channel[(found >= lo) & (found <= hi)].sum())
-            if variance is not None:
-                deblend[k] = deblending_sigma(found, variance, pspc.BROAD_BAND)
+            if info.get("variance") is not None:
+                deblend[k] = deblending_sigma(
+                    found, info["variance"], pspc.BROAD_BAND, info.get("psf_shift")
+                )
 
     eef = np.full(count, np.nan)
     if ok.any():

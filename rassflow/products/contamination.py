@@ -31,9 +31,14 @@ variance by <= 1.5e-3, which is what a circle's pixels differ from its area (mos
 circles centred on a pixel). The pixel counts n (the BACKSCAL ratios) are counted exactly,
 row by row.
 
+The PSF wing is a model (the survey PSF of Boese 2000 with pcrpsf's scattering wing, PSFOFF);
+the same counts solved with the fractions of the ROSAT GOF FAQ's description give another
+estimate, and their difference per channel (``psf_shift``) is the wing model's systematic,
+one error common to all channels (:func:`deblending_sigma` adds its band sum in quadrature).
+
 The contamination goes into the background spectrum as an extra binary table
-``CONTAMINATION`` (CHANNEL, COUNTS): expected counts in the source circle from the
-neighbours, net of what the background subtraction already removes. XSPEC and Sherpa read
+``CONTAMINATION`` (CHANNEL, COUNTS, VARIANCE, PSFSHIFT): expected counts in the source circle
+from the neighbours, net of what the background subtraction already removes. XSPEC and Sherpa read
 the SPECTRUM extension and ignore it; the photometry subtracts it, and both fitters add it
 to the folded model as a fixed component in counts (:func:`fixed_counts`), so that the
 fitted shape and flux are the target's own.
@@ -62,19 +67,19 @@ to 10' away need < 20', and one table per process serves every call (a table per
 arcminute of reach made calls at varying reaches rebuild it, ~2 ms each)."""
 
 
-def _ring_densities(reach_arcmin: float) -> tuple[np.ndarray, np.ndarray]:
+def _ring_densities(reach_arcmin: float, model: str = "psfoff") -> tuple[np.ndarray, np.ndarray]:
     """Ring edges (arcmin) and the survey PSF's mean surface density in each ring (fraction
     of the source per arcmin^2) at ENERGIES_KEV: shape (n_energies, n_rings), out to at least
     ``reach_arcmin`` (a table per multiple of TABLE_ARCMIN, computed once per process)."""
-    return _ring_table(TABLE_ARCMIN * int(np.ceil(reach_arcmin / TABLE_ARCMIN)))
+    return _ring_table(TABLE_ARCMIN * int(np.ceil(reach_arcmin / TABLE_ARCMIN)), model)
 
 
 @functools.lru_cache(maxsize=8)
-def _ring_table(reach_arcmin: int) -> tuple[np.ndarray, np.ndarray]:
+def _ring_table(reach_arcmin: int, model: str = "psfoff") -> tuple[np.ndarray, np.ndarray]:
     from rassflow.calibration.psf import survey_eef
 
     edges = np.arange(0.0, reach_arcmin + RING_ARCMIN, RING_ARCMIN)
-    eef = survey_eef(ENERGIES_KEV[:, None], edges[None, :])
+    eef = survey_eef(ENERGIES_KEV[:, None], edges[None, :], model=model)
     areas = np.pi * np.diff(edges**2)
     return edges, np.diff(eef, axis=1) / areas
 
@@ -328,17 +333,20 @@ def _pixel_counts(regions: SourceRegions, apertures, field):
     return in_apertures, int(in_background)
 
 
-def _psf_fractions(regions: SourceRegions, apertures, centres, field, pixel_arcmin: float):
+def _psf_fractions(
+    regions: SourceRegions, apertures, centres, field, pixel_arcmin: float, models=("psfoff",)
+):
     """a(E, i, k): the fraction of each source k's survey PSF (centres in pixels) inside each
     aperture i (circles, clipped to the field) and, as the last i, inside the cleaned
     background region, at ENERGIES_KEV: the ring table's densities times the region's area in
-    each ring (:func:`_ring_areas`)."""
+    each ring (:func:`_ring_areas`). One array per PSF description of ``models``, from the
+    same ring areas."""
     # the farthest any region reaches from any centre, so that the ring table covers it
     discs = [(a.x, a.y, a.radius) for a in apertures] + [(regions.x, regions.y, regions.outer)]
     reach = max(np.hypot(x - cx, y - cy) + radius for x, y, radius in discs for cx, cy in centres)
-    _, densities = _ring_densities(reach * pixel_arcmin + 2 * RING_ARCMIN)
+    tables = [_ring_densities(reach * pixel_arcmin + 2 * RING_ARCMIN, m)[1] for m in models]
+    n_rings = tables[0].shape[1]
     step = RING_ARCMIN / pixel_arcmin
-    n_rings = densities.shape[1]
     keep = np.array([(a.x, a.y, a.radius) for a in apertures])
     box = (
         (keep[:, 0] - keep[:, 2]).min(),
@@ -358,8 +366,8 @@ def _psf_fractions(regions: SourceRegions, apertures, centres, field, pixel_arcm
     annulus = np.array([(regions.x, regions.y, outer)])
     in_background = _ring_areas(annulus, holes, _field_holes(field, box), centres, step, n_rings)
     areas = np.concatenate([in_apertures, in_background])  # (regions, sources, rings)
-    fractions = areas @ (densities.T * pixel_arcmin**2)  # (regions, sources, energies)
-    return np.moveaxis(fractions, -1, 0)
+    # (energies, regions, sources) per description
+    return [np.moveaxis(areas @ (d.T * pixel_arcmin**2), -1, 0) for d in tables]
 
 
 def _aperture(regions: SourceRegions, x: float, y: float) -> SourceRegions:
@@ -389,30 +397,33 @@ def neighbour_contamination(events, regions: SourceRegions, neighbours_pix, pixe
         "unresolved": 0,
     }
     if len(centres) == 1:
-        info["variance"] = np.zeros(len(channels))
+        info["variance"] = info["psf_shift"] = np.zeros(len(channels))
         return channels, np.zeros(len(channels)), info
+
+    from rassflow.products.responses import ALTERNATIVE_PSF, ANALYSIS_PSF
 
     field = (events.axis_range("X"), events.axis_range("Y"))
     apertures = [regions] + [_aperture(regions, x, y) for x, y in centres[1:]]
-    fractions = _psf_fractions(regions, apertures, centres, field, pixel_deg * 60.0)
+    descriptions = _psf_fractions(
+        regions, apertures, centres, field, pixel_deg * 60.0, (ANALYSIS_PSF, ALTERNATIVE_PSF)
+    )
     in_apertures, n_bkg = _pixel_counts(regions, apertures, field)
-    in_bkg = fractions[:, -1]
 
     in_range = (events.pi >= ch_lo) & (events.pi <= ch_hi)
     # the events in the channel range, as floats once for the five or more region tests
     event_x, event_y = events.x[in_range].astype(float), events.y[in_range].astype(float)
     channel = events.pi[in_range] - ch_lo
     bkg_counts = _channel_counts(event_x, event_y, channel, regions, "bkg", len(channels))
-    net, matrix, raw, scales = [], [], [], []
+    net, raw, scales = [], [], []
     for i, aperture in enumerate(apertures):
         scale = in_apertures[i] / n_bkg if n_bkg else 0.0
         counts = _channel_counts(event_x, event_y, channel, aperture, "src", len(channels))
         raw.append(counts)
         scales.append(scale)
         net.append(counts - scale * bkg_counts)
-        matrix.append(fractions[:, i] - scale * in_bkg)
     net = np.array(net)  # (apertures, channels)
-    matrix = np.stack(matrix, axis=1)  # (energies, apertures, sources)
+    # M_ik = a_ik - s_i a_bkg,k: (energies, apertures, sources), per PSF description
+    matrix, other = (f[:, :-1] - np.array(scales)[:, None] * f[:, -1:] for f in descriptions)
 
     # a neighbour whose aperture cannot be told apart from the target's
     keep = np.ones(len(centres), bool)
@@ -421,24 +432,39 @@ def neighbour_contamination(events, regions: SourceRegions, neighbours_pix, pixe
         keep[k] = np.linalg.cond(matrix[(slice(None), *pair)]).max() <= MAX_CONDITION
     info["unresolved"] = int((~keep[1:]).sum())
     if keep.sum() == 1:
-        info["variance"] = np.zeros(len(channels))
+        info["variance"] = info["psf_shift"] = np.zeros(len(channels))
         return channels, np.zeros(len(channels)), info
     used = np.flatnonzero(keep)
     energy = np.clip((channels + 0.5) * pspc.PI_ENERGY_KEV, ENERGIES_KEV[0], ENERGIES_KEV[-1])
-    per_channel = np.empty((len(channels), len(used), len(used)))
-    for i, row in enumerate(used):
-        for j, column in enumerate(used):
-            per_channel[:, i, j] = np.interp(
-                np.log(energy), np.log(ENERGIES_KEV), matrix[:, row, column]
-            )
-    totals = np.linalg.solve(per_channel, net[used].T[..., None])[..., 0]  # (channels, sources)
-    counts = np.einsum("cj,cj->c", per_channel[:, 0, 1:], totals[:, 1:])
-    # the estimator is linear, counts = sum_i w_i net_i: its Poisson variance
+    # the estimator is linear, counts = sum_i w_i net_i (w: the target's row of the matrix
+    # times its inverse, neighbours' columns): its Poisson variance from the weights
+    per_channel = _per_channel(matrix, used, energy)
+    counts = _solved_counts(per_channel, net[used])
     weights = np.einsum("cj,cji->ci", per_channel[:, 0, 1:], np.linalg.inv(per_channel)[:, 1:, :])
     info["variance"] = deblending_variance(
         weights, np.array(raw)[used].T, np.array(scales)[used], bkg_counts
     )
+    # the same estimate under the other published PSF description (the GOF FAQ's, without
+    # PSFOFF's scattering wing): how far the wing model moves it, common to all channels
+    info["psf_shift"] = _solved_counts(_per_channel(other, used, energy), net[used]) - counts
     return channels, counts, info
+
+
+def _solved_counts(per_channel, net) -> np.ndarray:
+    """The neighbours' counts in the target's circle per channel: the system solved for each
+    source's total counts, the target's row of the matrix times the neighbours' totals."""
+    totals = np.linalg.solve(per_channel, net.T[..., None])[..., 0]  # (channels, sources)
+    return np.einsum("cj,cj->c", per_channel[:, 0, 1:], totals[:, 1:])
+
+
+def _per_channel(matrix, used, energy) -> np.ndarray:
+    """The matrix of the sources ``used`` at each channel's energy: (channels, used, used),
+    interpolated in log energy between ENERGIES_KEV."""
+    out = np.empty((len(energy), len(used), len(used)))
+    for i, row in enumerate(used):
+        for j, column in enumerate(used):
+            out[:, i, j] = np.interp(np.log(energy), np.log(ENERGIES_KEV), matrix[:, row, column])
+    return out
 
 
 def deblending_variance(weights, aperture_counts, scales, background_counts):
@@ -483,14 +509,20 @@ def widen_for_deblending(value, lower, upper, sigma, confidence: float):
     return new_lower, new_upper
 
 
-def deblending_sigma(channels, variance, pi_range) -> float:
+def deblending_sigma(channels, variance, pi_range, psf_shift=None) -> float:
     """The 1-sigma deblending error (counts) of the neighbours' counts in channels
-    ``pi_range`` (inclusive): the root of the VARIANCE column's sum (channels are
-    independent counts)."""
+    ``pi_range`` (inclusive): the VARIANCE column's sum (channels are independent counts)
+    plus, with ``psf_shift`` (the PSFSHIFT column), the square of its sum over the band, in
+    quadrature. The shift between the two published PSF descriptions is one error common to
+    all channels; taken whole as 1 sigma, a 90 % interval holds the estimate under either
+    (as the flux intervals' PSF systematic, rassflow.products.responses.psf_systematic)."""
     channels = np.asarray(channels)
     lo, hi = pi_range
     inside = (channels >= lo) & (channels <= hi)
-    return float(np.sqrt(np.clip(np.asarray(variance, float)[inside], 0.0, None).sum()))
+    total = np.clip(np.asarray(variance, float)[inside], 0.0, None).sum()
+    if psf_shift is not None:
+        total += float(np.asarray(psf_shift, float)[inside].sum()) ** 2
+    return float(np.sqrt(total))
 
 
 def _channel_counts(x, y, channel, regions: SourceRegions, which, n_channels):
@@ -510,6 +542,8 @@ def contamination_hdu(channels, counts, info: dict):
     ]
     if info.get("variance") is not None:
         columns.append(fits.Column("VARIANCE", "D", unit="count**2", array=info["variance"]))
+    if info.get("psf_shift") is not None:
+        columns.append(fits.Column("PSFSHIFT", "D", unit="count", array=info["psf_shift"]))
     hdu = fits.BinTableHDU.from_columns(columns, name=EXTNAME)
     h = hdu.header
     h["NNEIGHB"] = (info["neighbours"], "catalogued neighbours considered")
@@ -519,6 +553,9 @@ def contamination_hdu(channels, counts, info: dict):
     if info.get("variance") is not None:
         sigma = float(np.sqrt(np.clip(info["variance"], 0.0, None).sum()))
         h["CONTAMSD"] = (round(sigma, 6), "[count] 1-sigma deblending error of CONTAM")
+    if info.get("psf_shift") is not None:
+        shift = float(np.round(np.sum(info["psf_shift"]), 6))
+        h["CONTAMPS"] = (shift, "[count] CONTAM under the GOF FAQ PSF less CONTAM")
     h["COMMENT"] = "Expected counts in the source circle from catalogued neighbours' PSF"
     h["COMMENT"] = "wings, net of the background subtraction (aperture deblending)."
     return hdu
@@ -545,8 +582,9 @@ def read_contamination(background_path) -> tuple[np.ndarray, np.ndarray, dict] |
         )
 
 
-def read_contamination_variance(background_path) -> tuple[np.ndarray, np.ndarray] | None:
-    """(channels, variance count^2) of a CONTAMINATION table, None without a table or
+def read_contamination_variance(background_path):
+    """(channels, variance count^2, PSF shift count or None) of a CONTAMINATION table --
+    :func:`deblending_sigma`'s arguments before the band --, None without a table or
     without its VARIANCE column (files written before it existed)."""
     from astropy.io import fits
 
@@ -554,7 +592,10 @@ def read_contamination_variance(background_path) -> tuple[np.ndarray, np.ndarray
         if EXTNAME not in hdul or "VARIANCE" not in hdul[EXTNAME].columns.names:
             return None
         data = hdul[EXTNAME].data
-        return np.asarray(data["CHANNEL"], int), np.asarray(data["VARIANCE"], float)
+        shift = None
+        if "PSFSHIFT" in hdul[EXTNAME].columns.names:
+            shift = np.asarray(data["PSFSHIFT"], float)
+        return np.asarray(data["CHANNEL"], int), np.asarray(data["VARIANCE"], float), shift
 
 
 def band_fraction(spectrum_path, background_path, band_keV) -> float:

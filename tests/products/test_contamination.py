@@ -77,6 +77,7 @@ def test_neighbour_counts_in_the_circle_are_estimated(separation_arcmin):
     channels, counts, info = neighbour_contamination(events, regions, [neighbour], PIXEL_DEG)
     variance = info.pop("variance")
     assert variance.shape == counts.shape and np.all(variance >= 0) and variance.sum() > 0
+    assert info.pop("psf_shift").shape == counts.shape
     assert info == {"neighbours": 1, "confused": int(separation_arcmin <= 2), "unresolved": 0}
     assert len(channels) == len(counts) == 256
 
@@ -92,6 +93,35 @@ def test_neighbour_counts_in_the_circle_are_estimated(separation_arcmin):
     assert abs(estimate - truth) < 3 * noise, (estimate, truth)
 
 
+@pytest.mark.parametrize("separation_arcmin", [2.6, 5.0])
+def test_the_psf_shift_is_the_estimate_under_the_other_description(separation_arcmin):
+    """PSFSHIFT: the deblended counts under the GOF FAQ's PSF less those under PSFOFF, from
+    the same apertures' counts: a fraction of the estimate (the wing models differ by tens
+    of per cent 2-5' out), and, solved directly with the GOF description's fractions, the
+    same number."""
+    from rassflow.products import contamination
+
+    rng = np.random.default_rng(11)
+    neighbour = (CENTRE[0] + separation_arcmin * 120.0, CENTRE[1])
+    events, _ = events_of(rng, [(*CENTRE, 800), (*neighbour, 4000)], 0.002)
+    regions = regions_with([neighbour])
+    _, counts, info = neighbour_contamination(events, regions, [neighbour], PIXEL_DEG)
+    shift = info["psf_shift"]
+    assert shift.shape == counts.shape
+    assert 0.05 * abs(counts.sum()) < abs(shift.sum()) < 0.5 * abs(counts.sum())
+
+    # the same estimate with the ring table of the other description in place of PSFOFF's
+    original = contamination._ring_densities
+    try:
+        contamination._ring_densities = lambda reach, model="psfoff": original(
+            reach, "gof_faq" if model == "psfoff" else "psfoff"
+        )
+        _, swapped, _ = neighbour_contamination(events, regions, [neighbour], PIXEL_DEG)
+    finally:
+        contamination._ring_densities = original
+    assert swapped.sum() == pytest.approx(counts.sum() + shift.sum(), rel=1e-9)
+
+
 def test_no_neighbour_no_contamination():
     rng = np.random.default_rng(1)
     events, _ = events_of(rng, [(*CENTRE, 500)], 0.001)
@@ -104,7 +134,7 @@ def test_a_neighbour_on_top_of_the_source_is_unresolved():
     neighbour = (CENTRE[0] + 6.0, CENTRE[1])  # 3": one source for this aperture
     events, _ = events_of(rng, [(*CENTRE, 500), (*neighbour, 500)], 0.001)
     _, counts, info = neighbour_contamination(events, regions_with([]), [neighbour], PIXEL_DEG)
-    assert not info.pop("variance").any()
+    assert not info.pop("variance").any() and not info.pop("psf_shift").any()
     assert info == {"neighbours": 1, "confused": 1, "unresolved": 1}
     assert not counts.any()
 
@@ -182,6 +212,11 @@ def test_deblending_variance_and_widening_are_array_functions():
     assert deblending_sigma(np.arange(1, 5), [1.0, 4.0, 4.0, 9.0], (2, 3)) == pytest.approx(
         np.sqrt(8.0)
     )
+    # the PSF shift is one error of the whole band: its band sum enters in quadrature
+    shift = [5.0, -1.0, 3.0, 7.0]
+    assert deblending_sigma(np.arange(1, 5), [1.0, 4.0, 4.0, 9.0], (2, 3), shift) == (
+        pytest.approx(np.sqrt(8.0 + 2.0**2))
+    )
 
 
 def test_variance_column_round_trip(tmp_path):
@@ -189,8 +224,14 @@ def test_variance_column_round_trip(tmp_path):
     hdu = contamination_hdu(np.arange(1, 257), np.full(256, 0.5), info)
     assert hdu.header["CONTAMSD"] == pytest.approx(8.0)
     write_spectrum(tmp_path / "bkg.pha", np.zeros(256, int), 0.002, [hdu])
-    channels, variance = read_contamination_variance(tmp_path / "bkg.pha")
-    assert variance.sum() == pytest.approx(64.0) and channels[0] == 1
+    channels, variance, shift = read_contamination_variance(tmp_path / "bkg.pha")
+    assert variance.sum() == pytest.approx(64.0) and channels[0] == 1 and shift is None
+    info["psf_shift"] = np.full(256, -0.01)
+    hdu = contamination_hdu(np.arange(1, 257), np.full(256, 0.5), info)
+    assert hdu.header["CONTAMPS"] == pytest.approx(-2.56)
+    write_spectrum(tmp_path / "bkg-psf.pha", np.zeros(256, int), 0.002, [hdu])
+    _, _, shift = read_contamination_variance(tmp_path / "bkg-psf.pha")
+    assert shift.sum() == pytest.approx(-2.56)
     write_spectrum(tmp_path / "none.pha", np.zeros(256, int), 0.002)
     assert read_contamination_variance(tmp_path / "none.pha") is None
 
@@ -209,7 +250,7 @@ def test_neighbours_are_looked_up_out_to_the_annulus_reach():
     assert neighbour_reach_arcmin({**regions, "exclusion_radius_arcmin": 0}) == 0.0
 
 
-def pixel_exact_fractions(regions, apertures, centres, field, pixel_arcmin):
+def pixel_exact_fractions(regions, apertures, centres, field, pixel_arcmin, models=("psfoff",)):
     """contamination._psf_fractions by brute force: every integer pixel of each region
     (SourceRegions.lattice) weighted by the ring table's density at its distance."""
     from rassflow.products.contamination import RING_ARCMIN, _ring_densities
@@ -219,17 +260,20 @@ def pixel_exact_fractions(regions, apertures, centres, field, pixel_arcmin):
         for a in [*apertures, regions]
         for cx, cy in centres
     )
-    _, densities = _ring_densities(reach * pixel_arcmin + 2 * RING_ARCMIN)
     step = RING_ARCMIN / pixel_arcmin
-    fractions = []
-    for region, which in [(a, "src") for a in apertures] + [(regions, "bkg")]:
-        x, y = region.lattice(which, *field)
-        per_source = []
-        for cx, cy in centres:
-            ring = (np.hypot(x - cx, y - cy) / step).astype(int)
-            per_source.append(densities @ np.bincount(ring, minlength=densities.shape[1]))
-        fractions.append(per_source)
-    return np.transpose(fractions, (2, 0, 1)) * pixel_arcmin**2
+    out = []
+    for model in models:
+        _, densities = _ring_densities(reach * pixel_arcmin + 2 * RING_ARCMIN, model)
+        fractions = []
+        for region, which in [(a, "src") for a in apertures] + [(regions, "bkg")]:
+            x, y = region.lattice(which, *field)
+            per_source = []
+            for cx, cy in centres:
+                ring = (np.hypot(x - cx, y - cy) / step).astype(int)
+                per_source.append(densities @ np.bincount(ring, minlength=densities.shape[1]))
+            fractions.append(per_source)
+        out.append(np.transpose(fractions, (2, 0, 1)) * pixel_arcmin**2)
+    return out
 
 
 def pixel_exact_counts(regions, apertures, field):
@@ -286,8 +330,8 @@ def test_polar_psf_sums_match_the_pixel_sums(case, monkeypatch):
     regions, neighbours, field = annulus_case(factors, separations, field_corner)
     centres = [(regions.x, regions.y), *neighbours]
     apertures = [regions] + [contamination._aperture(regions, x, y) for x, y in neighbours]
-    polar = contamination._psf_fractions(regions, apertures, centres, field, 0.5 / 60)
-    exact = pixel_exact_fractions(regions, apertures, centres, field, 0.5 / 60)
+    (polar,) = contamination._psf_fractions(regions, apertures, centres, field, 0.5 / 60)
+    (exact,) = pixel_exact_fractions(regions, apertures, centres, field, 0.5 / 60)
     assert polar.shape == exact.shape
     large = exact > 1e-3  # tolerances: ~3x the measured, at most 2e-3 relative
     assert np.abs(polar / exact - 1)[large].max() < 2e-3
@@ -314,3 +358,6 @@ def test_polar_psf_sums_match_the_pixel_sums(case, monkeypatch):
     assert exact_counts.sum() > 300
     assert counts.sum() == pytest.approx(exact_counts.sum(), rel=2e-3)
     assert info["variance"].sum() == pytest.approx(exact_info["variance"].sum(), rel=2e-3)
+    # the other description's estimate too (measured: 7e-4 of the shift, 1.6e-4 of the counts)
+    shift, exact_shift = info["psf_shift"].sum(), exact_info["psf_shift"].sum()
+    assert abs(shift - exact_shift) < 2e-3 * abs(exact_shift) and abs(exact_shift) > 10
