@@ -45,6 +45,7 @@ from rassflow.photometry.aperture import HARDNESS_RATIOS, SETTING_KEYS, band_lab
 from rassflow.photometry.bayes import deblended_background
 from rassflow.plan import forced_settings  # noqa: F401 - the settings forced_photometry takes
 from rassflow.products.contamination import deblending_sigma, widen_for_deblending
+from rassflow.products.regions import row_span, union_length
 from rassflow.products.responses import ANALYSIS_PSF
 
 __all__ = [
@@ -163,72 +164,8 @@ class _Regions:
         )  # fmt: skip
 
 
-# A chord end that lies farther than SURE_FRACTION from every integer, on a row where the circle
-# is not tangent (|r2 - dy2| > SURE_GAP, i.e. a half chord > 0.01 pixel), is an integer
-# interval end in exact arithmetic with a margin ~20x wider than the predicate's float
-# rounding (~4e-10 in squared pixels for r < 2000): the square root decides it; only the
-# rest (~1e-5 of the rows) are settled by evaluating the predicate.
-SURE_FRACTION = 1e-6
-SURE_GAP = 1e-4
-
-
-def _span(centre, dy2, r2, strict: bool):
-    """Per element: the integer x interval [lo, hi] with (x - centre)**2 + dy2 <= r2 (< r2
-    when ``strict``), the predicate of SourceRegions.contains; lo > hi when empty (1, 0)."""
-    centre, dy2, r2 = np.broadcast_arrays(centre, dy2, r2)
-    gap = r2 - dy2
-    half = np.sqrt(np.maximum(gap, 0.0))
-    lo_edge, hi_edge = centre - half, centre + half
-    lo, hi = np.ceil(lo_edge), np.floor(hi_edge)
-    unsure = np.abs(gap) <= SURE_GAP
-    unsure |= np.abs(lo_edge - np.rint(lo_edge)) <= SURE_FRACTION
-    unsure |= np.abs(hi_edge - np.rint(hi_edge)) <= SURE_FRACTION
-    unsure &= gap >= -SURE_GAP  # rows clearly outside the circle are empty
-    empty = (lo > hi) | (gap < 0)
-    lo, hi = np.where(empty, 1.0, lo), np.where(empty, 0.0, hi)
-    if unsure.any():
-        lo[unsure], hi[unsure] = _span_by_predicate(centre[unsure], dy2[unsure], r2[unsure], strict)
-    return lo, hi
-
-
-def _span_by_predicate(centre, dy2, r2, strict: bool):
-    """:func:`_span` by evaluating the predicate next to the square root's ends."""
-
-    def inside(x):
-        d2 = (x - centre) ** 2 + dy2
-        return d2 < r2 if strict else d2 <= r2
-
-    with np.errstate(invalid="ignore"):
-        half = np.sqrt(np.maximum(r2 - dy2, 0.0))
-    lo, hi = np.ceil(centre - half), np.floor(centre + half)
-    # the rounded square root puts each end within a pixel of the true one (off only where
-    # a pixel lies on the circle to rounding): one step out, then one step in, settles it
-    lo = np.where(inside(lo - 1.0), lo - 1.0, lo)
-    hi = np.where(inside(hi + 1.0), hi + 1.0, hi)
-    lo = np.where(~inside(lo) & (lo <= hi), lo + 1.0, lo)
-    hi = np.where(~inside(hi) & (lo <= hi), hi - 1.0, hi)
-    empty = ~inside(lo) | (lo > hi)
-    return np.where(empty, 1.0, lo), np.where(empty, 0.0, hi)
-
-
 def _length(lo, hi):
     return np.maximum(hi - lo + 1.0, 0.0)
-
-
-def _union_length(lo, hi):
-    """Pixels in the union of intervals along the last axis (empty ones have lo > hi)."""
-    if lo.shape[-1] == 0:
-        return np.zeros(lo.shape[:-1])
-    lo = np.where(lo <= hi, lo, np.inf)
-    order = np.argsort(lo, axis=-1, kind="stable")
-    lo, hi = np.take_along_axis(lo, order, -1), np.take_along_axis(hi, order, -1)
-    reached = np.full(lo.shape[:-1], -np.inf)
-    total = np.zeros(lo.shape[:-1])
-    for j in range(lo.shape[-1]):
-        start = np.maximum(lo[..., j], reached + 1.0)
-        total += np.where(np.isfinite(lo[..., j]), np.maximum(hi[..., j] - start + 1.0, 0.0), 0.0)
-        reached = np.where(np.isfinite(lo[..., j]), np.maximum(reached, hi[..., j]), reached)
-    return total
 
 
 def _lattice_counts(regions: _Regions, field) -> tuple[np.ndarray, np.ndarray]:
@@ -277,7 +214,7 @@ def _disc_pixels(regions: _Regions, group, reach: float, r2: float, strict: bool
     for start in range(0, len(group), step):
         part = group[start : start + step]
         x0, x1, y, valid = _row_grid(regions, part, reach, rows, field)
-        lo, hi = _span(regions.x[part, None], (y - regions.y[part, None]) ** 2, r2, strict)
+        lo, hi = row_span(regions.x[part, None], (y - regions.y[part, None]) ** 2, r2, strict)
         count = _length(np.maximum(lo, x0), np.minimum(hi, x1))
         out[start : start + len(part)] = np.where(valid, count, 0.0).sum(axis=1).astype(int)
     return out
@@ -289,20 +226,20 @@ def _annulus_rows(regions: _Regions, part, rows: int, field):
     x0, x1, y, valid = _row_grid(regions, part, regions.outer, rows, field)
     cx = regions.x[part, None]
     dy2 = (y - regions.y[part, None]) ** 2
-    olo, ohi = _span(cx, dy2, regions.o2, strict=False)
-    ilo, ihi = _span(cx, dy2, regions.i2, strict=True)
+    olo, ohi = row_span(cx, dy2, regions.o2, strict=False)
+    ilo, ihi = row_span(cx, dy2, regions.i2, strict=True)
     hole = ilo <= ihi
     pieces = [
         (olo, np.where(hole, np.minimum(ohi, ilo - 1.0), ohi)),
         (np.where(hole, np.maximum(olo, ihi + 1.0), 1.0), np.where(hole, ohi, 0.0)),
     ]
     ex, ey, er2 = (a[part][:, None, :] for a in (regions.ex, regions.ey, regions.er2))
-    elo, ehi = _span(ex, (y[..., None] - ey) ** 2, er2, strict=False)
+    elo, ehi = row_span(ex, (y[..., None] - ey) ** 2, er2, strict=False)
     total = np.zeros(dy2.shape)
     for lo, hi in pieces:
         lo, hi = np.maximum(lo, x0), np.minimum(hi, x1)
-        total += _length(lo, hi) - _union_length(
-            np.maximum(elo, lo[..., None]), np.minimum(ehi, hi[..., None])
+        total += _length(lo, hi) - union_length(
+            np.maximum(elo, lo[..., None]), np.minimum(ehi, hi[..., None]) + 1.0
         )
     return np.where(valid, total, 0.0).sum(axis=1).astype(int)
 

@@ -51,7 +51,7 @@ import functools
 import numpy as np
 
 from rassflow import pspc
-from rassflow.products.regions import SourceRegions
+from rassflow.products.regions import SourceRegions, row_span, union_length
 
 EXTNAME = "CONTAMINATION"
 RING_ARCMIN = 0.02  # radial step of the PSF sums (1.2", finer than the PSF core)
@@ -98,17 +98,6 @@ def _ring_table(reach_arcmin: int, model: str = "psfoff") -> tuple[np.ndarray, n
 GAUSS_NODES = 2
 _GAUSS_T, _GAUSS_W = np.polynomial.legendre.leggauss(GAUSS_NODES)
 _GAUSS_T, _GAUSS_W = 0.5 * (_GAUSS_T + 1.0), 0.5 * _GAUSS_W  # on [0, 1]
-
-
-def _covered(starts, ends) -> np.ndarray:
-    """Length of the union of intervals [start, end) along the last axis (empty ones have
-    end <= start): taken by start (one complex sort keeps each end with its start), each
-    interval adds what reaches past the ends of those before it."""
-    ordered = np.sort(starts + 1j * ends, axis=-1)
-    starts, ends = ordered.real, ordered.imag
-    reached = np.maximum.accumulate(ends[..., :-1], axis=-1)
-    first = np.clip(ends[..., 0] - starts[..., 0], 0.0, None)
-    return first + np.clip(ends[..., 1:] - np.maximum(starts[..., 1:], reached), 0.0, None).sum(-1)
 
 
 def _half_angle(r, d, a):
@@ -248,7 +237,7 @@ def _less_holes(kept, r, node_pair, hd, ha, inward, direction):
         starts[row, rank], ends[row, rank] = start[order], end[order]
         if wraps:
             ends[row, columns + rank] = wrapped[order]
-        covered[rows] = _covered(starts, ends)
+        covered[rows] = union_length(starts, ends)
     return np.where(inside_hole, 0.0, kept - covered)
 
 
@@ -281,25 +270,6 @@ def _disc_ring_areas(keep, centres, step, n_rings: int) -> np.ndarray:
     return areas.reshape(n_regions, n_centres, n_rings)
 
 
-def _row_spans(cx, cy, radius, rows, strict):
-    """First and last integer x of each row y inside a disc, d^2 <= radius^2 (d^2 < radius^2
-    where ``strict``), decided by the same float expressions as SourceRegions.contains: the
-    square-root estimate is moved by one pixel where rounding put it across the edge. A row
-    that misses the disc has last < first. Arrays broadcast (discs, rows)."""
-    dy2 = (rows - cy) ** 2
-    squared = radius**2
-    half = np.sqrt(np.clip(squared - dy2, 0.0, None))
-    first, last = np.ceil(cx - half), np.floor(cx + half)
-    bound = np.where(strict, squared, np.nextafter(squared, np.inf))  # d2 <= s: d2 < next(s)
-
-    def inside(x):
-        return (x - cx) ** 2 + dy2 < bound
-
-    first = np.where(inside(first - 1), first - 1, np.where(inside(first), first, first + 1))
-    last = np.where(inside(last + 1), last + 1, np.where(inside(last), last, last - 1))
-    return first, last
-
-
 def _pixel_counts(regions: SourceRegions, apertures, field):
     """Integer sky pixels inside the field of each aperture (circles) and of the cleaned
     background region: the sets of ``lattice('src', *field)`` and ``regions.lattice('bkg',
@@ -308,7 +278,7 @@ def _pixel_counts(regions: SourceRegions, apertures, field):
     (fx0, fx1), (fy0, fy1) = field
 
     def spans(x, y, radius, rows):  # [first, end) of each row, inside the field
-        first, last = _row_spans(x, y, radius, rows, strict=False)
+        first, last = row_span(x, (rows - y) ** 2, radius**2)
         first = np.maximum(first, fx0)
         end = np.maximum(np.minimum(last, fx1) + 1, first)
         return first, np.where((rows >= fy0) & (rows <= fy1), end, first)
@@ -323,12 +293,14 @@ def _pixel_counts(regions: SourceRegions, apertures, field):
     first, end = spans(regions.x, regions.y, regions.outer, rows)
     holes = np.array([(regions.x, regions.y, regions.inner), *regions.exclusions], float)
     strict = (np.arange(len(holes)) == 0)[:, None]  # the inner disc is open: d >= inner is kept
-    hole_first, hole_last = _row_spans(holes[:, :1], holes[:, 1:2], holes[:, 2:], rows, strict)
+    hole_first, hole_last = row_span(
+        holes[:, :1], (rows - holes[:, 1:2]) ** 2, holes[:, 2:] ** 2, strict
+    )
     starts, ends = np.clip(hole_first, first, end), np.clip(hole_last + 1, first, end)
     starts, ends = starts.T, ends.T
     covered = np.clip(ends - starts, 0.0, None).sum(axis=1)
     several = (ends > starts).sum(axis=1) > 1  # rows where the holes' spans may overlap
-    covered[several] = _covered(starts[several], ends[several])
+    covered[several] = union_length(starts[several], ends[several])
     in_background = (end - first).sum() - covered.sum()
     return in_apertures, int(in_background)
 

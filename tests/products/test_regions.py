@@ -130,3 +130,30 @@ def test_reading_back_refuses_files_that_do_not_belong_together(tmp_path):
         read_physical_regions(src, empty)
     with pytest.raises(ValueError, match=r"empty.reg: no circle\(...\)"):
         read_physical_regions(empty, bkg)
+
+
+@pytest.mark.parametrize("strict", [False, True])
+def test_row_spans_are_the_pixels_contains_keeps(strict):
+    """regions.row_span (the square root where it is sure, the predicate elsewhere) against
+    every pixel of the rows tested one by one, with centres and radii that put pixels
+    exactly on the circle (integer and half-integer centres, radius 5 with its 3-4-5
+    points, radii whose square is a sum of two squares) and random 4-decimal ones."""
+    from rassflow.products.regions import row_span
+
+    rng = np.random.default_rng(3)
+    centres = [(100.0, 200.0), (100.5, 200.5), (100.0, 200.5)]
+    centres += [tuple(np.round(rng.uniform(50, 60, 2), 4)) for _ in range(4)]
+    for cx, cy in centres:
+        for radius in (5.0, 25.0, 240.0, 480.0, 0.4, float(np.round(rng.uniform(1, 300), 4))):
+            rows = np.floor(cy - radius) - 1 + np.arange(2 * int(np.ceil(radius)) + 4)
+            dy2 = (rows - cy) ** 2
+            lo, hi = row_span(cx, dy2, radius**2, strict)
+            xs = np.arange(np.floor(cx - radius) - 2, np.ceil(cx + radius) + 3)
+            d2 = (xs[None, :] - cx) ** 2 + dy2[:, None]
+            inside = d2 < radius**2 if strict else d2 <= radius**2
+            for row, keep in enumerate(inside):
+                if keep.any():
+                    assert (lo[row], hi[row]) == (xs[keep].min(), xs[keep].max())
+                    assert keep.sum() == hi[row] - lo[row] + 1  # one interval per row
+                else:
+                    assert (lo[row], hi[row]) == (1.0, 0.0)
