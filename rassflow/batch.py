@@ -20,6 +20,7 @@ from rassflow.chain import (
     Source,
     run,
     stages_for,
+    with_psf,
 )
 
 log = logging.getLogger(__name__)
@@ -99,9 +100,8 @@ def products_job(job) -> dict:
     inputs, params = job.input, job.params  # unpack()ed lists stay lists, also of one file
     files = zip(inputs.events, inputs.expmap, strict=True)
     skyfields = dict(zip(_skyfields(params.sources), files, strict=True))
-    outcome = make_batch_products(
-        skyfields, inputs.rmf, inputs.specresp, params.sources, params.settings
-    )
+    settings = with_psf(params.settings, dict(inputs.items()).get("psf"))
+    outcome = make_batch_products(skyfields, inputs.rmf, inputs.specresp, params.sources, settings)
     write_manifest(job.output.products, job, outcome)
     return outcome
 

@@ -69,6 +69,7 @@ def stage_settings(config: dict) -> dict:
         "extract_spectra": {
             "backend": backend,
             "wmap_binning": config["spectra"]["wmap_binning"],
+            "psf": fixed_psf(config),
             "provenance": provenance(config, "rassflow.products.spectra", "regions", "spectra"),
         },
         "make_arf": {
@@ -76,6 +77,7 @@ def stage_settings(config: dict) -> dict:
             "method": config["responses"]["arf_method"],
             "psf_correction": config["responses"]["psf_correction"],
             "regions": config["regions"],
+            "psf": fixed_psf(config),
             "provenance": provenance(
                 config, "rassflow.products.responses", "responses", "caldb", "regions"
             ),
@@ -104,6 +106,32 @@ def stage_settings(config: dict) -> dict:
             "sample": Layout(config["results_dir"]).sample,
         },
     }
+
+
+PSF_STAGES = ("extract_spectra", "make_arf")
+"""The stages that use the survey PSF (the deblending, the aperture correction)."""
+
+
+def fixed_psf(config: dict) -> dict | None:
+    """The ``psf`` setting of a description taken on trust (``responses.psf``); None when the
+    run calibrates it: the jobs then read the calibration (:func:`with_psf`)."""
+    from rassflow.calibration.psf import FIXED_PSF
+
+    return FIXED_PSF.get(config["responses"]["psf"])
+
+
+def with_psf(settings: dict, calibration) -> dict:
+    """Settings by stage with the survey PSF of a calibration (its file, or the dict of
+    :func:`rassflow.calibration.psf_stack.calibrate`) in :data:`PSF_STAGES`; as given
+    without one."""
+    if not calibration:
+        return settings
+    from rassflow.calibration.psf_stack import analysis_psf, read_calibration
+
+    if not isinstance(calibration, dict):
+        calibration = read_calibration(calibration)
+    psf = analysis_psf(calibration)
+    return {k: {**v, "psf": psf} if k in PSF_STAGES else v for k, v in settings.items()}
 
 
 @dataclass(frozen=True)
@@ -229,7 +257,8 @@ def extract_spectra(skyfield: Skyfield, source: Source, settings: dict, response
     from the exposure map at the region centre), the neighbours' CONTAMINATION table in the
     background's file.
 
-    ``settings``: ``backend``, ``wmap_binning``, ``provenance``."""
+    ``settings``: ``backend``, ``wmap_binning``, ``provenance``, ``psf`` (the survey PSF of
+    the deblending, :func:`rassflow.calibration.psf.analysis_psf`)."""
     from rassflow.backends.registry import extract_spectra as extract
 
     extract(
@@ -238,15 +267,19 @@ def extract_spectra(skyfield: Skyfield, source: Source, settings: dict, response
         source,
         settings["wmap_binning"],
         settings["provenance"],
-        lambda background, regions: add_contamination(background, skyfield, source, regions),
+        lambda background, regions: add_contamination(
+            background, skyfield, source, regions, settings.get("psf")
+        ),
         chatter=runtime("tools.chatter", 0),
     )
 
 
-def add_contamination(background, skyfield: Skyfield, source: Source, regions) -> None:
+def add_contamination(
+    background, skyfield: Skyfield, source: Source, regions, psf: dict | None = None
+) -> None:
     """Append the CONTAMINATION table (the catalogued neighbours' expected counts in the
-    source circle, rassflow.products.contamination) to a background spectrum's HDUList;
-    nothing when the source has no catalogued neighbour."""
+    source circle under the survey PSF ``psf``, rassflow.products.contamination) to a
+    background spectrum's HDUList; nothing when the source has no catalogued neighbour."""
     if not source.neighbours:
         return
     import numpy as np
@@ -256,7 +289,7 @@ def add_contamination(background, skyfield: Skyfield, source: Source, regions) -
     events = skyfield.events
     pixels = events.wcs().all_world2pix(np.asarray(source.neighbours, float).reshape(-1, 2), 1)
     channels, counts, info = neighbour_contamination(
-        events, regions, pixels, events.pixel_scale_deg
+        events, regions, pixels, events.pixel_scale_deg, psf
     )
     background.append(contamination_hdu(channels, counts, info))
 
@@ -264,7 +297,8 @@ def add_contamination(background, skyfield: Skyfield, source: Source, regions) -
 def make_arf(skyfield, source: Source, settings: dict, responses: Responses) -> None:
     """The ARF of the source spectrum, aperture-corrected for the survey PSF unless
     ``psf_correction`` is false. ``settings``: ``backend``, ``method``, ``psf_correction``,
-    ``regions`` (the config section), ``provenance``."""
+    ``regions`` (the config section), ``provenance``, ``psf`` (the survey PSF,
+    :func:`rassflow.calibration.psf.analysis_psf`)."""
     from rassflow.backends.registry import make_arf as make
     from rassflow.products.responses import apply_psf_correction
 
@@ -281,7 +315,11 @@ def make_arf(skyfield, source: Source, settings: dict, responses: Responses) -> 
     )
     if settings["psf_correction"]:
         apply_psf_correction(
-            paths["arf"], paths["spectrum"], paths["background"], settings["regions"]
+            paths["arf"],
+            paths["spectrum"],
+            paths["background"],
+            settings["regions"],
+            psf=settings.get("psf"),
         )
 
 
@@ -389,8 +427,9 @@ def run_job(job) -> str | None:
     ra, dec = params.get("centre", (None, None))  # for regions and spectra
     neighbours = tuple(map(tuple, params.get("neighbours", ())))
     source = Source(job.wildcards.src, ra, dec, files, neighbours)
+    settings = with_psf(params["settings"], files.get("psf"))
     reasons = [
-        run(stage, skyfield, source, params["settings"][stage], responses)
+        run(stage, skyfield, source, settings[stage], responses)
         for stage in params["stages"]  # every stage runs: a failed one leaves markers
     ]
     return next((reason for reason in reasons if reason), None)

@@ -86,6 +86,8 @@ class Layout:
         self.sample = f"{r}/sample/sample.csv"
         self.neighbours = f"{r}/sample/neighbours.csv"
         self.members = f"{r}/sample/members.csv"
+        # the survey PSF measured on the run's sources (rassflow.calibration.psf_stack)
+        self.psf_calibration = f"{r}/calibration/psf-calibration.json"
         self.photometry_csv = f"{r}/results/rass-photometry.csv"
         self.photometry_fits = f"{r}/results/rass-photometry.fits"
         self.results_csv = f"{r}/results/rass-spectral-results.csv"
@@ -294,12 +296,16 @@ def forced_settings(config: dict) -> dict:
     """The settings of rassflow.photometry.forced from the validated config: the ``regions``
     and ``photometry`` sections, the flux bands, the ARF method and PSF correction (here, so
     that starting the workflow does not import the photometry)."""
+    from rassflow.calibration.psf import FIXED_PSF
+
     return {
         "regions": config["regions"],
         "photometry": config["photometry"],
         "bands_keV": config["fit"]["flux_bands_keV"],
         "arf_method": config["responses"]["arf_method"],
         "psf_correction": config["responses"]["psf_correction"],
+        # a described PSF; a calibrated one is read by the jobs (rassflow.calibration.psf_stack)
+        "psf": FIXED_PSF.get(config["responses"]["psf"]),
     }
 
 
@@ -487,6 +493,19 @@ class Plan:
 
     def skyfields(self) -> list:
         return sorted(self.by_seq)
+
+    @functools.cached_property
+    def psf_calibrators(self) -> dict:
+        """{seq: [[id_name, ra, dec], ...]}: the region centres of the matched sources
+        without a catalogued neighbour, the candidates that calibrate the survey PSF
+        (:func:`rassflow.calibration.psf_stack.calibrate`)."""
+        centre = self.config["regions"]["centre"]
+        out: dict = {}
+        for row in self.matched_rows():
+            if not row["neighbours"]:
+                ra, dec = region_centre(row, centre)
+                out.setdefault(row["seq_id"], []).append([row["id_name"], ra, dec])
+        return dict(sorted(out.items()))
 
     # -- jobs --
 

@@ -91,9 +91,12 @@ carries the attitude residual; nothing is added for it). The FAQ prints "(in arc
 the telescope formula, but 0.29 eps^1.74 is in arcsec (0.3" on-axis, 53" at 20'). Averaged
 over the survey as above (``model="gof_faq"``) it holds 73-74 % of a source inside 2'
 at 0.2-2 keV against PSFOFF's 62-65 %, and 13 % (PSFOFF 14-16 %) in the 2.1'-3' annulus:
-both descriptions are published and nothing here can tell which the survey follows, so
-the analysis uses PSFOFF and carries their difference as a systematic
-(``rassflow.products.responses.psf_systematic``).
+both descriptions are published, and the survey's own sources tell which holds: a run
+calibrates the mixture ``(1 - w) PSFOFF + w GOF FAQ`` (``model=w``, :func:`mixture_weight`)
+on its bright isolated sources (:mod:`rassflow.calibration.psf_stack`) and carries the
+weight's interval as a systematic (``rassflow.products.responses.psf_systematic``); taken on
+trust instead (``responses.psf: psfoff``), PSFOFF is used and the difference to the GOF FAQ's
+is the systematic.
 """
 
 from __future__ import annotations
@@ -280,10 +283,26 @@ def gof_pointed_eef(energy_keV, radius_arcmin, theta_arcmin=0.0):
     return -np.expm1(-0.5 * (x / sigma) ** 2)
 
 
-def _check_model(model: str) -> str:
-    if model not in PSF_MODELS:
-        raise ValueError(f"unknown PSF description {model!r}; choose one of {PSF_MODELS}")
-    return model
+def _check_model(model):
+    """A description's name, or a number: the weight w of the mixture
+    ``(1 - w) PSFOFF + w GOF FAQ`` (:func:`mixture_weight`)."""
+    if isinstance(model, str):
+        if model not in PSF_MODELS:
+            raise ValueError(f"unknown PSF description {model!r}; choose one of {PSF_MODELS}")
+        return model
+    weight = float(model)
+    if not 0.0 <= weight <= 1.0:
+        raise ValueError(f"PSF mixture weight {model!r} must lie in [0, 1]")
+    return weight
+
+
+def mixture_weight(model) -> float:
+    """The GOF FAQ's weight w in ``(1 - w) PSFOFF + w GOF FAQ`` for a description's name
+    (psfoff 0, gof_faq 1) or a weight. Both are normalised surface brightnesses, so every
+    mixture is one too, and its encircled fractions are the same mixture of theirs: the
+    family that :mod:`rassflow.calibration.psf_stack` fits to a survey's own sources."""
+    model = _check_model(model)
+    return float(model) if not isinstance(model, str) else float(PSF_MODELS.index(model))
 
 
 def vignetting(theta_arcmin):
@@ -320,10 +339,26 @@ def _table_u():
     return np.linspace(0.0, 1.0, _TABLE_N_RADIUS)  # radius = TRUNCATION * u^2
 
 
-@functools.lru_cache(maxsize=8)
 def _survey_table(vignetting_fn, model="psfoff"):
-    """EEF table (n_energy, n_radius); rows: log-spaced energies, columns: u = sqrt(r / R)."""
-    pointed = {"psfoff": pointed_eef, "gof_faq": gof_pointed_eef}[_check_model(model)]
+    """EEF table (n_energy, n_radius); rows: log-spaced energies, columns: u = sqrt(r / R).
+    A mixture weight (see :func:`mixture_weight`) mixes the two descriptions' tables."""
+    weight = mixture_weight(model)
+    if weight in (0.0, 1.0):
+        return _description_table(vignetting_fn, PSF_MODELS[int(weight)])
+    return _mixed_table(vignetting_fn, weight)
+
+
+@functools.lru_cache(maxsize=8)
+def _mixed_table(vignetting_fn, weight: float):
+    table = (1.0 - weight) * _description_table(vignetting_fn, "psfoff")
+    table = table + weight * _description_table(vignetting_fn, "gof_faq")
+    table.setflags(write=False)
+    return table
+
+
+@functools.lru_cache(maxsize=8)
+def _description_table(vignetting_fn, model="psfoff"):
+    pointed = {"psfoff": pointed_eef, "gof_faq": gof_pointed_eef}[model]
     log_e = _table_energies()
     radius = TRUNCATION_RADIUS_ARCMIN * _table_u() ** 2
     theta, w = survey_theta_weights(vignetting_fn)
@@ -361,7 +396,8 @@ def survey_eef(energy_keV, radius_arcmin, vignetting_fn=None, model="psfoff"):
     cached per function object, so pass the same object to reuse it. Bilinear interpolation
     of the cached table in (log E, sqrt(r)): ~1e-5 typical, <= 4e-4 absolute (near 2.8 keV,
     where the exponential fraction saturates). ``model``: the PSF description, ``psfoff``
-    (Hasinger et al., what the analysis uses) or ``gof_faq`` (the GOF FAQ's Gaussian).
+    (Hasinger et al.) or ``gof_faq`` (the GOF FAQ's Gaussian), or the GOF FAQ's weight in a
+    mixture of the two (:func:`mixture_weight`).
     """
     table = _survey_table(vignetting_fn, model)
     energy, radius = np.broadcast_arrays(
@@ -408,3 +444,35 @@ def survey_radius_for_eef(energy_keV, fraction, vignetting_fn=None, model="psfof
     step = np.where(hi > lo, hi - lo, 1.0)
     u = (j + np.clip((target - lo) / step, 0.0, 1.0)) / (_TABLE_N_RADIUS - 1)
     return (TRUNCATION_RADIUS_ARCMIN * u**2).reshape(frac.shape)
+
+
+# --- the PSF an analysis uses ----------------------------------------------------------------
+
+# ``psf`` settings: the description (psfoff, gof_faq or calibrated), the GOF FAQ's weight in
+# the mixture (mixture_weight) and the range of weights the PSF systematic spans. Without a
+# calibration: PSFOFF, with the GOF FAQ's description as the other end of the systematic.
+FIXED_PSF = {
+    "psfoff": {"description": "psfoff", "weight": 0.0, "low": 0.0, "high": 1.0},
+    "gof_faq": {"description": "gof_faq", "weight": 1.0, "low": 0.0, "high": 1.0},
+}
+
+
+def analysis_psf(psf: dict | None) -> dict:
+    """The ``psf`` settings, PSFOFF's (:data:`FIXED_PSF`) when None (no calibration given)."""
+    return dict(FIXED_PSF["psfoff"] if psf is None else psf)
+
+
+def systematic_weights(psf: dict | None) -> tuple[float, ...]:
+    """The ends of the weights the PSF systematic spans that differ from the weight used
+    (uncalibrated: the other description only)."""
+    psf = analysis_psf(psf)
+    ends = (float(psf["low"]), float(psf["high"]))
+    return tuple(end for end in ends if end != psf["weight"]) or (float(psf["weight"]),)
+
+
+def far_weight(psf: dict | None) -> float:
+    """The end of the systematic's range farthest from the weight used: the other
+    description for a fixed one, the interval's farther end for a calibration."""
+    psf = analysis_psf(psf)
+    low, high, weight = float(psf["low"]), float(psf["high"]), float(psf["weight"])
+    return high if high - weight >= weight - low else low

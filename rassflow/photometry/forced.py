@@ -46,7 +46,6 @@ from rassflow.photometry.bayes import deblended_background
 from rassflow.plan import forced_settings  # noqa: F401 - the settings forced_photometry takes
 from rassflow.products.contamination import deblending_sigma, widen_for_deblending
 from rassflow.products.regions import row_span, union_length
-from rassflow.products.responses import ANALYSIS_PSF
 
 __all__ = [
     "SETTING_KEYS",
@@ -356,10 +355,12 @@ def _exposures(expmap_path, ra, dec) -> np.ndarray:
     return out
 
 
-def _eef(rmf, specresp, regions_cfg: dict, model, shape, nh, ratio, npix_bkg, psf_correction):
+def _eef(
+    rmf, specresp, regions_cfg: dict, model, shape, nh, ratio, npix_bkg, psf_correction, psf=None
+):
     """The eef of each position (see the module docstring): the ARF as make_arf and
-    apply_psf_correction write it, folded as aperture.measure folds it."""
-    from rassflow.calibration.psf import survey_annulus_fraction, survey_eef
+    apply_psf_correction write it (survey PSF ``psf``), folded as aperture.measure folds it."""
+    from rassflow.calibration.psf import analysis_psf, survey_annulus_fraction, survey_eef
     from rassflow.photometry.conversion import fold_rate
     from rassflow.products.responses import read_rmf_grid, read_specresp, theta_weights
 
@@ -387,8 +388,9 @@ def _eef(rmf, specresp, regions_cfg: dict, model, shape, nh, ratio, npix_bkg, ps
     mid = 0.5 * (
         energ_lo.astype(np.float32).astype(float) + energ_hi.astype(np.float32).astype(float)
     )
-    inside = survey_eef(mid, radius)
-    annulus = survey_annulus_fraction(mid, inner, outer)
+    weight = analysis_psf(psf)["weight"]
+    inside = survey_eef(mid, radius, model=weight)
+    annulus = survey_annulus_fraction(mid, inner, outer, model=weight)
     annulus_pixels = np.pi * (outer**2 - inner**2) / (pspc.SKY_PIXEL_DEG * 60.0) ** 2
     kept = np.where(npix_bkg > 0, np.minimum(npix_bkg / annulus_pixels, 1.0), 1.0)
     photons = np.asarray(flux(response.energ_lo, response.energ_hi), float)
@@ -405,12 +407,17 @@ def _eef(rmf, specresp, regions_cfg: dict, model, shape, nh, ratio, npix_bkg, ps
     return out / onaxis_rate if onaxis_rate > 0 else np.full(len(ratio), math.nan)
 
 
-def _psf_systematic(regions_cfg: dict, ratio, npix_bkg) -> np.ndarray:
+def _psf_systematic(regions_cfg: dict, ratio, npix_bkg, psf=None) -> np.ndarray:
     """(2, n): PSFSYSLO and PSFSYSHI as each member's ARF header holds them
     (:func:`rassflow.products.responses.psf_systematic` with the same operations, rounded to
     6 decimals as the cards are written)."""
-    from rassflow.calibration.psf import survey_annulus_fraction, survey_eef
-    from rassflow.products.responses import ALTERNATIVE_PSF, SYSTEMATIC_BAND_KEV
+    from rassflow.calibration.psf import (
+        analysis_psf,
+        survey_annulus_fraction,
+        survey_eef,
+        systematic_weights,
+    )
+    from rassflow.products.responses import SYSTEMATIC_BAND_KEV
 
     radius = regions_cfg["source_radius_arcmin"]
     inner = radius * regions_cfg["background_inner_factor"]
@@ -419,19 +426,21 @@ def _psf_systematic(regions_cfg: dict, ratio, npix_bkg) -> np.ndarray:
     kept = np.where(npix_bkg > 0, np.minimum(npix_bkg / annulus_pixels, 1.0), 1.0)
     energy = np.geomspace(SYSTEMATIC_BAND_KEV[0], SYSTEMATIC_BAND_KEV[1], 41)
     fractions = []
-    for model in (ANALYSIS_PSF, ALTERNATIVE_PSF):
+    for model in (analysis_psf(psf)["weight"], *systematic_weights(psf)):
         inside = survey_eef(energy, radius, model=model)
         annulus = survey_annulus_fraction(energy, inner, outer, model=model)
         fractions.append(np.clip(inside - ratio[:, None] * (annulus * kept[:, None]), 0.0, 1.0))
-    used, other = fractions
+    used, *ends = fractions
     with np.errstate(divide="ignore", invalid="ignore"):
-        quotient = np.where(other > 0, used / np.where(other > 0, other, 1.0), 1.0)
-    low = [round(float(v), 6) for v in quotient.min(axis=1).tolist()]
-    high = [round(float(v), 6) for v in quotient.max(axis=1).tolist()]
+        quotient = np.stack(
+            [np.where(other > 0, used / np.where(other > 0, other, 1.0), 1.0) for other in ends]
+        )
+    low = [round(float(v), 6) for v in quotient.min(axis=(0, 2)).tolist()]
+    high = [round(float(v), 6) for v in quotient.max(axis=(0, 2)).tolist()]
     return np.array([low, high])
 
 
-def _contamination(events, index: _EventIndex, regions: _Regions, k: int, channels):
+def _contamination(events, index: _EventIndex, regions: _Regions, k: int, psf=None):
     """(channels, counts, info) of the neighbours' deblended counts in position k's circle
     (:func:`rassflow.products.contamination.neighbour_contamination`), from the events near
     its apertures only (the same numbers as on the whole list)."""
@@ -451,7 +460,7 @@ def _contamination(events, index: _EventIndex, regions: _Regions, k: int, channe
         header=events.header, primary_header=events.primary_header, gti=events.gti,
         path=events.path, xy_columns=events.xy_columns, pi_column=events.pi_column,
     )  # fmt: skip
-    return neighbour_contamination(subset, source, pixels, events.pixel_scale_deg)
+    return neighbour_contamination(subset, source, pixels, events.pixel_scale_deg, psf)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -584,7 +593,8 @@ def forced_photometry(events, expmap, rmf, specresp, members, settings: dict, ne
         Columns ``id_name``, ``ra``, ``dec`` (deg, at the RASS epoch: the region centres).
     settings : dict
         :func:`forced_settings` of the config: ``regions``, ``photometry``, ``bands_keV``,
-        ``arf_method`` (only ``onaxis``), ``psf_correction``; optional ``provenance``
+        ``arf_method`` (only ``onaxis``), ``psf_correction``; optional ``psf`` (the survey
+        PSF, :func:`rassflow.calibration.psf.analysis_psf`) and ``provenance``
         (keyword arguments of :func:`rassflow.files.provenance_cards`).
     neighbours : dict or table, optional
         Catalogued 2RXS neighbours of each position: {id_name: [(ra, dec), ...]} or rows
@@ -600,8 +610,10 @@ def forced_photometry(events, expmap, rmf, specresp, members, settings: dict, ne
     """
 
     from rassflow.archive.skyfield import EventList, read_events
+    from rassflow.calibration.psf import analysis_psf
     from rassflow.products.spectra import channel_range, field_pixels
 
+    psf = analysis_psf(settings.get("psf"))  # the survey PSF: eef, deblending, systematic
     if settings.get("arf_method", "onaxis") != "onaxis":
         raise ValueError(
             f"forced photometry reproduces the onaxis ARF only, not {settings['arf_method']!r}"
@@ -651,7 +663,7 @@ def forced_photometry(events, expmap, rmf, specresp, members, settings: dict, ne
     with_neighbours = [k for k in range(count) if ok[k] and regions.neighbour_pixels[k] is not None]
     if with_neighbours:
         for k in with_neighbours:
-            found, per_channel, info = _contamination(events, index, regions, k, channels)
+            found, per_channel, info = _contamination(events, index, regions, k, psf)
             for band, (lo, hi) in BANDS.items():
                 contamination[band][k] = float(per_channel[(found >= lo) & (found <= hi)].sum())
             if info.get("variance") is not None:
@@ -663,7 +675,7 @@ def forced_photometry(events, expmap, rmf, specresp, members, settings: dict, ne
     if ok.any():
         eef[ok] = _eef(
             rmf, specresp, settings["regions"], model, shape, nh, ratio[ok],
-            npix_bkg[ok].astype(float), settings.get("psf_correction", True),
+            npix_bkg[ok].astype(float), settings.get("psf_correction", True), psf,
         )  # fmt: skip
     with np.errstate(divide="ignore", invalid="ignore"):
         to_rate = np.where(np.isfinite(eef) & (eef > 0), 1.0 / (exposure_s * eef), np.nan)
@@ -674,7 +686,9 @@ def forced_photometry(events, expmap, rmf, specresp, members, settings: dict, ne
     outer = regions_cfg["source_radius_arcmin"] * regions_cfg["background_outer_factor"]
     psf_factors = np.full((2, count), np.nan)
     if psf_correction and ok.any():
-        psf_factors[:, ok] = _psf_systematic(regions_cfg, ratio[ok], npix_bkg[ok].astype(float))
+        psf_factors[:, ok] = _psf_systematic(
+            regions_cfg, ratio[ok], npix_bkg[ok].astype(float), psf
+        )
 
     n = counts[("src", "broad")]
     n_bkg = counts[("bkg", "broad")]
@@ -692,7 +706,7 @@ def forced_photometry(events, expmap, rmf, specresp, members, settings: dict, ne
         "psf_corrected": np.full(count, psf_correction),
         "arf_method": ["onaxis"] * count,
         "deblending_sigma_counts": deblend,
-        "psf_model": [ANALYSIS_PSF if psf_correction else ""] * count,
+        "psf_model": [psf["description"] if psf_correction else ""] * count,
         "psf_sys_lo": psf_factors[0],
         "psf_sys_hi": psf_factors[1],
         "bkg_inner_arcmin": np.full(count, inner if psf_correction else np.nan),
@@ -856,11 +870,17 @@ def measure_photometry_job(job) -> None:
     """One measure_photometry job: ``input.events``, ``expmap``, ``members`` and
     ``neighbours`` list the batch's skyfields' files in the order of ``params.slices``
     ([skyfield, start, stop]); ``params.settings``: :func:`forced_settings` with provenance."""
+    from rassflow.calibration.psf_stack import analysis_psf, read_calibration
+
     inputs, params = job.input, job.params
+    settings = dict(params.settings)
+    calibration = dict(inputs.items()).get("psf")
+    if calibration:  # the survey PSF calibrated on the run's sources
+        settings["psf"] = analysis_psf(read_calibration(calibration))
     files = zip(inputs.events, inputs.expmap, inputs.members, inputs.neighbours, strict=True)
     skyfields = [
         (seq, *paths, start, stop)
         for paths, (seq, start, stop) in zip(files, params.slices, strict=True)
     ]
-    table = measure_skyfields(skyfields, inputs.rmf, inputs.specresp, params.settings)
+    table = measure_skyfields(skyfields, inputs.rmf, inputs.specresp, settings)
     write_table(table, job.output.table)

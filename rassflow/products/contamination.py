@@ -31,10 +31,13 @@ variance by <= 1.5e-3, which is what a circle's pixels differ from its area (mos
 circles centred on a pixel). The pixel counts n (the BACKSCAL ratios) are counted exactly,
 row by row.
 
-The PSF wing is a model (the survey PSF of Boese 2000 with pcrpsf's scattering wing, PSFOFF);
-the same counts solved with the fractions of the ROSAT GOF FAQ's description give another
-estimate, and their difference per channel (``psf_shift``) is the wing model's systematic,
-one error common to all channels (:func:`deblending_sigma` adds its band sum in quadrature).
+The PSF wing is a model: the survey PSF in use (PSFOFF, the survey PSF of Boese 2000 with
+pcrpsf's scattering wing, or the mixture of it and the ROSAT GOF FAQ's description that the
+run's own sources calibrate, :mod:`rassflow.calibration.psf_stack`); the same counts solved
+with the fractions at the far end of the PSF's systematic range (the GOF FAQ's description
+when none was calibrated) give another estimate, and their difference per channel
+(``psf_shift``) is the wing model's systematic, one error common to all channels
+(:func:`deblending_sigma` adds its band sum in quadrature).
 
 The contamination goes into the background spectrum as an extra binary table
 ``CONTAMINATION`` (CHANNEL, COUNTS, VARIANCE, PSFSHIFT): expected counts in the source circle
@@ -347,11 +350,14 @@ def _aperture(regions: SourceRegions, x: float, y: float) -> SourceRegions:
     return SourceRegions(x, y, regions.radius, 0.0, 0.0)
 
 
-def neighbour_contamination(events, regions: SourceRegions, neighbours_pix, pixel_deg: float):
+def neighbour_contamination(
+    events, regions: SourceRegions, neighbours_pix, pixel_deg: float, psf: dict | None = None
+):
     """Expected neighbour counts per PI channel inside the source circle, net of the
     background subtraction, and a summary.
 
-    ``neighbours_pix``: (x, y) sky pixels of the catalogued neighbours. Returns
+    ``neighbours_pix``: (x, y) sky pixels of the catalogued neighbours; ``psf`` the survey
+    PSF in use (:func:`rassflow.calibration.psf.analysis_psf`; None: PSFOFF). Returns
     (channels, counts, info) with info ``{"neighbours", "confused", "unresolved"}``:
     neighbours used, those whose position lies inside the source circle, and those too
     close to separate (their counts stay in the target's). Channels as the spectra's.
@@ -372,13 +378,14 @@ def neighbour_contamination(events, regions: SourceRegions, neighbours_pix, pixe
         info["variance"] = info["psf_shift"] = np.zeros(len(channels))
         return channels, np.zeros(len(channels)), info
 
-    from rassflow.products.responses import ALTERNATIVE_PSF, ANALYSIS_PSF
+    from rassflow.calibration.psf import analysis_psf, far_weight
 
     field = (events.axis_range("X"), events.axis_range("Y"))
     apertures = [regions] + [_aperture(regions, x, y) for x, y in centres[1:]]
-    descriptions = _psf_fractions(
-        regions, apertures, centres, field, pixel_deg * 60.0, (ANALYSIS_PSF, ALTERNATIVE_PSF)
-    )
+    # the PSF in use and the far end of its systematic range (the other description when
+    # none was calibrated)
+    models = (analysis_psf(psf)["weight"], far_weight(psf))
+    descriptions = _psf_fractions(regions, apertures, centres, field, pixel_deg * 60.0, models)
     in_apertures, n_bkg = _pixel_counts(regions, apertures, field)
 
     in_range = (events.pi >= ch_lo) & (events.pi <= ch_hi)
@@ -416,8 +423,9 @@ def neighbour_contamination(events, regions: SourceRegions, neighbours_pix, pixe
     info["variance"] = deblending_variance(
         weights, np.array(raw)[used].T, np.array(scales)[used], bkg_counts
     )
-    # the same estimate under the other published PSF description (the GOF FAQ's, without
-    # PSFOFF's scattering wing): how far the wing model moves it, common to all channels
+    # the same estimate with the PSF at the far end of its systematic range (uncalibrated:
+    # the other published description): how far the wing model moves it, common to all
+    # channels
     info["psf_shift"] = _solved_counts(_per_channel(other, used, energy), net[used]) - counts
     return channels, counts, info
 
@@ -527,7 +535,7 @@ def contamination_hdu(channels, counts, info: dict):
         h["CONTAMSD"] = (round(sigma, 6), "[count] 1-sigma deblending error of CONTAM")
     if info.get("psf_shift") is not None:
         shift = float(np.round(np.sum(info["psf_shift"]), 6))
-        h["CONTAMPS"] = (shift, "[count] CONTAM under the GOF FAQ PSF less CONTAM")
+        h["CONTAMPS"] = (shift, "[count] CONTAM with the far-end PSF less CONTAM")
     h["COMMENT"] = "Expected counts in the source circle from catalogued neighbours' PSF"
     h["COMMENT"] = "wings, net of the background subtraction (aperture deblending)."
     return hdu

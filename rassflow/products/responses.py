@@ -230,9 +230,11 @@ def make_arf(
 
 
 ANALYSIS_PSF = "psfoff"
-"""The PSF description the aperture correction uses (:mod:`rassflow.calibration.psf`)."""
+"""The PSF description the aperture correction uses without a calibration
+(:mod:`rassflow.calibration.psf`)."""
 ALTERNATIVE_PSF = "gof_faq"
-"""The other published description; the spread between the two is the PSF systematic."""
+"""The other published description; without a calibration the spread between the two is
+the PSF systematic."""
 SYSTEMATIC_BAND_KEV = (0.1, 2.4)
 """Energies over which the PSF systematic's extremes are taken (the 2RXS broad band)."""
 
@@ -269,20 +271,27 @@ def psf_systematic(
     backscal_ratio: float,
     annulus_kept: float = 1.0,
     band_keV=SYSTEMATIC_BAND_KEV,
+    psf: dict | None = None,
 ) -> tuple[float, float]:
-    """(low, high): the extremes over ``band_keV`` of kept(PSFOFF) / kept(GOF FAQ), the
-    factor by which a flux or rate measured with PSFOFF's aperture correction changes if the
-    GOF FAQ's description is the true one. Both PSF descriptions are published and none is
-    preferred by the data at hand (:mod:`rassflow.calibration.psf`), so an interval that
-    holds either is [lower x min(1, low), upper x max(1, high)]
-    (:func:`apply_psf_systematic`). Below 1 when the GOF FAQ's PSF keeps more of a source
-    (the 2' circle: ~0.74 against ~0.64)."""
+    """(low, high): the extremes over ``band_keV`` and over the ends of the PSF's systematic
+    range of kept(used) / kept(end), the factor by which a flux or rate measured with the
+    used PSF's aperture correction changes if the PSF at that end is the true one.
+    ``psf``: :func:`rassflow.calibration.psf.analysis_psf`'s settings. Without a calibration
+    (None) that is kept(PSFOFF) / kept(GOF FAQ): both descriptions are published and the
+    data at hand were not asked, so an interval that holds either is
+    [lower x min(1, low), upper x max(1, high)] (:func:`apply_psf_systematic`). Below 1 when
+    the GOF FAQ's PSF keeps more of a source (the 2' circle: ~0.74 against ~0.64). With a
+    calibration the ends are its interval's (:mod:`rassflow.calibration.psf_stack`)."""
+    from rassflow.calibration.psf import analysis_psf, systematic_weights
+
     energy = np.geomspace(band_keV[0], band_keV[1], 41)
     args = (radius_arcmin, inner_arcmin, outer_arcmin, backscal_ratio, annulus_kept)
-    used = psf_kept_fraction(energy, *args, model=ANALYSIS_PSF)
-    other = psf_kept_fraction(energy, *args, model=ALTERNATIVE_PSF)
-    ratio = np.where(other > 0, used / np.where(other > 0, other, 1.0), 1.0)
-    return float(ratio.min()), float(ratio.max())
+    used = psf_kept_fraction(energy, *args, model=analysis_psf(psf)["weight"])
+    ratios = []
+    for end in systematic_weights(psf):
+        other = psf_kept_fraction(energy, *args, model=end)
+        ratios.append(np.where(other > 0, used / np.where(other > 0, other, 1.0), 1.0))
+    return float(np.min(ratios)), float(np.max(ratios))
 
 
 def apply_psf_systematic(lower, upper, factors):
@@ -327,15 +336,26 @@ def read_psf_record(arf_path) -> dict:
 
 
 def apply_psf_correction(
-    arf_path, spectrum_path, background_path, regions: dict, provenance: dict | None = None
+    arf_path,
+    spectrum_path,
+    background_path,
+    regions: dict,
+    provenance: dict | None = None,
+    psf: dict | None = None,
 ) -> Path:
     """Rewrite an ARF with SPECRESP times :func:`psf_kept_fraction` for this source's regions.
 
-    ``regions``: the ``regions`` config section (radii). The BACKSCAL values and the
-    background region's pixel count (NPIXSOU of its WMAP) come from the spectra. The header
-    records the PSF description, the regions and the PSF systematic (:func:`psf_systematic`)."""
+    ``regions``: the ``regions`` config section (radii); ``psf``: the survey PSF in use
+    (:func:`rassflow.calibration.psf.analysis_psf`; None: PSFOFF). The BACKSCAL values and
+    the background region's pixel count (NPIXSOU of its WMAP) come from the spectra. The
+    header records the PSF description, the regions and the PSF systematic
+    (:func:`psf_systematic`)."""
+    from rassflow.calibration.psf import analysis_psf
     from rassflow.files import spectrum_index
     from rassflow.pspc import SKY_PIXEL_DEG
+
+    psf = analysis_psf(psf)
+    weight = psf["weight"]
 
     radius = regions["source_radius_arcmin"]
     inner = radius * regions["background_inner_factor"]
@@ -351,17 +371,20 @@ def apply_psf_correction(
         hdul = fits.HDUList([hdu.copy() for hdu in hdul])
     table = hdul["SPECRESP"]
     mid = 0.5 * (table.data["ENERG_LO"].astype(float) + table.data["ENERG_HI"].astype(float))
-    fraction = psf_kept_fraction(mid, radius, inner, outer, ratio, kept)
+    fraction = psf_kept_fraction(mid, radius, inner, outer, ratio, kept, model=weight)
     table.data["SPECRESP"] = table.data["SPECRESP"] * fraction
-    at_1kev = float(psf_kept_fraction(1.0, radius, inner, outer, ratio, kept))
+    at_1kev = float(psf_kept_fraction(1.0, radius, inner, outer, ratio, kept, model=weight))
     other_1kev = float(
         psf_kept_fraction(1.0, radius, inner, outer, ratio, kept, model=ALTERNATIVE_PSF)
     )
-    sys_lo, sys_hi = psf_systematic(radius, inner, outer, ratio, kept)
+    sys_lo, sys_hi = psf_systematic(radius, inner, outer, ratio, kept, psf=psf)
     header = table.header
     header["PSFCORR"] = (True, "SPECRESP has the survey-PSF aperture correction")
     header["PSFMODEL"] = ("RASS survey PSF", "Boese 2000; Hasinger et al. CAL/ROS/93-015")
-    header["PSFDESC"] = (ANALYSIS_PSF, "PSF description used (pcrpsf PSFOFF)")
+    header["PSFDESC"] = (psf["description"], "PSF used: psfoff, gof_faq or calibrated")
+    header["PSFWGOF"] = (round(weight, 6), "GOF FAQ weight: (1-w) PSFOFF + w GOF FAQ")
+    header["PSFWLO"] = (round(psf["low"], 6), "lowest weight of the PSF systematic")
+    header["PSFWHI"] = (round(psf["high"], 6), "highest weight of the PSF systematic")
     header["PSFRAD"] = (radius, "[arcmin] source circle radius")
     header["PSFBKGIN"] = (inner, "[arcmin] background annulus inner radius")
     header["PSFBKGOU"] = (outer, "[arcmin] background annulus outer radius")
@@ -369,8 +392,8 @@ def apply_psf_correction(
     header["PSFFRAC1"] = (round(at_1kev, 6), "photons kept after bkg subtraction at 1 keV")
     header["PSFALT"] = (ALTERNATIVE_PSF, "other PSF description (ROSAT GOF FAQ)")
     header["PSFALT1"] = (round(other_1kev, 6), "PSFFRAC1 under PSFALT")
-    header["PSFSYSLO"] = (round(sys_lo, 6), "min kept(PSFDESC)/kept(PSFALT), 0.1-2.4 keV")
-    header["PSFSYSHI"] = (round(sys_hi, 6), "max kept(PSFDESC)/kept(PSFALT), 0.1-2.4 keV")
+    header["PSFSYSLO"] = (round(sys_lo, 6), "min kept(PSFWGOF)/kept(PSFWLO,HI) 0.1-2.4 keV")
+    header["PSFSYSHI"] = (round(sys_hi, 6), "max kept(PSFWGOF)/kept(PSFWLO,HI) 0.1-2.4 keV")
     if provenance:
         for hdu in hdul:
             stamp(hdu.header, **provenance)

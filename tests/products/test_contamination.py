@@ -110,16 +110,37 @@ def test_the_psf_shift_is_the_estimate_under_the_other_description(separation_ar
     assert shift.shape == counts.shape
     assert 0.05 * abs(counts.sum()) < abs(shift.sum()) < 0.5 * abs(counts.sum())
 
-    # the same estimate with the ring table of the other description in place of PSFOFF's
-    original = contamination._ring_densities
-    try:
-        contamination._ring_densities = lambda reach, model="psfoff": original(
-            reach, "gof_faq" if model == "psfoff" else "psfoff"
-        )
-        _, swapped, _ = neighbour_contamination(events, regions, [neighbour], PIXEL_DEG)
-    finally:
-        contamination._ring_densities = original
+    # the same estimate made with the GOF FAQ's description as the PSF in use
+    from rassflow.calibration.psf import FIXED_PSF
+
+    gof = FIXED_PSF["gof_faq"]
+    _, swapped, swapped_info = neighbour_contamination(
+        events, regions, [neighbour], PIXEL_DEG, gof
+    )
     assert swapped.sum() == pytest.approx(counts.sum() + shift.sum(), rel=1e-9)
+    # and its shift points back to PSFOFF's
+    assert swapped_info["psf_shift"].sum() == pytest.approx(-shift.sum(), rel=1e-9)
+
+
+def test_a_calibrated_psf_deblends_with_the_mixture_and_shifts_to_its_interval_end():
+    """With a calibrated PSF (a mixture weight and its interval) the deblending uses the
+    mixture, and PSFSHIFT is the estimate at the interval's far end less it: between the two
+    descriptions' estimates, and small for a narrow interval."""
+    rng = np.random.default_rng(12)
+    neighbour = (CENTRE[0] + 3.0 * 120.0, CENTRE[1])
+    events, _ = events_of(rng, [(*CENTRE, 800), (*neighbour, 4000)], 0.002)
+    regions = regions_with([neighbour])
+    estimates = {}
+    for weight, low, high in ((0.0, 0.0, 1.0), (1.0, 0.0, 1.0), (0.6, 0.55, 0.62)):
+        psf = {"description": "calibrated", "weight": weight, "low": low, "high": high}
+        _, counts, info = neighbour_contamination(events, regions, [neighbour], PIXEL_DEG, psf)
+        estimates[weight] = (counts.sum(), info["psf_shift"].sum())
+    psfoff, gof, mixed = estimates[0.0][0], estimates[1.0][0], estimates[0.6][0]
+    assert min(psfoff, gof) < mixed < max(psfoff, gof)
+    # the far end is 0.55 (0.05 away, against 0.02): a small shift towards PSFOFF's estimate
+    shift = estimates[0.6][1]
+    assert 0 < abs(shift) < 0.1 * abs(gof - psfoff)
+    assert np.sign(shift) == np.sign(psfoff - mixed)
 
 
 def test_no_neighbour_no_contamination():

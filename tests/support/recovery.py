@@ -10,7 +10,8 @@ from rassflow.batch import fit_batch, make_batch_products
 from rassflow.calibration.caldb import LocalCaldb, fetch_responses
 from rassflow.catalog.crossmatch import match_sample, read_prepared_sample
 from rassflow.catalog.sample import read_table
-from rassflow.chain import stage_settings
+from rassflow.calibration import psf_stack
+from rassflow.chain import stage_settings, with_psf
 from rassflow.config import validate
 from rassflow.products.regions import neighbour_reach_arcmin
 from rassflow.simulate.caldb import write_caldb
@@ -54,11 +55,23 @@ def recover(tmp, simulation: dict, analysis: dict | None = None) -> list[dict]:
     near = {
         k: [tuple(p) for p in g[["ra", "dec"]].to_numpy()] for k, g in neighbours.groupby("id_name")
     }
+    skyfields = {}
+    for seq in sorted(set(matched["seq_id"])):
+        cache = tmp / "cache" / seq
+        skyfields[seq] = {kind: cache / f"{kind}.fits" for kind in ("bas", "mex")}
+        prepare_skyfield(tmp / "archive", seq, skyfields[seq])
+    if config["responses"]["psf"] == "calibrated":  # as the workflow's calibrate_psf job
+        calibration = psf_stack.calibrate(
+            {seq: files["bas"] for seq, files in skyfields.items()},
+            psf_stack.calibrators(matched, neighbours, config["regions"]["centre"]),
+            psf_stack.stack_radius_arcmin(config["regions"]),
+            config["responses"]["psf_calibration"],
+        )
+        psf_stack.write_calibration(calibration, tmp / "psf-calibration.json")
+        settings = with_psf(settings, calibration)
     rows = []
     for seq, group in matched.groupby("seq_id"):
-        cache = tmp / "cache" / seq
-        files = {kind: cache / f"{kind}.fits" for kind in ("bas", "mex")}
-        prepare_skyfield(tmp / "archive", seq, files)
+        files = skyfields[seq]
         sources, models = [], {}
         for _, source in group.iterrows():
             star = truth.loc[int(source["No"])]

@@ -9,6 +9,7 @@ rule make_batch_products:
     input:
         unpack(batch_skyfield_files),  # events, expmap: lists, in the sources' order
         sample=SAMPLE,  # params read the sample (the checkpoint)
+        psf=psf_calibration(),  # the survey PSF ([]: a described one)
         rmf=RMF,
         specresp=SPECRESP,
     output:

@@ -10,6 +10,7 @@ rule make_source_products:
         sample=SAMPLE,  # params read the sample (the checkpoint)
         expmap=f"{SKYFIELD}_mex.fits",
         rmf=RMF,
+        psf=psf_calibration(),  # the survey PSF ([]: a described one)
         specresp=SPECRESP,
     output:
         **{key: PRODUCT[key] for key in rassflow.chain.SOURCE_JOB_OUTPUTS["products"]},

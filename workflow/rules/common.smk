@@ -209,6 +209,20 @@ def batch_outputs(kind):
     return plan().batch_outputs(kind)
 
 
+def psf_calibrators(wildcards):
+    """{seq: [[id_name, ra, dec]]}: the sources that may calibrate the survey PSF."""
+    return plan().psf_calibrators
+
+
+def psf_calibration_events(wildcards):
+    return [f"{SKYFIELD}_bas.fits".format(seq=seq) for seq in plan().psf_calibrators]
+
+
+def psf_calibration():
+    """The PSF calibration a products or photometry job reads ([]: a described PSF)."""
+    return LAYOUT.psf_calibration if config["responses"]["psf"] == "calibrated" else []
+
+
 def source_centre(wildcards):
     return rassflow.plan.region_centre(
         source_row(wildcards.src), config["regions"]["centre"]

@@ -8,6 +8,7 @@ rule measure_photometry:
     input:
         unpack(photometry_files),  # events, expmap, members, neighbours: per skyfield
         sample=SAMPLE,  # params read the sample (the checkpoint)
+        psf=psf_calibration(),  # the survey PSF ([]: a described one)
         rmf=RMF,
         specresp=SPECRESP,
     output:
