@@ -99,7 +99,6 @@ def test_the_psf_shift_is_the_estimate_under_the_other_description(separation_ar
     the same apertures' counts: a fraction of the estimate (the wing models differ by tens
     of per cent 2-5' out), and, solved directly with the GOF description's fractions, the
     same number."""
-    from rassflow.products import contamination
 
     rng = np.random.default_rng(11)
     neighbour = (CENTRE[0] + separation_arcmin * 120.0, CENTRE[1])
@@ -114,9 +113,7 @@ def test_the_psf_shift_is_the_estimate_under_the_other_description(separation_ar
     from rassflow.calibration.psf import FIXED_PSF
 
     gof = FIXED_PSF["gof_faq"]
-    _, swapped, swapped_info = neighbour_contamination(
-        events, regions, [neighbour], PIXEL_DEG, gof
-    )
+    _, swapped, swapped_info = neighbour_contamination(events, regions, [neighbour], PIXEL_DEG, gof)
     assert swapped.sum() == pytest.approx(counts.sum() + shift.sum(), rel=1e-9)
     # and its shift points back to PSFOFF's
     assert swapped_info["psf_shift"].sum() == pytest.approx(-shift.sum(), rel=1e-9)

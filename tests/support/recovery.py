@@ -7,10 +7,10 @@ import pandas as pd
 
 from rassflow.archive.skyfield import prepare_skyfield
 from rassflow.batch import fit_batch, make_batch_products
+from rassflow.calibration import psf_stack
 from rassflow.calibration.caldb import LocalCaldb, fetch_responses
 from rassflow.catalog.crossmatch import match_sample, read_prepared_sample
 from rassflow.catalog.sample import read_table
-from rassflow.calibration import psf_stack
 from rassflow.chain import stage_settings, with_psf
 from rassflow.config import validate
 from rassflow.products.regions import neighbour_reach_arcmin
