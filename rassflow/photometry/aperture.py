@@ -353,7 +353,9 @@ def _detection_test(settings: dict) -> str:
     """The ``photometry.detection_test`` of the settings: which p-value ``detected`` uses."""
     test = str({**DEFAULTS, **(settings or {})}["detection_test"])
     if test not in DETECTION_TESTS:
-        raise ValueError(f"photometry.detection_test must be one of {DETECTION_TESTS}, got {test!r}")
+        raise ValueError(
+            f"photometry.detection_test must be one of {DETECTION_TESTS}, got {test!r}"
+        )
     return test
 
 

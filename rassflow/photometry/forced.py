@@ -492,8 +492,8 @@ def posterior_columns(
     """
     from scipy import special
 
-    from rassflow.photometry.hardness import hardness_ratios
     from rassflow.photometry.bayes import randomization_uniform
+    from rassflow.photometry.hardness import hardness_ratios
     from rassflow.photometry.onoff import onoff_summary, randomized_detection
 
     confidence, ul_confidence, threshold, model, shape, _ = aperture._settings(settings)
