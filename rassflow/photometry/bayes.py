@@ -11,8 +11,10 @@ Modern Astronomy, eds. Feigelson & Babu, sec. 5.2; derivation in the comment abo
 interval. The detection p-value (:func:`onoff_detection_probability`) is the background-only
 tail probability averaged over the background's posterior (Cousins, Linnemann & Tucker 2008,
 NIM A 595, 480, "Z_Gamma"); without contamination it is the conditional binomial test of the two
-counts (Przyborowski & Wilenski 1940, Biometrika 31, 313). :func:`detection_sigma` turns a
-p-value into a one-sided Gaussian significance.
+counts (Przyborowski & Wilenski 1940, Biometrika 31, 313), conservative at a few counts;
+:func:`onoff_randomized_detection_probability` is its randomized version, exact in size
+(Stevens 1950, Biometrika 37, 117), with the uniform of :func:`randomization_uniform`.
+:func:`detection_sigma` turns a p-value into a one-sided Gaussian significance.
 
 Hardness ratios (:mod:`rassflow.photometry.hardness`) take each band's background ``B`` as
 known and use the posterior of Kraft, Burrows & Nousek (1991, ApJ 374, 344; "KBN", eqs. 7-8),
