@@ -18,7 +18,8 @@ forced photometry positions per CPU-second (the measure_photometry jobs' CPU ove
 positions measured); CPU-s per fitted source (fit_batch jobs); the files under results/
 (logs/ and benchmarks/ left out) and, beyond the fitted sources' products, per skyfield;
 and the science checks on the photometry batch tables: the blank positions' detection rate
-against norm.sf(photometry.detection_sigma) = 0.135 % with its binomial interval, the
+(and which detection test the tables record: photometry.detection_test) against
+norm.sf(photometry.detection_sigma) = 0.135 % with its binomial interval, the
 fraction of undetected members whose rate_ul >= the true rate (target >= 97 %), the 68 %
 interval coverage of the detected stars (target 60-76 %).
 
@@ -193,13 +194,14 @@ def show(report: dict) -> None:
     )
     sc = report["science"]
     blank = sc["blank_detection"]
+    lo, hi = blank["range_at_99_9"]
     print(
-        f"blank positions detected: {blank['detected']}/{blank['positions']} = "
-        f"{100 * blank['rate']:.3f} % (95 %: {100 * blank['interval_95'][0]:.3f}-"
-        f"{100 * blank['interval_95'][1]:.3f} %; promise {100 * blank['promise']:.3f} %, "
-        f"at most {blank['allowed_at_99_9']} at 99.9 %; the discrete test's own rate at these "
-        f"counts {100 * blank['expected_discrete']:.3f} %, mean counts in the circle "
-        f"{blank['blank_counts_src_mean']:.2f})"
+        f"blank positions detected ({blank['test']} test): {blank['detected']}/"
+        f"{blank['positions']} = {100 * blank['rate']:.3f} % (95 %: "
+        f"{100 * blank['interval_95'][0]:.3f}-{100 * blank['interval_95'][1]:.3f} %; promise "
+        f"{100 * blank['promise']:.3f} %, {lo}-{hi} detections at 99.9 %; the exact test's own "
+        f"rate at these counts {100 * blank['expected_discrete']:.3f} %, mean counts in the "
+        f"circle {blank['blank_counts_src_mean']:.2f})"
     )
     ul = sc["upper_limits"]
     print(

@@ -142,6 +142,7 @@ def main(argv=None) -> int:
             }
             start = time.process_time()
             forced.posterior_columns(
+                [str(v) for v in np.asarray(table["id_name"])[ok]],
                 np.asarray(table["counts_src"])[ok],
                 np.asarray(table["counts_bkg"])[ok],
                 np.asarray(table["backscal_ratio"])[ok],

@@ -11,8 +11,10 @@ Modern Astronomy, eds. Feigelson & Babu, sec. 5.2; derivation in the comment abo
 interval. The detection p-value (:func:`onoff_detection_probability`) is the background-only
 tail probability averaged over the background's posterior (Cousins, Linnemann & Tucker 2008,
 NIM A 595, 480, "Z_Gamma"); without contamination it is the conditional binomial test of the two
-counts (Przyborowski & Wilenski 1940, Biometrika 31, 313). :func:`detection_sigma` turns a
-p-value into a one-sided Gaussian significance.
+counts (Przyborowski & Wilenski 1940, Biometrika 31, 313), conservative at a few counts;
+:func:`onoff_randomized_detection_probability` is its randomized version, exact in size
+(Stevens 1950, Biometrika 37, 117), with the uniform of :func:`randomization_uniform`.
+:func:`detection_sigma` turns a p-value into a one-sided Gaussian significance.
 
 Hardness ratios (:mod:`rassflow.photometry.hardness`) take each band's background ``B`` as
 known and use the posterior of Kraft, Burrows & Nousek (1991, ApJ 374, 344; "KBN", eqs. 7-8),
@@ -49,7 +51,9 @@ __all__ = [
     "deblended_background",
     "detection_sigma",
     "onoff_detection_probability",
+    "onoff_randomized_detection_probability",
     "posterior_quantile",
+    "randomization_uniform",
 ]
 
 # Below this Q(a, x) is taken from the continued fraction in log space instead of scipy.
@@ -490,12 +494,75 @@ def onoff_detection_probability(n, m, alpha, c=0.0) -> float:
     n, m, alpha, c = _onoff_check(n, m, alpha, c)
     if n == 0:
         return 1.0
-    rho = alpha / (1.0 + alpha)
+    return _onoff_tail(n, m + 1.0, alpha / (1.0 + alpha), c)
+
+
+def _onoff_tail(n: float, b: float, rho: float, c: float) -> float:
+    """P(K >= n) + sum_{k<n} Pois(k; c) I_rho(n - k, b) for n >= 1, K ~ Poisson(c):
+    b = M + 1 gives P(X >= N) (:func:`onoff_detection_probability`), n = N + 1 with b = M
+    gives P(X > N) at the same totals (:func:`onoff_randomized_detection_probability`).
+    I_rho(a, 0) = 0: with no background-region counts the aperture's background counts are
+    all of its total."""
     if c == 0.0:
-        return float(special.betainc(n, m + 1.0, rho))
+        return float(special.betainc(n, b, rho)) if b > 0 else 0.0
     k_max = int(min(n - 1, np.ceil(c + 40.0 * np.sqrt(c) + 40.0)))
     k = np.arange(0, k_max + 1, dtype=float)
     pois = np.exp(special.xlogy(k, c) - c - special.gammaln(k + 1.0))  # Poisson pmf
-    p = float(np.sum(pois * special.betainc(n - k, m + 1.0, rho)))
-    p += float(special.pdtrc(n - 1, c))  # P(K >= N), Poisson sf at N - 1
+    p = float(np.sum(pois * special.betainc(n - k, b, rho))) if b > 0 else 0.0
+    p += float(special.pdtrc(n - 1, c))  # P(K >= n), Poisson sf at n - 1
     return min(p, 1.0)
+
+
+# The conditional test above is exact given N + M, but its p-value takes few values when the
+# counts are few (~3 in a RASS circle), so at 3 sigma it fires at ~0.06 % instead of the
+# 0.135 % that norm.sf(3) promises. Given the total t = N + M, N ~ Binomial(t, rho) under the
+# null; the uniformly most powerful unbiased test of the ratio of two Poisson means conditions on
+# t and, the binomial being discrete, randomizes at the boundary (Lehmann & Romano 2005,
+# Testing Statistical Hypotheses, 3rd ed., sec. 4.5, with secs. 3.2 and 3.4 for the randomized
+# tests of a discrete family). Its p-value is the randomized one of Stevens (1950, Biometrika
+# 37, 117; Habiger & Pena 2011, J. Stat. Plann. Inference 141, 2090),
+#
+#     p_rand = P(X > N | t) + U P(X = N | t),   U ~ Uniform(0, 1) independent of the counts,
+#
+# exactly Uniform(0, 1) under the null given t, so p_rand <= norm.sf(k) fires at exactly
+# norm.sf(k). P(X > N | t) = P(X >= N + 1 | t) = I_rho(N + 1, M) (the tail at N + 1 with the
+# total held, i.e. M one less); with a contamination c, each term of the sum above in the same
+# way. U comes from the member's id (:func:`randomization_uniform`), so that the numbers do not
+# depend on the order in which members are measured or how they are batched.
+
+_RANDOMIZATION_SALT = b"rassflow-detect"  # blake2b's salt: at most 16 bytes
+
+
+def randomization_uniform(ids) -> np.ndarray:
+    """The U of each member's randomized detection test, in (0, 1), from its ``id_name``:
+    the first 53 bits of BLAKE2b (RFC 7693) of its UTF-8 bytes with a fixed salt, k / 2^53
+    + 2^-54. The same id gives the same U in any run, batch or order; a hash's bits are
+    uniform, so distinct ids give independent uniforms to double precision."""
+    import hashlib
+
+    ids = [ids] if isinstance(ids, str) else list(ids)
+    words = np.fromiter(
+        (
+            int.from_bytes(
+                hashlib.blake2b(str(i).encode(), digest_size=8, salt=_RANDOMIZATION_SALT).digest(),
+                "big",
+            )
+            >> 11
+            for i in ids
+        ),
+        dtype=np.uint64,
+        count=len(ids),
+    )
+    return words.astype(float) * 2.0**-53 + 2.0**-54
+
+
+def onoff_randomized_detection_probability(n, m, alpha, c=0.0, u=0.5) -> float:
+    """The randomized detection p-value P(X > N) + U P(X = N) (Stevens 1950; the UMPU test of
+    Lehmann & Romano 2005, sec. 4.5; see the comment above), with the null tails of
+    :func:`onoff_detection_probability` at the same totals: with c = 0, I_rho(N + 1, M) +
+    U (I_rho(N, M + 1) - I_rho(N + 1, M)), exactly Uniform(0, 1) under the null given N + M.
+    ``u`` in (0, 1): the member's :func:`randomization_uniform`."""
+    n, m, alpha, c = _onoff_check(n, m, alpha, c)
+    p_at = onoff_detection_probability(n, m, alpha, c)
+    p_above = _onoff_tail(n + 1.0, m, alpha / (1.0 + alpha), c)
+    return p_above + float(u) * (p_at - p_above)

@@ -480,12 +480,14 @@ def posterior_inputs(n, n_bkg, ratio, contamination, sigma=0.0):
 
 
 def posterior_columns(
-    n, n_bkg, ratio, contamination, bands: dict, to_rate, settings: dict, deblend=None,
+    ids, n, n_bkg, ratio, contamination, bands: dict, to_rate, settings: dict, deblend=None,
     psf_factors=None,
 ) -> dict:  # fmt: skip
     """Rates, limits, detection, hardness ratios and fluxes of measured positions: the
     posterior part of :func:`rassflow.photometry.aperture.measure`, for arrays.
 
+    ``ids``: the members' id_name, which fix the uniforms of the randomized detection test
+    (:func:`rassflow.photometry.bayes.randomization_uniform`);
     ``n``, ``n_bkg``: broad-band counts in the circle and the background region;
     ``ratio``: BACKSCAL ratio; ``contamination``: the neighbours' broad-band counts;
     ``bands``: {band: (n_src, n_bkg, contamination)} of the 2RXS bands A-D; ``to_rate``:
@@ -499,18 +501,20 @@ def posterior_columns(
     """
     from scipy import special
 
+    from rassflow.photometry.bayes import randomization_uniform
     from rassflow.photometry.hardness import hardness_ratios
-    from rassflow.photometry.onoff import onoff_summary
+    from rassflow.photometry.onoff import onoff_summary, randomized_detection
 
     confidence, ul_confidence, threshold, model, shape, _ = aperture._settings(settings)
+    test = aperture._detection_test(settings)
     names = ("net_counts_mode", "net_counts_lo", "net_counts_hi", "counts_ul")
     deblend = np.zeros(len(np.atleast_1d(n))) if deblend is None else np.asarray(deblend, float)
-    summary = onoff_summary(
-        *posterior_inputs(n, n_bkg, ratio, contamination, deblend),
-        confidence / 100.0,
-        ul_confidence / 100.0,
-    )
+    inputs = posterior_inputs(n, n_bkg, ratio, contamination, deblend)
+    summary = onoff_summary(*inputs, confidence / 100.0, ul_confidence / 100.0)
     out = dict(zip((*names, "detection_probability"), summary, strict=True))
+    out["detection_p_randomized"] = randomized_detection(
+        *inputs, randomization_uniform(ids), out["detection_probability"]
+    )
     # the deblending noise widens the interval, unless the background already carries it
     wide = (deblend > 0) & (np.asarray(contamination, float) >= 0)
     if np.any(wide):
@@ -528,7 +532,8 @@ def posterior_columns(
     with np.errstate(divide="ignore"):
         sigma = -special.ndtri(p_value)
     out["detection_sigma"] = np.where(np.isfinite(sigma), sigma, np.nan)
-    out["detected"] = p_value <= special.ndtr(-threshold)
+    p_test = out["detection_p_randomized"] if test == "randomized" else p_value
+    out["detected"] = p_test <= special.ndtr(-threshold)
     low = high = np.ones(len(np.atleast_1d(n)))
     if psf_factors is not None:
         factors = np.asarray(psf_factors, float)
@@ -721,13 +726,13 @@ def forced_photometry(events, expmap, rmf, specresp, members, settings: dict, ne
             for band in pspc.HR_BANDS
         }
         measured = posterior_columns(
-            n[sel], n_bkg[sel], ratio[sel], contamination["broad"][sel], bands, to_rate[sel],
-            settings["photometry"], deblend[sel], psf_factors[:, sel],
+            [ids[k] for k in sel], n[sel], n_bkg[sel], ratio[sel], contamination["broad"][sel],
+            bands, to_rate[sel], settings["photometry"], deblend[sel], psf_factors[:, sel],
         )  # fmt: skip
     for key in (
         "net_counts_mode", "net_counts_lo", "net_counts_hi", "counts_ul", "net_rate",
         "net_rate_lo", "net_rate_hi", "rate_ul", "detection_probability", "detection_sigma",
-        "hr1", "hr1_lo", "hr1_hi", "hr2", "hr2_lo", "hr2_hi",
+        "detection_p_randomized", "hr1", "hr1_lo", "hr1_hi", "hr2", "hr2_lo", "hr2_hi",
     ):  # fmt: skip
         columns[key] = np.full(count, np.nan)
         if measured:
@@ -771,6 +776,7 @@ def _assemble(columns: dict, ok, settings: dict, events_name: str):
         "confidence": confidence,
         "upper_limit_confidence": ul_confidence,
         "detection_threshold_sigma": threshold,
+        "detection_test": aperture._detection_test(settings["photometry"]),
         "ecf_model": model,
         "ecf_shape": shape,
         "events": events_name,

@@ -18,7 +18,7 @@ from scipy import special
 
 from rassflow.photometry.bayes import _ONOFF_LOG_CUT, _Q_UNDERFLOW, _log_q, _logsumexp
 
-__all__ = ["onoff_summary"]
+__all__ = ["onoff_summary", "randomized_detection"]
 
 
 def _brent(f, a, b, xtol, rtol, maxiter: int):
@@ -304,6 +304,20 @@ def _detection(n, m, alpha, c):
     for k in np.flatnonzero((c != 0.0) & (n > 0)):
         out[k] = onoff_detection_probability(n[k], m[k], alpha[k], c[k])
     return out
+
+
+def randomized_detection(n, m, alpha, c, u, p_at):
+    """onoff_randomized_detection_probability for arrays: P(X > N) + U (P(X >= N) - P(X > N)),
+    ``p_at`` the P(X >= N) of :func:`onoff_summary`; P(X > N) = I_rho(N + 1, M) without
+    contamination (0 for M = 0), the scalar function's sum otherwise."""
+    from rassflow.photometry.bayes import _onoff_tail
+
+    n, m, alpha, c = (np.atleast_1d(np.asarray(v, float)) for v in (n, m, alpha, c))
+    rho = alpha / (1.0 + alpha)
+    above = np.where(m > 0, special.betainc(n + 1.0, np.where(m > 0, m, 1.0), rho), 0.0)
+    for k in np.flatnonzero(c != 0.0):
+        above[k] = _onoff_tail(n[k] + 1.0, m[k], rho[k], c[k])
+    return above + np.asarray(u, float) * (np.asarray(p_at, float) - above)
 
 
 def onoff_summary(n, m, alpha, c, confidence: float, ul_confidence: float, chunk: int = 4096):

@@ -69,6 +69,7 @@ SHARED_SETTINGS = (
     "confidence",
     "upper_limit_confidence",
     "detection_threshold_sigma",
+    "detection_test",
     "ecf_model",
     "ecf_shape",
     "broad_band_pi",
@@ -495,7 +496,8 @@ COLUMN_DESCRIPTIONS = colspec.SAMPLE_POSITION | colspec.column_table(
     net_rate_hi           | count/s | upper end of the shortest rate interval (CONFLEV)
     detection_probability |         | P(>= counts_src | background only), background marginalised
     detection_sigma       |         | Gaussian significance of detection_probability (NaN at 0 or 1)
-    detected              |         | T if detection_sigma reaches the threshold (DETSIGMA)
+    detection_p_randomized |        | P(> counts_src) + U P(= counts_src), U uniform from id_name
+    detected              |         | T if the DETTEST p-value is <= norm.sf(DETSIGMA)
     rate_ul               | count/s | one-sided rate upper limit (ULCONF)
     deblending_sigma_counts | count | 1-sigma deblending error of contamination_counts (in the interval)
     psf_model             |         | PSF description of the aperture correction (psfoff)
@@ -638,6 +640,11 @@ def _photometry_hdu(table: pd.DataFrame, provenance, rows: int, chunk_rows: int)
         header["DETSIGMA"] = (
             float(settings["detection_threshold_sigma"]),
             "detection threshold (sigma)",
+        )
+    if "detection_test" in settings:
+        header["DETTEST"] = (
+            str(settings["detection_test"]),
+            "detected by: randomized or exact p-value",
         )
     if "ecf_model" in settings:
         header["ECFMODEL"] = (str(settings["ecf_model"]), "spectral model of the ECF")

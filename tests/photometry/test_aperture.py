@@ -23,7 +23,7 @@ import pytest
 from astropy.io import fits
 from scipy import optimize, special
 
-from rassflow.photometry import aperture
+from rassflow.photometry import aperture, bayes
 from rassflow.photometry.aperture import measure
 from rassflow.photometry.conversion import KEV_TO_ERG
 from rassflow.products.responses import apply_psf_correction, make_arf
@@ -270,7 +270,22 @@ def test_measured_background(tmp_path, calibration, n, contamination):
     if not c:
         assert p == pytest.approx(stats.binom.sf(n - 1, n + 8, 0.2), rel=1e-12)
     assert result["detection_probability"] == pytest.approx(p, rel=1e-9)
-    assert result["detected"] is bool(p <= special.ndtr(-3.0))
+    # the randomized p-value P(X > N) + U P(X = N), at the same totals: given the background
+    # counts N - k + M, those of the circle are Binomial(N - k + M, 1/5); U from the id
+    k = np.arange(n + 1)
+    weight = stats.poisson.pmf(k, c) if c else (k == 0).astype(float)
+    above = (stats.poisson.sf(n, c) if c else 0.0) + np.sum(
+        weight * stats.binom.sf(n - k, n - k + 8, 0.2)
+    )
+    u = bayes.randomization_uniform(["GJ 1"])[0]
+    p_rand = above + u * (p - above)
+    assert result["detection_p_randomized"] == pytest.approx(p_rand, rel=1e-9)
+    assert result["detected"] is bool(p_rand <= special.ndtr(-3.0))
+    exact = run(tmp_path, calibration, src=src, bkg=bkg, contamination=contamination,
+                settings={"detection_test": "exact"})  # fmt: skip
+    assert exact["detection_test"] == "exact"
+    assert exact["detected"] is bool(p <= special.ndtr(-3.0))
+    assert exact["detection_p_randomized"] == result["detection_p_randomized"]
 
 
 def test_bright_source_is_detected(tmp_path, calibration):

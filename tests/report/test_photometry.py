@@ -69,6 +69,7 @@ def fake_result(id_name, flux=1e-13, detected=True, **changes):
         rate_ul=20.0 / 320.0,
         detection_probability=1e-6,
         detection_sigma=4.75,
+        detection_p_randomized=7e-7,
         detected=detected,
         status="ok",
         reason="",
@@ -116,6 +117,7 @@ def write_batch(path, rows, bands=BANDS, **settings):
             "confidence": 68.27,
             "upper_limit_confidence": 99.73,
             "detection_threshold_sigma": 3.0,
+            "detection_test": "randomized",
             "ecf_model": "powerlaw",
             "ecf_shape": 2.0,
             **settings,
@@ -246,6 +248,7 @@ def test_fits_units_descriptions_and_provenance(inputs, tmp_path):
         assert hdul[0].header["RFCONFIG"] == "c0ffee"
         assert header["NMEMBERS"] == 5 and header["NMEASURD"] == 2 and header["NDETECT"] == 1
         assert (header["CONFLEV"], header["ULCONF"], header["DETSIGMA"]) == (68.27, 99.73, 3.0)
+        assert header["DETTEST"] == "randomized"
         assert (header["ECFMODEL"], header["ECFSHAPE"]) == ("powerlaw", 2.0)
         assert header["FLUXBAND"] == "0.1-2.4keV,0.5-2.0keV"
     back = Table.read(fits_path, hdu="PHOTOMETRY")

@@ -259,8 +259,8 @@ def one_sided_upper(k: int, n: int, level: float) -> float:
 
 
 def null_detection_rate(counts_src, counts_bkg, ratio, p_threshold: float):
-    """Per position, the probability that the detection test fires when the true rate is 0:
-    with c = 0 the test (rassflow.photometry.onoff: P(X >= N) = I_rho(N, M + 1), rho =
+    """Per position, the probability that the exact detection test (photometry.detection_test
+    exact) fires when the true rate is 0: with c = 0 the test (rassflow.photometry.onoff: P(X >= N) = I_rho(N, M + 1), rho =
     ratio / (1 + ratio)) is the conditional binomial test, so given the total t = N + M, N is
     Binomial(t, rho) under the null and the test fires with probability
     max{I_rho(n, t - n + 1) <= p_threshold}: at most p_threshold, less by the discreteness
@@ -291,7 +291,11 @@ def science(table, truth: pd.DataFrame, first_blank: int) -> dict:
     """The checks of the photometry of every covered member against the truth.
 
     - blank positions (true rate 0): the detection rate against norm.sf(detection_sigma),
-      with its 95 % binomial interval and 99.9 % one-sided upper bound;
+      with its 95 % binomial interval and 99.9 % one-sided upper bound, the 99.9 % two-sided
+      binomial range of detections at exactly the promised rate (what the randomized test,
+      exact in size, must fall in) and the exact test's own attainable rate at these counts
+      (``expected_discrete``, what the exact test falls short of the promise by); the test
+      used is the tables' ``detection_test`` (randomized if they record none);
     - undetected members (stars and blank positions): the fraction whose rate_ul is at least
       the true rate (stars: truth.csv rate_broad; blanks 0);
     - detected stars: the fraction whose 68 % interval [net_rate_lo, net_rate_hi] holds the
@@ -312,6 +316,8 @@ def science(table, truth: pd.DataFrame, first_blank: int) -> dict:
     ok = (frame["status"] == "ok").to_numpy()
     detected = frame["detected"].to_numpy(bool) & ok
     promise = float(norm.sf(DETECTION_SIGMA))
+    meta = {str(key).lower(): value for key, value in getattr(table, "meta", {}).items()}
+    test = str(meta.get("detection_test", "randomized")).strip()
 
     n_blank = int((blank & ok).sum())
     k_blank = int((blank & detected).sum())
@@ -321,6 +327,12 @@ def science(table, truth: pd.DataFrame, first_blank: int) -> dict:
 
     # the most detections that 0.135 % lets through, 999 times in 1000
     allowed = int(binom.ppf(0.999, n_blank, promise)) if n_blank else 0
+    # the detections at exactly the promised rate, 999 times in 1000 (two-sided)
+    expected_range = (
+        [int(binom.ppf(0.0005, n_blank, promise)), int(binom.ppf(0.9995, n_blank, promise))]
+        if n_blank
+        else [0, 0]
+    )
     sel = blank & ok
     null_rate = null_detection_rate(
         frame["counts_src"].to_numpy(float)[sel],
@@ -345,6 +357,7 @@ def science(table, truth: pd.DataFrame, first_blank: int) -> dict:
         "failed": int((~ok).sum()),
         "members_by_kind": {str(k): int((kinds == k).sum()) for k in np.unique(kinds)},
         "blank_detection": {
+            "test": test,
             "detected": k_blank,
             "positions": n_blank,
             "rate": k_blank / n_blank if n_blank else math.nan,
@@ -352,6 +365,7 @@ def science(table, truth: pd.DataFrame, first_blank: int) -> dict:
             "upper_99_9": upper,
             "promise": promise,
             "allowed_at_99_9": allowed,
+            "range_at_99_9": expected_range,
             "expected_discrete": float(null_rate.mean()) if n_blank else math.nan,
             "blank_counts_src_mean": float(frame["counts_src"].to_numpy(float)[sel].mean())
             if n_blank
