@@ -64,10 +64,11 @@ MAX_CONDITION = 100.0
 tell the sources apart: such a neighbour is left unresolved (the target is then flagged)."""
 
 
-TABLE_ARCMIN = 20
+TABLE_ARCMIN = 30
 """The ring table reaches the next multiple of this: the default regions with neighbours up
-to 10' away need < 20', and one table per process serves every call (a table per whole
-arcminute of reach made calls at varying reaches rebuild it, ~2 ms each)."""
+to 14' away need < 30', and one table per process serves every call (a table per whole
+arcminute of reach made calls at varying reaches rebuild it, ~2 ms each); each call uses
+the rings out to its own reach."""
 
 
 def _ring_densities(reach_arcmin: float, model: str = "psfoff") -> tuple[np.ndarray, np.ndarray]:
@@ -319,7 +320,10 @@ def _psf_fractions(
     # the farthest any region reaches from any centre, so that the ring table covers it
     discs = [(a.x, a.y, a.radius) for a in apertures] + [(regions.x, regions.y, regions.outer)]
     reach = max(np.hypot(x - cx, y - cy) + radius for x, y, radius in discs for cx, cy in centres)
-    tables = [_ring_densities(reach * pixel_arcmin + 2 * RING_ARCMIN, m)[1] for m in models]
+    needed = reach * pixel_arcmin + 2 * RING_ARCMIN
+    # the rings out to the reach only: the regions have no area beyond it
+    n_rings = int(np.ceil(needed / RING_ARCMIN)) + 1
+    tables = [_ring_densities(needed, m)[1][:, :n_rings] for m in models]
     n_rings = tables[0].shape[1]
     step = RING_ARCMIN / pixel_arcmin
     keep = np.array([(a.x, a.y, a.radius) for a in apertures])

@@ -221,8 +221,8 @@ def test_sample_is_mostly_faint(measured):
     members = _members(measured, with_neighbours=False)
     counts = members.groupby(["kind", "detected"]).size()
     print(f"\nmembers without neighbours by kind and detection:\n{counts.to_string()}")
-    assert (~members["detected"]).sum() >= 70
-    assert members["detected"].sum() >= 80
+    assert (~members["detected"]).sum() >= 60
+    assert members["detected"].sum() >= 70
     assert (measured["kind"] == "empty").sum() == 2 * N_EMPTY_PER_FIELD
     # the measured exposure is the map's nearest pixel, the truth the exact model: < 1 % apart
     ratio = members["exposure_s"] / members["true_exposure_s"]

@@ -263,8 +263,10 @@ def test_neighbours_are_looked_up_out_to_the_annulus_reach():
         "background_outer_factor": 4.0,
         "exclusion_radius_arcmin": 2.0,
     }
-    assert neighbour_reach_arcmin(regions) == 10.0  # 8' annulus + a 2' exclusion circle
-    assert neighbour_reach_arcmin({**regions, "background_outer_factor": 1.5}) == 5.0
+    # the 8' annulus + the PSF wing's reach (6'), or a wider exclusion circle's
+    assert neighbour_reach_arcmin(regions) == 14.0
+    assert neighbour_reach_arcmin({**regions, "background_outer_factor": 1.5}) == 9.0
+    assert neighbour_reach_arcmin({**regions, "exclusion_radius_arcmin": 7.0}) == 15.0
     assert neighbour_reach_arcmin({**regions, "exclusion_radius_arcmin": 0}) == 0.0
 
 
@@ -379,3 +381,30 @@ def test_polar_psf_sums_match_the_pixel_sums(case, monkeypatch):
     # the other description's estimate too (measured: 7e-4 of the shift, 1.6e-4 of the counts)
     shift, exact_shift = info["psf_shift"].sum(), exact_info["psf_shift"].sum()
     assert abs(shift - exact_shift) < 2e-3 * abs(exact_shift) and abs(exact_shift) > 10
+
+
+def test_a_source_beyond_the_exclusion_reach_is_deblended_from_the_annulus():
+    """A bright 2RXS source 11' from an empty position: outside the reach of its exclusion
+    circle (8' + 2'), so the annulus keeps its wing (~3 % of its counts), a twelfth of which
+    the background subtraction takes from the circle. Deblended (it lies within the wing
+    reach), the net counts of the empty position are 0 within their noise; without, they
+    are ~5 sigma negative."""
+    from rassflow.products.regions import WING_REACH_ARCMIN
+
+    assert 8.0 + 2.0 < 11.0 < 8.0 + WING_REACH_ARCMIN
+    regions = SourceRegions(*CENTRE, RADIUS, 2 * RADIUS, 4 * RADIUS)  # nothing cut
+    neighbour = (CENTRE[0] + 11.0 * 120.0, CENTRE[1])
+    plain, deblended, variance = [], [], []
+    for seed in range(4):
+        rng = np.random.default_rng(100 + seed)
+        events, _ = events_of(rng, [(*neighbour, 40000)], 0.0005, half=3000)
+        src = regions.contains(events.x, events.y, "src").sum()
+        bkg = regions.contains(events.x, events.y, "bkg").sum()
+        ratio = RADIUS**2 / (16 * RADIUS**2 - 4 * RADIUS**2)
+        _, counts, info = neighbour_contamination(events, regions, [neighbour], PIXEL_DEG)
+        plain.append(src - ratio * bkg)
+        deblended.append(src - ratio * bkg - counts.sum())
+        variance.append(src + ratio**2 * bkg + info["variance"].sum())
+    sigma = np.sqrt(np.sum(variance))
+    assert np.sum(plain) < -4 * sigma
+    assert abs(np.sum(deblended)) < 2.5 * sigma
