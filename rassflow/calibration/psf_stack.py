@@ -114,35 +114,67 @@ def _best_share(counts, source, background, iterations: int = 60):
     return np.sum(np.where(counts > 0, counts * np.log(np.where(counts > 0, model, 1.0)), 0.0), -1)
 
 
+def _posterior(loglike):
+    """(mean, low, high, sd) of the posterior exp(loglike) on WEIGHT_GRID (flat prior), its
+    central CONFIDENCE interval by the trapezoid rule."""
+    posterior = np.exp(loglike - loglike.max())
+    step = WEIGHT_GRID[1] - WEIGHT_GRID[0]
+    mass = 0.5 * (posterior[1:] + posterior[:-1]) * step
+    mass = mass / mass.sum()
+    cdf = np.concatenate([[0.0], np.cumsum(mass)])
+    tail = 0.5 * (1.0 - CONFIDENCE)
+    low, high = np.interp([tail, 1.0 - tail], cdf, WEIGHT_GRID)
+    middle = 0.5 * (WEIGHT_GRID[1:] + WEIGHT_GRID[:-1])
+    mean = float(np.sum(middle * mass))
+    sd = float(np.sqrt(np.sum((middle - mean) ** 2 * mass)))
+    return mean, float(low), float(high), sd
+
+
 def fit_weight(counts, radius_arcmin: float) -> dict:
     """The mixture weight from stacked counts (n_sources, n_groups, n_bins) of
     :func:`stack_counts`: ``weight`` (posterior mean), ``low``/``high`` (the central
-    :data:`CONFIDENCE` interval), ``mode``, ``sources``, ``counts`` and the log-likelihood
-    over :data:`WEIGHT_GRID` relative to its maximum."""
+    :data:`CONFIDENCE` interval), ``mode``, ``sources``, ``counts``, the log-likelihood
+    over :data:`WEIGHT_GRID` relative to its maximum, and each PI group's own weight.
+
+    The PI groups measure the same weight if the survey PSF is a mixture of the two at every
+    energy. When their weights scatter more than their errors allow, the interval is widened
+    about the weight by the scale factor S = sqrt(chi^2 / (groups - 1)), as the Particle
+    Data Group scales the error of inconsistent measurements (Review of Particle Physics,
+    Introduction, "Averaging procedures")."""
     counts = np.asarray(counts, float).reshape(-1, len(PI_GROUPS), RADIAL_BINS)
     psfoff, gof, area = _cell_shares(radius_arcmin)
-    loglike = np.zeros(WEIGHT_GRID.size)
+    by_group = np.zeros((WEIGHT_GRID.size, len(PI_GROUPS)))
     used = counts.sum(axis=-1) > 0  # (source, group) cells with events
     data = counts[used]  # (n_cells, n_bins)
     group = np.nonzero(used)[1]
-    for i, w in enumerate(WEIGHT_GRID):
-        source = (1.0 - w) * psfoff[group] + w * gof[group]
-        loglike[i] = _best_share(data, source, area).sum() if len(data) else 0.0
+    if len(data):
+        for i, w in enumerate(WEIGHT_GRID):
+            source = (1.0 - w) * psfoff[group] + w * gof[group]
+            by_group[i] = np.bincount(
+                group, _best_share(data, source, area), minlength=len(PI_GROUPS)
+            )
+    loglike = by_group.sum(axis=1)
     loglike -= loglike.max()
-    posterior = np.exp(loglike)
-    # trapezoid weights on the uniform grid, then the CDF at the grid points
-    step = WEIGHT_GRID[1] - WEIGHT_GRID[0]
-    mass = 0.5 * (posterior[1:] + posterior[:-1]) * step
-    cdf = np.concatenate([[0.0], np.cumsum(mass)]) / mass.sum()
-    tail = 0.5 * (1.0 - CONFIDENCE)
-    low, high = np.interp([tail, 1.0 - tail], cdf, WEIGHT_GRID)
-    mean = float(np.sum(0.5 * (WEIGHT_GRID[1:] + WEIGHT_GRID[:-1]) * mass) / mass.sum())
+    mean, low, high, _ = _posterior(loglike)
+    measured = [g for g in range(len(PI_GROUPS)) if used[:, g].any()]
+    groups = {g: _posterior(by_group[:, g]) for g in measured}
+    scale = 1.0
+    if len(groups) > 1:
+        chi2 = sum((m - mean) ** 2 / max(sd, 1e-6) ** 2 for m, _, _, sd in groups.values())
+        scale = max(1.0, float(np.sqrt(chi2 / (len(groups) - 1))))
+    low = max(0.0, mean - scale * (mean - low))
+    high = min(1.0, mean + scale * (high - mean))
     return {
         "weight": round(mean, 6),
-        "low": round(float(low), 6),
-        "high": round(float(high), 6),
+        "low": round(low, 6),
+        "high": round(high, 6),
         "mode": float(WEIGHT_GRID[int(np.argmax(loglike))]),
         "confidence": CONFIDENCE,
+        "scale_factor": round(scale, 4),
+        "group_weights": {
+            f"PI {PI_GROUPS[g][0]}-{PI_GROUPS[g][1]}": [round(m, 4), round(sd, 4)]
+            for g, (m, _, _, sd) in groups.items()
+        },
         "sources": int(len(counts)),
         "counts": int(counts.sum()),
         "loglike": [round(float(v), 4) for v in loglike],

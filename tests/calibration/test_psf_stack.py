@@ -146,3 +146,27 @@ def test_the_systematic_spans_the_calibrations_interval():
     low, high = psf_systematic(*args, psf=calibrated)
     assert low < 1.0 < high  # the ends lie either side of the weight
     assert high - low < 0.2 * (1.0 - fixed[0])  # a tenth of the weights: a fifth or less
+
+
+def test_pi_groups_that_disagree_widen_the_interval():
+    """A sky whose PSF is PSFOFF below 0.9 keV and the GOF FAQ's above is no mixture: the
+    PI groups' weights disagree, and the interval is widened by their scale factor so that
+    it spans most of the two."""
+
+    def split(rng, energy):
+        dx, dy = sample_offsets(rng, energy, model="psfoff")
+        gx, gy = sample_offsets(rng, energy, model="gof_faq")
+        hard = energy > 0.9
+        return np.where(hard, gx, dx), np.where(hard, gy, dy)
+
+    rng = np.random.default_rng(9)
+    events, centres = stacked_sky(rng, split)
+    result = fit_weight(stack_counts(events, centres, RADIUS_ARCMIN), RADIUS_ARCMIN)
+    weights = [w for w, _ in result["group_weights"].values()]
+    assert min(weights) < 0.2 and max(weights) > 0.8
+    assert result["scale_factor"] > 3
+    assert result["high"] - result["low"] > 0.5
+    # one description everywhere: the groups agree
+    events, centres = stacked_sky(np.random.default_rng(9), drawn_with("gof_faq"))
+    agreed = fit_weight(stack_counts(events, centres, RADIUS_ARCMIN), RADIUS_ARCMIN)
+    assert agreed["scale_factor"] < 2
