@@ -222,14 +222,25 @@ def calibrate(skyfields: dict, candidates: dict, radius_arcmin: float, settings:
     ``settings["min_counts"]`` broad-band events; the ``max_sources`` with most events are
     stacked. Returns :func:`fit_weight`'s dict plus the calibrators' ids."""
     from rassflow.archive.skyfield import read_events
+    from rassflow.errors import DATA_ERRORS
+    from rassflow.status import marker_reason
 
     min_counts = settings.get("min_counts", DEFAULT_MIN_COUNTS)
     max_sources = settings.get("max_sources", DEFAULT_MAX_SOURCES)
-    names, stacks = [], []
+    names, stacks, skipped = [], [], []
     for seq in sorted(candidates):
         if seq not in skyfields:
             continue
-        events = read_events(skyfields[seq])
+        # a skyfield whose files failed stays out of the stack; the others calibrate
+        reason = marker_reason(skyfields[seq])
+        try:
+            if reason is not None:
+                raise ValueError(reason)
+            events = read_events(skyfields[seq])
+        except DATA_ERRORS as exc:
+            log.warning("survey PSF: skyfield %s left out of the stack (%s)", seq, exc)
+            skipped.append(seq)
+            continue
         rows = candidates[seq]
         pixels = events.wcs().all_world2pix(np.array([[r[1], r[2]] for r in rows]), 1)
         reach = radius_arcmin / (events.pixel_scale_deg * 60.0)
@@ -250,6 +261,7 @@ def calibrate(skyfields: dict, candidates: dict, radius_arcmin: float, settings:
     order = np.argsort(-counts.sum(axis=(1, 2)), kind="stable")[:max_sources]
     result = fit_weight(counts[order], radius_arcmin)
     result["calibrators"] = [names[k] for k in order]
+    result["skyfields_left_out"] = skipped
     result["radius_arcmin"] = radius_arcmin
     result["method"] = METHOD
     log.info(

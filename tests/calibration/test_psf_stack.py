@@ -170,3 +170,22 @@ def test_pi_groups_that_disagree_widen_the_interval():
     events, centres = stacked_sky(np.random.default_rng(9), drawn_with("gof_faq"))
     agreed = fit_weight(stack_counts(events, centres, RADIUS_ARCMIN), RADIUS_ARCMIN)
     assert agreed["scale_factor"] < 2
+
+
+def test_a_skyfield_that_cannot_be_read_is_left_out_of_the_stack(tmp_path):
+    """One bad event file must not stop the calibration every product depends on."""
+    from rassflow.calibration.psf_stack import calibrate
+    from rassflow.status import write_marker
+
+    garbage = tmp_path / "RS930001N00_bas.fits"
+    garbage.write_bytes(b"not a FITS file")
+    marker = tmp_path / "RS930002N00_bas.fits"
+    write_marker(marker, "prepare_skyfield: truncated", "RS930002N00")
+    result = calibrate(
+        {"RS930001N00": garbage, "RS930002N00": marker},
+        {"RS930001N00": [("a", 10.0, 10.0)], "RS930002N00": [("b", 20.0, 20.0)]},
+        RADIUS_ARCMIN,
+        {},
+    )
+    assert result["skyfields_left_out"] == ["RS930001N00", "RS930002N00"]
+    assert result["sources"] == 0 and result["calibrators"] == []
