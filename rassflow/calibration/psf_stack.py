@@ -94,10 +94,11 @@ def _cell_shares(radius_arcmin: float):
     return shares[0], shares[1], area
 
 
-def _best_share(counts, source, background, iterations: int = 60):
+def _best_share(counts, source, background, iterations: int = 60, share: bool = False):
     """max over s in [0, 1] of sum_k n_k log(s a_k + (1 - s) b_k), for every leading index:
-    ``counts`` (..., n_bins), ``source`` a (..., n_bins), ``background`` b (n_bins,).
-    Bisection on the derivative, which falls with s (the log-likelihood is concave)."""
+    ``counts`` (..., n_bins), ``source`` a (..., n_bins), ``background`` b (n_bins,); with
+    ``share`` also the s that reaches it. Bisection on the derivative, which falls with s
+    (the log-likelihood is concave)."""
     diff = source - background
 
     def slope(s):
@@ -111,7 +112,27 @@ def _best_share(counts, source, background, iterations: int = 60):
         lo, hi = np.where(rising, mid, lo), np.where(rising, hi, mid)
     s = 0.5 * (lo + hi)
     model = s[..., None] * diff + background
-    return np.sum(np.where(counts > 0, counts * np.log(np.where(counts > 0, model, 1.0)), 0.0), -1)
+    best = np.sum(np.where(counts > 0, counts * np.log(np.where(counts > 0, model, 1.0)), 0.0), -1)
+    return (best, s) if share else best
+
+
+def _profile(data, group, psfoff, gof, area, edges, weights: dict) -> dict:
+    """The stacked radial profile (counts per radial bin, summed over sources and PI groups)
+    and what each mixture weight of ``weights`` ({label: w}) predicts for it, each cell's
+    source share at its best: for the figure of :func:`rassflow.report.plots.plot_psf_calibration`."""
+    out = {
+        "radius_edges_arcmin": [round(float(e), 6) for e in edges],
+        "counts": [float(v) for v in data.sum(axis=0)] if len(data) else [0.0] * len(area),
+    }
+    for label, w in weights.items():
+        source = (1.0 - w) * psfoff[group] + w * gof[group]
+        predicted = np.zeros(len(area))
+        if len(data):
+            _, s = _best_share(data, source, area, share=True)
+            cells = s[:, None] * (source - area) + area
+            predicted = (data.sum(axis=1)[:, None] * cells).sum(axis=0)
+        out[label] = [round(float(v), 4) for v in predicted]
+    return out
 
 
 def _posterior(loglike):
@@ -164,6 +185,8 @@ def fit_weight(counts, radius_arcmin: float) -> dict:
         scale = max(1.0, float(np.sqrt(chi2 / (len(groups) - 1))))
     low = max(0.0, mean - scale * (mean - low))
     high = min(1.0, mean + scale * (high - mean))
+    weights = {"model_psfoff": 0.0, "model_gof_faq": 1.0, "model": mean}
+    profile = _profile(data, group, psfoff, gof, area, radial_edges(radius_arcmin), weights)
     return {
         "weight": round(mean, 6),
         "low": round(low, 6),
@@ -178,6 +201,7 @@ def fit_weight(counts, radius_arcmin: float) -> dict:
         "sources": int(len(counts)),
         "counts": int(counts.sum()),
         "loglike": [round(float(v), 4) for v in loglike],
+        "profile": profile,
     }
 
 

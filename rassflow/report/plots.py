@@ -1212,3 +1212,76 @@ def write_table_html(
     with atomic_path(out_html) as tmp:
         Path(tmp).write_text(page)
     return Path(out_html)
+
+
+# ---------------------------------------------------------------------------------------------
+# the survey PSF calibrated on the run's sources
+# ---------------------------------------------------------------------------------------------
+
+
+def plot_psf_calibration(calibration_json, out_png) -> dict:
+    """The stacked radial profile of the calibration's sources (counts per arcmin^2 with
+    Poisson errors) against what PSFOFF, the GOF FAQ's description and the fitted mixture
+    predict (each source's share over its flat background at its best), with the ratio of
+    data to the mixture below (rassflow.calibration.psf_stack). Returns the figure's
+    numbers: the weight, its interval and the chi^2 of each model over the radial bins."""
+    from rassflow.files import read_json
+
+    calibration = read_json(calibration_json)
+    profile = calibration["profile"]
+    edges = np.asarray(profile["radius_edges_arcmin"], float)
+    area = np.pi * np.diff(edges**2)  # arcmin^2
+    middle = np.sqrt(0.5 * (edges[1:] ** 2 + edges[:-1] ** 2))
+    counts = np.asarray(profile["counts"], float)
+    fig, (top, bottom) = plt.subplots(
+        2, 1, figsize=(7, 6.5), sharex=True, gridspec_kw={"height_ratios": [3, 1]}
+    )
+    shown = counts > 0
+    error = np.sqrt(np.maximum(counts, 1.0))
+    top.errorbar(
+        middle[shown], counts[shown] / area[shown], error[shown] / area[shown], fmt="o",
+        ms=3, color="black", label=f"{calibration['sources']} sources stacked",
+    )  # fmt: skip
+    lines = (
+        ("model_psfoff", "PSFOFF (Hasinger et al.)", "tab:blue", "--"),
+        ("model_gof_faq", "GOF FAQ", "tab:orange", ":"),
+        ("model", f"mixture, w = {calibration['weight']:.3f}", "tab:red", "-"),
+    )
+    chi2 = {}
+    for key, label, colour, style in lines:
+        predicted = np.asarray(profile[key], float)
+        wide = {"lw": 3, "alpha": 0.5, "zorder": 1} if key == "model" else {"zorder": 2}
+        top.plot(middle, predicted / area, style, color=colour, label=label, **wide)
+        chi2[key] = float(np.sum((counts - predicted) ** 2 / np.maximum(predicted, 1.0)))
+    model = np.asarray(profile["model"], float)
+    ratio_error = error / np.maximum(model, 1e-12)
+    bottom.errorbar(
+        middle[shown], counts[shown] / model[shown], ratio_error[shown], fmt="o", ms=3,
+        color="black",
+    )  # fmt: skip
+    bottom.axhline(1.0, color="tab:red")
+    top.set_xscale("log")
+    top.set_yscale("log")
+    top.set_ylabel("counts per arcmin$^2$ (PI 11-235)")
+    bottom.set_xlabel("distance from the source (arcmin)")
+    bottom.set_ylabel("data / mixture")
+    top.legend(fontsize=8, loc="lower left")
+    top.set_title(
+        f"Survey PSF: GOF FAQ weight {calibration['weight']:.3f} "
+        f"({100 * calibration['confidence']:.0f} %: {calibration['low']:.3f}-"
+        f"{calibration['high']:.3f}), {calibration['counts']:,} events",
+        fontsize=9,
+    )
+    text = "\n".join(
+        f"chi2 {label.split(',')[0]}: {chi2[key]:.0f} / {len(counts)} bins"
+        for key, label, _, _ in lines
+    )
+    box = {"facecolor": "white", "alpha": 0.85, "edgecolor": "grey"}
+    top.text(0.97, 0.97, text, ha="right", va="top", fontsize=8, transform=top.transAxes, bbox=box)
+    fig.tight_layout()
+    _save(fig, out_png)
+    return {
+        "weight": calibration["weight"],
+        "interval": [calibration["low"], calibration["high"]],
+        "chi2": chi2,
+    }

@@ -625,3 +625,27 @@ def test_table_html_preview_length_is_a_parameter(results_csv, tmp_path):
     assert f"<code>{results_csv.name}</code> (downloads" in page
     whole = write_table_html(results_csv, tmp_path / "whole.html", "Results", max_rows=30)
     assert "Preview" not in whole.read_text() and whole.read_text().count("<tr data-id=") == 30
+
+
+def test_psf_calibration_figure_shows_the_profile_and_the_models(tmp_path):
+    """The stacked profile of a sky drawn with the GOF FAQ's PSF: the figure is written, and
+    its numbers say the fitted mixture and that description match the profile far better
+    than PSFOFF."""
+    from rassflow.calibration.psf_stack import fit_weight, stack_counts, write_calibration
+    from rassflow.report.plots import plot_psf_calibration
+    from tests.calibration.test_psf_stack import RADIUS_ARCMIN, drawn_with, stacked_sky
+
+    events, centres = stacked_sky(np.random.default_rng(9), drawn_with("gof_faq"))
+    calibration = fit_weight(stack_counts(events, centres, RADIUS_ARCMIN), RADIUS_ARCMIN)
+    profile = calibration["profile"]
+    assert sum(profile["counts"]) == calibration["counts"]
+    for key in ("model", "model_psfoff", "model_gof_faq"):  # each cell's counts are kept
+        assert sum(profile[key]) == pytest.approx(calibration["counts"], rel=1e-6)
+    write_calibration(calibration, tmp_path / "psf-calibration.json")
+    out = tmp_path / "psf-calibration.png"
+    shown = plot_psf_calibration(tmp_path / "psf-calibration.json", out)
+    assert out.stat().st_size > 20_000
+    chi2 = shown["chi2"]
+    assert chi2["model"] < 2 * len(profile["counts"])
+    assert chi2["model_psfoff"] > 5 * chi2["model"]
+    assert chi2["model_gof_faq"] < 2 * chi2["model"] + 10

@@ -29,6 +29,7 @@ RESULTS_FITS = LAYOUT.results_fits
 FIGURES = LAYOUT.figures
 RATES_FIGURE = f"{FIGURES}/rate-comparison.png"
 FLUXES_FIGURE = f"{FIGURES}/sample-fluxes.png"
+PSF_FIGURE = f"{FIGURES}/psf-calibration.png"
 RESULTS_HTML = f"{FIGURES}/tables/rass-spectral-results.html"
 PHOTOMETRY_HTML = f"{FIGURES}/tables/rass-photometry.html"
 
@@ -261,7 +262,7 @@ def report_targets():
         FLUXES_FIGURE,
         RESULTS_HTML,
         PHOTOMETRY_HTML,
-    ]
+    ] + ([PSF_FIGURE] if psf_calibration() else [])
 
 
 # Conda environments of the rules that run HEASoft tasks (products) or PyXspec (fits),

@@ -188,3 +188,18 @@ rule plot_tables:
         ),
     script:
         "../scripts/plot_tables.py"
+
+
+rule plot_psf_calibration:
+    input:
+        calibration=LAYOUT.psf_calibration,
+    output:
+        report(PSF_FIGURE, caption="../report/psf.rst", category="Results"),
+    log:
+        f"{LOGS}/plot_psf_calibration.log",
+    benchmark:
+        f"{BENCH}/plot_psf_calibration.tsv"
+    conda:
+        "../envs/python.yaml"
+    script:
+        "../scripts/plot_psf_calibration.py"
