@@ -234,7 +234,7 @@ def test_inputs_the_configuration_chooses():
     assert sample_settings(demo)["format"] == "auto"
     regions = demo["regions"]
     outer = regions["source_radius_arcmin"] * regions["background_outer_factor"]
-    assert neighbour_radius_arcsec(demo) == pytest.approx(60 * (outer + 2))
+    assert neighbour_radius_arcsec(demo) == pytest.approx(60 * (outer + 6))  # the PSF wing
     off = validate({"regions": {"exclusion_radius_arcmin": 0}})
     assert neighbour_radius_arcsec(off) == 0.0
     real = validate({"archive": {"source": "heasarc"}})
