@@ -69,18 +69,19 @@ def write_spectrum(
     return path
 
 
-def chain_photometry(entries, skyfield_files, rmf, specresp, config) -> dict:
+def chain_photometry(entries, skyfield_files, rmf, specresp, config, calibration=None) -> dict:
     """The per-member reference of the forced photometry: each entry's regions, spectra and
     ARF made by the chain (rassflow.batch.make_batch_products, every source, no fit), then
     measured from those files by rassflow.photometry.aperture.measure. ``entries``: the
     batch sources (id_name, seq, ra, dec, paths, neighbours); ``skyfield_files``:
-    {seq: (events, expmap)}. Returns {id_name: the photometry dict, or {"rassflow_failed":
-    reason} when a product stage failed}."""
+    {seq: (events, expmap)}; ``calibration``: a survey-PSF calibration (weight, low, high;
+    rassflow.chain.with_psf), None for PSFOFF. Returns {id_name: the photometry dict, or
+    {"rassflow_failed": reason} when a product stage failed}."""
     from rassflow.batch import make_batch_products
-    from rassflow.chain import PRODUCT_STAGES, stage_settings
+    from rassflow.chain import PRODUCT_STAGES, stage_settings, with_psf
     from rassflow.photometry.aperture import measure
 
-    settings = stage_settings(config)
+    settings = with_psf(stage_settings(config), calibration)
     entries = [{**entry, "fit": False} for entry in entries]
     failures = make_batch_products(
         skyfield_files, rmf, specresp, entries, {s: settings[s] for s in PRODUCT_STAGES}
