@@ -126,11 +126,9 @@ def with_psf(settings: dict, calibration) -> dict:
     without one."""
     if not calibration:
         return settings
-    from rassflow.calibration.psf_stack import analysis_psf, read_calibration
+    from rassflow.calibration.psf_stack import psf_setting
 
-    if not isinstance(calibration, dict):
-        calibration = read_calibration(calibration)
-    psf = analysis_psf(calibration)
+    psf = psf_setting(calibration)
     return {k: {**v, "psf": psf} if k in PSF_STAGES else v for k, v in settings.items()}
 
 

@@ -499,13 +499,9 @@ class Plan:
         """{seq: [[id_name, ra, dec], ...]}: the region centres of the matched sources
         without a catalogued neighbour, the candidates that calibrate the survey PSF
         (:func:`rassflow.calibration.psf_stack.calibrate`)."""
-        centre = self.config["regions"]["centre"]
-        out: dict = {}
-        for row in self.matched_rows():
-            if not row["neighbours"]:
-                ra, dec = region_centre(row, centre)
-                out.setdefault(row["seq_id"], []).append([row["id_name"], ra, dec])
-        return dict(sorted(out.items()))
+        from rassflow.calibration.psf_stack import calibrators
+
+        return calibrators(self.matched_rows(), self.config["regions"]["centre"])
 
     # -- jobs --
 

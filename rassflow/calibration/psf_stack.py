@@ -205,19 +205,19 @@ def fit_weight(counts, radius_arcmin: float) -> dict:
     }
 
 
-def calibrators(sample, neighbours, centre: str) -> dict:
-    """The sample's matched sources without a catalogued neighbour: {seq_id: [(id_name, ra,
-    dec) of the region centre]} (pandas tables of the match; the workflow takes them from
-    its plan, rassflow.plan.Plan.psf_calibrators)."""
-    from rassflow.plan import region_centres
+def calibrators(rows, centre: str) -> dict:
+    """{seq_id: [[id_name, ra, dec], ...]}: the region centres
+    (:func:`rassflow.plan.region_centre`) of the matched sources without a catalogued
+    neighbour, the candidates :func:`calibrate` stacks. ``rows``: dicts with ``id_name``,
+    ``seq_id``, ``neighbours`` and the position columns (the plan's matched rows)."""
+    from rassflow.plan import region_centre
 
-    near = set(neighbours["id_name"].astype(str)) if len(neighbours) else set()
-    alone = sample[~sample["id_name"].astype(str).isin(near)]
-    ra, dec = region_centres(alone, sample, centre)
     out: dict[str, list] = {}
-    for name, seq, r, d in zip(alone["id_name"], alone["seq_id"], ra, dec, strict=True):
-        out.setdefault(str(seq), []).append((str(name), float(r), float(d)))
-    return out
+    for row in rows:
+        if not row["neighbours"]:
+            ra, dec = region_centre(row, centre)
+            out.setdefault(str(row["seq_id"]), []).append([str(row["id_name"]), ra, dec])
+    return dict(sorted(out.items()))
 
 
 def stack_radius_arcmin(regions: dict) -> float:
@@ -231,7 +231,7 @@ def calibrate_job(job) -> dict:
     ({seq: [[id_name, ra, dec], ...]}) in its order; ``params.regions``, ``params.settings``
     (responses.psf_calibration), ``params.provenance``."""
     params = job.params
-    candidates = {seq: [tuple(row) for row in rows] for seq, rows in params.calibrators.items()}
+    candidates = dict(params.calibrators)
     skyfields = dict(zip(candidates, job.input.events, strict=True))
     result = calibrate(
         skyfields, candidates, stack_radius_arcmin(params.regions), dict(params.settings)
@@ -300,9 +300,12 @@ def calibrate(skyfields: dict, candidates: dict, radius_arcmin: float, settings:
     return result
 
 
-def analysis_psf(calibration: dict) -> dict:
-    """The ``psf`` setting of the products from a calibration: description ``calibrated``,
-    the weight and its interval."""
+def psf_setting(calibration) -> dict:
+    """The ``psf`` setting of the products (:func:`rassflow.calibration.psf.analysis_psf`)
+    from a calibration, its file or the dict of :func:`calibrate`: description
+    ``calibrated``, the weight and its interval."""
+    if not isinstance(calibration, dict):
+        calibration = read_calibration(calibration)
     return {
         "description": "calibrated",
         "weight": float(calibration["weight"]),

@@ -876,13 +876,13 @@ def measure_photometry_job(job) -> None:
     """One measure_photometry job: ``input.events``, ``expmap``, ``members`` and
     ``neighbours`` list the batch's skyfields' files in the order of ``params.slices``
     ([skyfield, start, stop]); ``params.settings``: :func:`forced_settings` with provenance."""
-    from rassflow.calibration.psf_stack import analysis_psf, read_calibration
+    from rassflow.calibration.psf_stack import psf_setting
 
     inputs, params = job.input, job.params
     settings = dict(params.settings)
     calibration = dict(inputs.items()).get("psf")
     if calibration:  # the survey PSF calibrated on the run's sources
-        settings["psf"] = analysis_psf(read_calibration(calibration))
+        settings["psf"] = psf_setting(calibration)
     files = zip(inputs.events, inputs.expmap, inputs.members, inputs.neighbours, strict=True)
     skyfields = [
         (seq, *paths, start, stop)

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from astropy.io import fits
 
-from rassflow.archive.skyfield import EventList
 from rassflow.calibration import psf
 from rassflow.calibration.psf_stack import (
     CONFIDENCE,
@@ -20,6 +18,7 @@ from rassflow.calibration.psf_stack import (
     stack_counts,
 )
 from rassflow.simulate.scan_psf import sample_offsets
+from tests.support.events import synthetic_events
 
 PIXEL_ARCSEC = 0.5
 RADIUS_ARCMIN = 8.0
@@ -47,22 +46,7 @@ def stacked_sky(rng, draw, n_sources=30, counts=400, background_per_arcmin2=0.3)
         xs.append(np.round(cx + r * np.cos(phi)))
         ys.append(np.round(cy + r * np.sin(phi)))
         pis.append(rng.integers(11, 236, n_bkg))
-    header = fits.Header()
-    for number, lo, hi in ((1, 1, 46080), (2, 1, 46080), (3, 1, 256)):
-        header[f"TLMIN{number}"], header[f"TLMAX{number}"] = lo, hi
-    header["TCDLT1"] = header["TCDLT2"] = PIXEL_ARCSEC / 3600.0
-    events = EventList(
-        x=np.concatenate(xs).astype(int),
-        y=np.concatenate(ys).astype(int),
-        pi=np.clip(np.concatenate(pis), 1, 256).astype(int),
-        time=np.zeros(sum(len(x) for x in xs)),
-        header=header,
-        primary_header=fits.Header(),
-        gti=np.array([[0.0, 1.0]]),
-        path="synthetic events",
-        xy_columns=(1, 2),
-        pi_column=3,
-    )
+    events = synthetic_events(np.concatenate(xs), np.concatenate(ys), np.concatenate(pis))
     return events, centres
 
 

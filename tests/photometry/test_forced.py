@@ -78,7 +78,7 @@ def survey(tmp_path_factory):
 
     from rassflow.archive.skyfield import prepare_skyfield
     from rassflow.calibration.caldb import LocalCaldb, fetch_responses
-    from rassflow.calibration.psf_stack import analysis_psf
+    from rassflow.calibration.psf_stack import psf_setting
     from rassflow.catalog.crossmatch import match_sample, read_prepared_sample
     from rassflow.catalog.sample import read_table
     from rassflow.config import validate
@@ -138,7 +138,7 @@ def survey(tmp_path_factory):
             "ra": [r["ra"] for r in rows],
             "dec": [r["dec"] for r in rows],
         }
-        settings = {**forced_settings(config), "psf": analysis_psf(CALIBRATION)}
+        settings = {**forced_settings(config), "psf": psf_setting(CALIBRATION)}
         forced[seq] = forced_photometry(
             files["bas"], files["mex"], rmf, specresp, table, settings,
             {r["id_name"]: r["neighbours"] for r in rows},

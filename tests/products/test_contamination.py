@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
-from rassflow.archive.skyfield import EventList
 from rassflow.products.contamination import (
     band_fraction,
     contamination_hdu,
@@ -24,6 +23,7 @@ from rassflow.products.contamination import (
 )
 from rassflow.products.regions import SourceRegions
 from rassflow.simulate.scan_psf import sample_offsets
+from tests.support.events import synthetic_events
 
 PIXEL_DEG = 0.5 / 3600.0
 RADIUS = 240.0  # 2' in 0.5" pixels
@@ -45,21 +45,7 @@ def events_of(rng, sources, background_per_pixel: float, half=1400):
     ys.append(np.round(rng.uniform(CENTRE[1] - half, CENTRE[1] + half, n_bkg)))
     pis.append(rng.integers(11, 236, n_bkg))
     origin.append(np.full(n_bkg, -1))
-    header = fits.Header()
-    for number, lo, hi in ((1, 1, 46080), (2, 1, 46080), (3, 1, 256)):
-        header[f"TLMIN{number}"], header[f"TLMAX{number}"] = lo, hi
-    events = EventList(
-        x=np.concatenate(xs).astype(int),
-        y=np.concatenate(ys).astype(int),
-        pi=np.clip(np.concatenate(pis), 1, 256),
-        time=np.zeros(sum(len(x) for x in xs)),
-        header=header,
-        primary_header=fits.Header(),
-        gti=np.array([[0.0, 1.0]]),
-        path="synthetic events",
-        xy_columns=(1, 2),
-        pi_column=3,
-    )
+    events = synthetic_events(np.concatenate(xs), np.concatenate(ys), np.concatenate(pis))
     return events, np.concatenate(origin)
 
 

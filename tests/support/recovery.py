@@ -60,10 +60,14 @@ def recover(tmp, simulation: dict, analysis: dict | None = None) -> list[dict]:
         cache = tmp / "cache" / seq
         skyfields[seq] = {kind: cache / f"{kind}.fits" for kind in ("bas", "mex")}
         prepare_skyfield(tmp / "archive", seq, skyfields[seq])
+    matched_rows = matched.to_dict("records")
     if config["responses"]["psf"] == "calibrated":  # as the workflow's calibrate_psf job
         calibration = psf_stack.calibrate(
             {seq: files["bas"] for seq, files in skyfields.items()},
-            psf_stack.calibrators(matched, neighbours, config["regions"]["centre"]),
+            psf_stack.calibrators(
+                [{**row, "neighbours": near.get(row["id_name"], [])} for row in matched_rows],
+                config["regions"]["centre"],
+            ),
             psf_stack.stack_radius_arcmin(config["regions"]),
             config["responses"]["psf_calibration"],
         )
