@@ -130,6 +130,19 @@ def _known(value) -> bool:
     return value is not None and value == value and value != ""  # not None, NaN or empty
 
 
+def psf_calibrators(rows, centre: str) -> dict:
+    """{seq_id: [[id_name, ra, dec], ...]}: the region centres (:func:`region_centre`) of
+    the matched sources without a catalogued neighbour, the candidates that
+    :func:`rassflow.calibration.psf_stack.calibrate` stacks. ``rows``: dicts with
+    ``id_name``, ``seq_id``, ``neighbours`` and the position columns."""
+    out: dict[str, list] = {}
+    for row in rows:
+        if not row["neighbours"]:
+            ra, dec = region_centre(row, centre)
+            out.setdefault(str(row["seq_id"]), []).append([str(row["id_name"]), ra, dec])
+    return dict(sorted(out.items()))
+
+
 def region_centres(members, matched, centre: str):
     """(ra, dec) arrays of the region centres of a members table (pandas), as
     :func:`region_centre` gives them row by row; ``matched``: the sample table (rasscat_*)."""
@@ -499,9 +512,7 @@ class Plan:
         """{seq: [[id_name, ra, dec], ...]}: the region centres of the matched sources
         without a catalogued neighbour, the candidates that calibrate the survey PSF
         (:func:`rassflow.calibration.psf_stack.calibrate`)."""
-        from rassflow.calibration.psf_stack import calibrators
-
-        return calibrators(self.matched_rows(), self.config["regions"]["centre"])
+        return psf_calibrators(self.matched_rows(), self.config["regions"]["centre"])
 
     # -- jobs --
 

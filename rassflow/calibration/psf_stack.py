@@ -205,21 +205,6 @@ def fit_weight(counts, radius_arcmin: float) -> dict:
     }
 
 
-def calibrators(rows, centre: str) -> dict:
-    """{seq_id: [[id_name, ra, dec], ...]}: the region centres
-    (:func:`rassflow.plan.region_centre`) of the matched sources without a catalogued
-    neighbour, the candidates :func:`calibrate` stacks. ``rows``: dicts with ``id_name``,
-    ``seq_id``, ``neighbours`` and the position columns (the plan's matched rows)."""
-    from rassflow.plan import region_centre
-
-    out: dict[str, list] = {}
-    for row in rows:
-        if not row["neighbours"]:
-            ra, dec = region_centre(row, centre)
-            out.setdefault(str(row["seq_id"]), []).append([str(row["id_name"]), ra, dec])
-    return dict(sorted(out.items()))
-
-
 def stack_radius_arcmin(regions: dict) -> float:
     """The background region's outer radius (``regions`` config section): the kept
     fraction depends on the PSF out to there."""
@@ -241,7 +226,8 @@ def calibrate_job(job) -> dict:
 
 
 def calibrate(skyfields: dict, candidates: dict, radius_arcmin: float, settings: dict) -> dict:
-    """The mixture weight from the candidates of :func:`calibrators` in ``skyfields``
+    """The mixture weight from the candidates of :func:`rassflow.plan.psf_calibrators`
+    ({seq: [[id_name, ra, dec], ...]}) in ``skyfields``
     ({seq: events path}). Each candidate's disc must lie inside its field and hold at least
     ``settings["min_counts"]`` broad-band events; the ``max_sources`` with most events are
     stacked. Returns :func:`fit_weight`'s dict plus the calibrators' ids."""

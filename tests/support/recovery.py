@@ -13,6 +13,7 @@ from rassflow.catalog.crossmatch import match_sample, read_prepared_sample
 from rassflow.catalog.sample import read_table
 from rassflow.chain import stage_settings, with_psf
 from rassflow.config import validate
+from rassflow.plan import psf_calibrators
 from rassflow.products.regions import neighbour_reach_arcmin
 from rassflow.simulate.caldb import write_caldb
 from rassflow.simulate.survey import simulate_survey
@@ -64,7 +65,7 @@ def recover(tmp, simulation: dict, analysis: dict | None = None) -> list[dict]:
     if config["responses"]["psf"] == "calibrated":  # as the workflow's calibrate_psf job
         calibration = psf_stack.calibrate(
             {seq: files["bas"] for seq, files in skyfields.items()},
-            psf_stack.calibrators(
+            psf_calibrators(
                 [{**row, "neighbours": near.get(row["id_name"], [])} for row in matched_rows],
                 config["regions"]["centre"],
             ),
